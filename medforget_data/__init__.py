@@ -1,0 +1,2 @@
+"""MedForget."""
+__version__ = "0.1.0"

@@ -1,0 +1,42 @@
+"""The benchmark's vocabulary: one definition of every level, split, task and section name.
+
+Everything else imports these; nothing retypes them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Level = Literal["institution", "patient", "study", "section"]
+LEVELS: tuple[Level, ...] = get_args(Level)
+
+Task = Literal["generation", "classification", "cloze"]
+TASKS: tuple[Task, ...] = get_args(Task)
+
+SectionName = Literal["EXAMINATION", "INDICATION", "FINDINGS", "IMPRESSION"]
+SECTIONS: tuple[SectionName, ...] = get_args(SectionName)
+
+Variant = Literal["original", "rephrased"]
+VARIANTS: tuple[Variant, ...] = get_args(Variant)
+
+# Splits of each level config. The first three partition `train` by node (design §6).
+PARTITION_SPLITS: tuple[str, ...] = ("forget", "retain", "sibling")
+REPHRASED_SPLITS: tuple[str, ...] = tuple(f"{split}_rephrased" for split in PARTITION_SPLITS)
+HOLDOUT_SPLIT = "holdout"
+LEVEL_SPLITS: tuple[str, ...] = (*PARTITION_SPLITS, *REPHRASED_SPLITS, HOLDOUT_SPLIT)
+
+TRAIN_CONFIG = "train"
+TRAIN_SPLIT = "train"
+TRAIN_SPLITS: tuple[str, ...] = (TRAIN_SPLIT, HOLDOUT_SPLIT)
+CONFIGS: tuple[str, ...] = (*LEVELS, TRAIN_CONFIG)
+
+Size = Literal["full", "mini"]
+SIZES: tuple[Size, ...] = get_args(Size)
+
+# Blank marker of cloze questions and the option letters of classification questions.
+CLOZE_BLANK = "[blank]"
+OPTION_LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
+
+DEFAULT_SEED = 0
+DEFAULT_IMAGE_SIZE = 224
+DATASET_NAME = "medforget"
