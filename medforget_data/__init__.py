@@ -1,2 +1,24 @@
-"""MedForget."""
+"""MedForget: a hierarchy-aware multimodal unlearning benchmark for medical AI.
+
+`load_dataset("medforget", level=...)` returns a level's splits; `metric_path()` is the path
+`evaluate.load` takes for the MedForget metric module.
+"""
+
+from __future__ import annotations
+
 __version__ = "0.1.0"
+
+
+def load_dataset(name_or_path: str = "medforget", level: str = "institution", **kwargs):
+    from medforget_data.loading import load_dataset as _load
+
+    return _load(name_or_path, level=level, **kwargs)
+
+
+def metric_path() -> str:
+    from medforget_data.scoring.paths import metric_path as _metric_path
+
+    return _metric_path()
+
+
+__all__ = ["__version__", "load_dataset", "metric_path"]

@@ -1,0 +1,82 @@
+"""Write a materialised build as a Hub dataset folder: parquet shards, card, hierarchy, manifest.
+
+The folder is written under a temporary name beside the target and renamed at the end, so a
+failed build leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from medforget_data.builders.card import parquet_name, render_card
+from tqdm.auto import tqdm
+
+from medforget_data.dataset import Materialised, materialise
+from medforget_data.errors import MedForgetError
+from medforget_data.features import item_features, item_row
+from medforget_data.manifest import (
+    HIERARCHY_FILE,
+    MANIFEST_FILE,
+    BuildConfig,
+    Manifest,
+    sha256_file,
+    write_json,
+)
+
+ROW_GROUP_SIZE = 100  # small row groups suit image datasets on the Hub viewer
+
+
+def _write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(rows, schema=schema)
+    pq.write_table(table, path, row_group_size=ROW_GROUP_SIZE, compression="snappy")
+
+
+def write_folder(built: Materialised, folder: Path, progress: bool = True) -> Manifest:
+    schema = item_features().arrow_schema
+    counts: dict[str, dict[str, int]] = {}
+    jobs = [(config, split, items) for config, by_split in built.splits.items() for split, items in by_split.items()]
+    for config, split, items in tqdm(jobs, desc="writing parquet", unit="split", disable=not progress):
+        rows = [item_row(item, built.images[item.study_id]) for item in items]
+        _write_parquet(folder / parquet_name(config, split), rows, schema)
+        counts.setdefault(config, {})[split] = len(rows)
+    write_json(folder / HIERARCHY_FILE, built.hierarchy.model_dump(mode="json"))
+    source = built.source
+    (folder / "README.md").write_text(
+        render_card(counts=counts, source=source.name, size=built.config.size, seed=built.config.seed,
+                    image_size=built.config.image_size, licence=source.licence, provenance=source.description,
+                    public_push_allowed=source.public_push_allowed, real_images=source.real_hierarchy,
+                    skipped=built.skipped_reports),
+        encoding="utf-8",
+    )
+    files = {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+    manifest = Manifest(
+        build=built.config, licence=source.licence, public_push_allowed=source.public_push_allowed,
+        counts=counts, targets={level: [list(node) for node in t.targets] for level, t in built.targets.items()},
+        skipped_reports=built.skipped_reports, files=files, dataset_hash=Manifest.hash_files(files),
+    )
+    write_json(folder / MANIFEST_FILE, manifest.model_dump(mode="json"))
+    return manifest
+
+
+def build_dataset_folder(config: BuildConfig, out: Path, overwrite: bool = False, progress: bool = True) -> Manifest:
+    """Materialise `config` and write it to `out` atomically."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise MedForgetError(f"output folder {out} already exists; pass --overwrite to replace it")
+    built = materialise(config, progress=progress)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        manifest = write_folder(built, staging, progress=progress)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest

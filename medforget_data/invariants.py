@@ -1,0 +1,109 @@
+"""The split invariants of design §6, checked on items in memory or on a built folder."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from medforget_data.constants import (
+    HOLDOUT_SPLIT,
+    LEVEL_SPLITS,
+    LEVELS,
+    PARTITION_SPLITS,
+    TRAIN_CONFIG,
+    TRAIN_SPLIT,
+    TRAIN_SPLITS,
+)
+from medforget_data.manifest import HIERARCHY_FILE, MANIFEST_FILE, Manifest, read_manifest, sha256_file
+from medforget_data.schema import Hierarchy, QAItem
+from medforget_data.splits import node_at, parent_key
+
+Splits = dict[str, dict[str, list[QAItem]]]
+
+
+def check_level(level: str, splits: dict[str, list[QAItem]], train: list[QAItem], targets: set[tuple[str, ...]],
+                hierarchy: Hierarchy) -> list[str]:
+    """Violations of one level's invariants (empty when all hold)."""
+    problems: list[str] = []
+    for split in LEVEL_SPLITS:
+        if not splits.get(split):
+            problems.append(f"{level}/{split} is empty")
+    ids = {split: {item.id for item in splits.get(split, [])} for split in PARTITION_SPLITS}
+    union = set().union(*ids.values())
+    if sum(len(v) for v in ids.values()) != len(union):
+        problems.append(f"{level}: forget, retain and sibling overlap")
+    if union != {item.id for item in train}:
+        problems.append(f"{level}: forget ∪ retain ∪ sibling differs from train")
+    health_system = {i.id: i.health_system for i in hierarchy.institutions}
+    target_parents = {parent_key(node, level, health_system) for node in targets}
+    split_of_node: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    for split in PARTITION_SPLITS:
+        for item in splits.get(split, []):
+            node = node_at(item, level)
+            if node is not None:
+                split_of_node[node].add(split)
+            in_target = node is not None and node in targets
+            if in_target != (split == "forget"):
+                problems.append(f"{level}: item {item.id} (node {node}) is in {split} but "
+                                f"{'is' if in_target else 'is not'} under a forget target")
+            if split == "sibling" and (node is None or parent_key(node, level, health_system) not in target_parents):
+                problems.append(f"{level}: sibling item {item.id} shares no parent with a target")
+    for node, found in split_of_node.items():
+        if len(found) > 1:
+            problems.append(f"{level}: node {node} is split across {sorted(found)}")
+    for split in PARTITION_SPLITS:
+        originals = {item.group_id for item in splits.get(split, [])}
+        rephrased = splits.get(f"{split}_rephrased", [])
+        if {item.group_id for item in rephrased} != originals or any(i.variant != "rephrased" for i in rephrased):
+            problems.append(f"{level}/{split}_rephrased does not rephrase exactly the items of {split}")
+    return problems
+
+
+def check_splits(splits: Splits, targets: dict[str, list[list[str]]], hierarchy: Hierarchy) -> list[str]:
+    """Violations of every invariant across configs (empty when all hold)."""
+    problems: list[str] = []
+    train = splits.get(TRAIN_CONFIG, {}).get(TRAIN_SPLIT, [])
+    for split in TRAIN_SPLITS:
+        if not splits.get(TRAIN_CONFIG, {}).get(split):
+            problems.append(f"{TRAIN_CONFIG}/{split} is empty")
+    if any(item.variant != "original" for item in train):
+        problems.append("train holds a rephrased item")
+    holdout = splits.get(TRAIN_CONFIG, {}).get(HOLDOUT_SPLIT, [])
+    shared = {i.patient_id for i in holdout} & {i.patient_id for i in train}
+    if shared:
+        problems.append(f"holdout shares patients with train: {sorted(shared)[:3]}")
+    for level in LEVELS:
+        if level not in splits:
+            problems.append(f"config {level} is missing")
+            continue
+        level_targets = {tuple(node) for node in targets.get(level, [])}
+        if not level_targets:
+            problems.append(f"{level} has no forget target")
+        problems += check_level(level, splits[level], train, level_targets, hierarchy)
+    return problems
+
+
+def verify_folder(dataset_dir: Path) -> list[str]:
+    """Hashes first (a tampered file is named), then every split invariant."""
+    from medforget_data.loading import read_split_items
+
+    dataset_dir = Path(dataset_dir)
+    manifest: Manifest = read_manifest(dataset_dir)
+    problems: list[str] = []
+    on_disk = {p.relative_to(dataset_dir).as_posix() for p in dataset_dir.rglob("*") if p.is_file()} - {MANIFEST_FILE}
+    for missing in sorted(set(manifest.files) - on_disk):
+        problems.append(f"file {missing} listed in the manifest is missing")
+    for extra in sorted(on_disk - set(manifest.files)):
+        problems.append(f"file {extra} is not in the manifest")
+    for path, digest in sorted(manifest.files.items()):
+        if path in on_disk and sha256_file(dataset_dir / path) != digest:
+            problems.append(f"file {path} does not match its manifest hash")
+    if Manifest.hash_files(manifest.files) != manifest.dataset_hash:
+        problems.append("manifest dataset_hash does not match its file hashes")
+    if problems:
+        return problems
+    hierarchy = Hierarchy.model_validate(json.loads((dataset_dir / HIERARCHY_FILE).read_text(encoding="utf-8")))
+    splits: Splits = {config: {split: read_split_items(dataset_dir, config, split) for split in by_split}
+                      for config, by_split in manifest.counts.items()}
+    return check_splits(splits, manifest.targets, hierarchy)

@@ -1,0 +1,69 @@
+"""Loading: `load_dataset("medforget", level=...)` and fast image-free reads of a built folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from medforget_data.constants import CONFIGS, DATASET_NAME, DEFAULT_SEED, SIZES
+from medforget_data.errors import MedForgetError, check_choice
+from medforget_data.features import ITEM_COLUMNS, row_item
+from medforget_data.manifest import FORMAT_VERSION, MANIFEST_FILE, BuildConfig
+from medforget_data.schema import QAItem
+
+
+def cache_root() -> Path:
+    """`$MEDFORGET_CACHE`, else `$XDG_CACHE_HOME/medforget`, else `~/.cache/medforget`."""
+    if os.environ.get("MEDFORGET_CACHE"):
+        return Path(os.environ["MEDFORGET_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "medforget"
+
+
+def local_dataset_dir(size: str = "full", source: str = "openi", seed: int = DEFAULT_SEED,
+                      progress: bool = True) -> Path:
+    """The local build of (source, size, seed) in the user cache, built on first use."""
+    check_choice("size", size, SIZES)
+    path = cache_root() / "datasets" / f"{source}-{size}-seed{seed}-v{FORMAT_VERSION}"
+    if not (path / MANIFEST_FILE).is_file():
+        from medforget_data.builders import build_dataset_folder
+
+        build_dataset_folder(BuildConfig(source=source, size=size, seed=seed), path, overwrite=True,
+                             progress=progress)
+    return path
+
+
+def load_dataset(name_or_path: str = DATASET_NAME, level: str = "institution", size: str = "full",
+                 source: str = "openi", seed: int = DEFAULT_SEED, **kwargs):
+    """A `datasets.DatasetDict` of one level's splits (or of config "train").
+
+    `name_or_path` is "medforget" (the local build, made on first use), a built folder, or a Hub repo id.
+    """
+    import datasets
+
+    check_choice("level", level, CONFIGS)
+    if name_or_path == DATASET_NAME:
+        folder = str(local_dataset_dir(size=size, source=source, seed=seed))
+    elif Path(name_or_path).exists():
+        folder = str(name_or_path)
+        if not (Path(folder) / MANIFEST_FILE).is_file():
+            raise MedForgetError(f"{folder} is not a MedForget dataset folder: {MANIFEST_FILE} is missing")
+    else:
+        folder = name_or_path  # a Hub repo id
+    return datasets.load_dataset(folder, level, **kwargs)
+
+
+def split_path(dataset_dir: Path, config: str, split: str) -> Path:
+    from medforget_data.builders.card import parquet_name
+
+    return Path(dataset_dir) / parquet_name(config, split)
+
+
+def read_split_items(dataset_dir: Path, config: str, split: str) -> list[QAItem]:
+    """Every item of one split, validated, without decoding images."""
+    path = split_path(dataset_dir, config, split)
+    if not path.is_file():
+        raise MedForgetError(f"{dataset_dir} has no split {config}/{split} ({path.name} is missing)")
+    table = pq.read_table(path, columns=list(ITEM_COLUMNS))
+    return [row_item(row) for row in table.to_pylist()]

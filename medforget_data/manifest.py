@@ -1,0 +1,73 @@
+"""The manifest of a built dataset folder: what was built, how, and the hash of every file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from medforget_data.errors import MedForgetError
+
+MANIFEST_FILE = "manifest.json"
+HIERARCHY_FILE = "hierarchy.json"
+FORMAT_VERSION = 1
+
+
+class BuildConfig(BaseModel):
+    """Everything a build depends on; two builds with equal configs are byte-identical."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str = "openi"
+    size: str = "full"
+    seed: int = 0
+    image_size: int = 224
+    mimic_root: str | None = None
+    max_patients: int | None = None
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    format_version: int = FORMAT_VERSION
+    build: BuildConfig
+    licence: str
+    public_push_allowed: bool
+    counts: dict[str, dict[str, int]]  # config -> split -> rows
+    targets: dict[str, list[list[str]]]  # level -> target node paths
+    skipped_reports: dict[str, int]
+    files: dict[str, str]  # relative path -> sha256
+    dataset_hash: str
+
+    @staticmethod
+    def hash_files(files: dict[str, str]) -> str:
+        digest = hashlib.sha256()
+        for path in sorted(files):
+            digest.update(f"{path}\0{files[path]}\n".encode())
+        return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(dataset_dir: Path) -> Manifest:
+    path = Path(dataset_dir) / MANIFEST_FILE
+    if not path.is_file():
+        raise MedForgetError(f"{dataset_dir} is not a MedForget dataset folder: {MANIFEST_FILE} is missing")
+    try:
+        return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        first = str(error).splitlines()[0]
+        raise MedForgetError(f"{path}: not a valid manifest ({first})") from None
+
+
+def write_json(path: Path, payload: object) -> None:
+    """Deterministic JSON (sorted keys, fixed separators) so equal builds hash equally."""
+    path.write_text(json.dumps(payload, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

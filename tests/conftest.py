@@ -1,0 +1,36 @@
+"""Shared fixtures: one mini build per source per test session, and a private cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from medforget_data.builders import build_dataset_folder
+
+from medforget_data.manifest import BuildConfig
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # The loader builds into the cache on first use; tests must not touch the user's cache.
+    cache = tmp_path_factory.mktemp("medforget-cache")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MEDFORGET_CACHE", str(cache))
+    patch.setenv("HF_DATASETS_CACHE", str(cache / "hf-datasets"))
+    patch.setenv("HF_HUB_OFFLINE", "1")
+    yield
+    patch.undo()
+
+
+@pytest.fixture(scope="session")
+def synthetic_mini_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synthetic") / "mini"
+    build_dataset_folder(BuildConfig(source="synthetic", size="mini", seed=0), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def openi_mini_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("openi") / "mini"
+    build_dataset_folder(BuildConfig(source="openi", size="mini", seed=0), out, progress=False)
+    return out
