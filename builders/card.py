@@ -1,4 +1,4 @@
-"""The dataset card: YAML (configs, splits, features, licence) from the declared features, prose from a template."""
+"""The dataset card: YAML (configs, splits, features, licence); prose from a template."""
 
 from __future__ import annotations
 
@@ -17,17 +17,32 @@ def parquet_name(config: str, split: str) -> str:
     return f"{config}/{split}-00000-of-00001.parquet"
 
 
-def render_card(*, counts: dict[str, dict[str, int]], source: str, size: str, seed: int, image_size: int,
-                licence: str, provenance: str, public_push_allowed: bool, real_images: bool,
-                skipped: dict[str, int]) -> str:
+def render_card(
+    *,
+    counts: dict[str, dict[str, int]],
+    source: str,
+    size: str,
+    seed: int,
+    image_size: int,
+    licence: str,
+    provenance: str,
+    public_push_allowed: bool,
+    real_images: bool,
+    skipped: dict[str, int],
+) -> str:
     features = item_features()
-    infos = DatasetInfosDict({
-        config: DatasetInfo(
-            config_name=config, features=features,
-            splits=SplitDict({split: SplitInfo(name=split, num_examples=n) for split, n in counts[config].items()}),
-        )
-        for config in CONFIGS
-    })
+    infos = DatasetInfosDict(
+        {
+            config: DatasetInfo(
+                config_name=config,
+                features=features,
+                splits=SplitDict(
+                    {split: SplitInfo(name=split, num_examples=n) for split, n in counts[config].items()}
+                ),
+            )
+            for config in CONFIGS
+        }
+    )
     card_data = DatasetCardData(
         license=licence if licence in ("cc-by-nc-nd-4.0", "cc0-1.0") else "other",
         license_name=None if licence in ("cc-by-nc-nd-4.0", "cc0-1.0") else licence,
@@ -37,23 +52,41 @@ def render_card(*, counts: dict[str, dict[str, int]], source: str, size: str, se
         tags=["medical", "machine-unlearning", "chest-x-ray", "radiology", "benchmark"],
         size_categories=["1K<n<10K"] if sum(counts["train"].values()) >= 1000 else ["n<1K"],
         configs=[
-            {"config_name": config, "data_files": [{"split": split, "path": parquet_name(config, split)}
-                                                   for split in counts[config]]}
+            {
+                "config_name": config,
+                "data_files": [
+                    {"split": split, "path": parquet_name(config, split)} for split in counts[config]
+                ],
+            }
             for config in CONFIGS
         ],
     )
     infos.to_dataset_card_data(card_data)
     template = files("medforget_data.hub_card").joinpath("dataset_card.md").read_text(encoding="utf-8")
-    push_policy = ("It may be shared." if public_push_allowed else
-                   "The built dataset is **not pushed to a public repository by default**: `medforget build "
-                   "--push` refuses unless the licence permits it and it is explicitly allowed.")
+    push_policy = (
+        "It may be shared."
+        if public_push_allowed
+        else "The built dataset is **not pushed to a public repository by default**: `medforget build "
+        "--push` refuses unless the licence permits it and it is explicitly allowed."
+    )
     body = template.format(
-        pretty_name=card_data.pretty_name, source=source, size=size, seed=seed, image_size=image_size,
-        licence=licence, provenance=provenance, push_policy=push_policy,
-        row_counts="; ".join(f"`{c}`: " + ", ".join(f"{s} {n}" for s, n in counts[c].items()) for c in CONFIGS),
-        image_note=("the source's own radiographs, centre-cropped and resized." if real_images else
-                    "rendered deterministically: a patient-specific anatomy that stays recognisable across "
-                    "their studies, with each study's findings drawn where the report places them."),
+        pretty_name=card_data.pretty_name,
+        source=source,
+        size=size,
+        seed=seed,
+        image_size=image_size,
+        licence=licence,
+        provenance=provenance,
+        push_policy=push_policy,
+        row_counts="; ".join(
+            f"`{c}`: " + ", ".join(f"{s} {n}" for s, n in counts[c].items()) for c in CONFIGS
+        ),
+        image_note=(
+            "the source's own radiographs, centre-cropped and resized."
+            if real_images
+            else "rendered deterministically: a patient-specific anatomy that stays recognisable across "
+            "their studies, with each study's findings drawn where the report places them."
+        ),
         skipped=", ".join(f"{reason}: {n}" for reason, n in skipped.items()) or "none",
     )
     return f"---\n{card_data.to_yaml()}\n---\n\n{body}"

@@ -39,7 +39,11 @@ def _write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> None:
 def write_folder(built: Materialised, folder: Path, progress: bool = True) -> Manifest:
     schema = item_features().arrow_schema
     counts: dict[str, dict[str, int]] = {}
-    jobs = [(config, split, items) for config, by_split in built.splits.items() for split, items in by_split.items()]
+    jobs = [
+        (config, split, items)
+        for config, by_split in built.splits.items()
+        for split, items in by_split.items()
+    ]
     for config, split, items in tqdm(jobs, desc="writing parquet", unit="split", disable=not progress):
         rows = [item_row(item, built.images[item.study_id]) for item in items]
         _write_parquet(folder / parquet_name(config, split), rows, schema)
@@ -47,23 +51,40 @@ def write_folder(built: Materialised, folder: Path, progress: bool = True) -> Ma
     write_json(folder / HIERARCHY_FILE, built.hierarchy.model_dump(mode="json"))
     source = built.source
     (folder / "README.md").write_text(
-        render_card(counts=counts, source=source.name, size=built.config.size, seed=built.config.seed,
-                    image_size=built.config.image_size, licence=source.licence, provenance=source.description,
-                    public_push_allowed=source.public_push_allowed, real_images=source.real_hierarchy,
-                    skipped=built.skipped_reports),
+        render_card(
+            counts=counts,
+            source=source.name,
+            size=built.config.size,
+            seed=built.config.seed,
+            image_size=built.config.image_size,
+            licence=source.licence,
+            provenance=source.description,
+            public_push_allowed=source.public_push_allowed,
+            real_images=source.real_hierarchy,
+            skipped=built.skipped_reports,
+        ),
         encoding="utf-8",
     )
-    files = {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+    files = {
+        p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()
+    }
     manifest = Manifest(
-        build=built.config, licence=source.licence, public_push_allowed=source.public_push_allowed,
-        counts=counts, targets={level: [list(node) for node in t.targets] for level, t in built.targets.items()},
-        skipped_reports=built.skipped_reports, files=files, dataset_hash=Manifest.hash_files(files),
+        build=built.config,
+        licence=source.licence,
+        public_push_allowed=source.public_push_allowed,
+        counts=counts,
+        targets={level: [list(node) for node in t.targets] for level, t in built.targets.items()},
+        skipped_reports=built.skipped_reports,
+        files=files,
+        dataset_hash=Manifest.hash_files(files),
     )
     write_json(folder / MANIFEST_FILE, manifest.model_dump(mode="json"))
     return manifest
 
 
-def build_dataset_folder(config: BuildConfig, out: Path, overwrite: bool = False, progress: bool = True) -> Manifest:
+def build_dataset_folder(
+    config: BuildConfig, out: Path, overwrite: bool = False, progress: bool = True
+) -> Manifest:
     """Materialise `config` and write it to `out` atomically."""
     out = Path(out)
     if out.exists() and not overwrite:

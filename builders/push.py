@@ -15,15 +15,23 @@ def check_push_allowed(dataset_dir: Path, private: bool, allow_restricted: bool)
         return
     source = manifest.build.source
     if not private:
-        raise MedForgetError(f"refusing to push {source} data ({manifest.licence}) to a public repository; "
-                             "use --private with --allow-restricted for a private repo you control")
+        raise MedForgetError(
+            f"refusing to push {source} data ({manifest.licence}) to a public repository; "
+            "use --private with --allow-restricted for a private repo you control"
+        )
     if not allow_restricted:
-        raise MedForgetError(f"{source} data is under {manifest.licence}: pushing it even privately needs "
-                             "--allow-restricted")
+        raise MedForgetError(
+            f"{source} data is under {manifest.licence}: pushing it even privately needs --allow-restricted"
+        )
 
 
-def push_dataset_folder(dataset_dir: Path, repo_id: str, private: bool = False, allow_restricted: bool = False,
-                        token: str | None = None) -> str:
+def push_dataset_folder(
+    dataset_dir: Path,
+    repo_id: str,
+    private: bool = False,
+    allow_restricted: bool = False,
+    token: str | None = None,
+) -> str:
     """Create (or reuse) the dataset repo and upload the folder; returns the repo URL."""
     check_push_allowed(dataset_dir, private, allow_restricted)
     from huggingface_hub import HfApi, get_token
@@ -34,9 +42,15 @@ def push_dataset_folder(dataset_dir: Path, repo_id: str, private: bool = False, 
     api = HfApi(token=token)
     try:
         url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        api.upload_folder(folder_path=str(dataset_dir), repo_id=repo_id, repo_type="dataset",
-                          commit_message="Upload MedForget build")
+        api.upload_folder(
+            folder_path=str(dataset_dir),
+            repo_id=repo_id,
+            repo_type="dataset",
+            commit_message="Upload MedForget build",
+        )
     except Exception as error:  # network, auth or Hub errors: one line, never a traceback
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise MedForgetError(f"could not push to the Hugging Face Hub ({type(error).__name__}): {message}") from None
+        raise MedForgetError(
+            f"could not push to the Hugging Face Hub ({type(error).__name__}): {message}"
+        ) from None
     return str(url)

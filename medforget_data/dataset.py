@@ -50,8 +50,9 @@ def render_images(hierarchy: Hierarchy, config: BuildConfig, progress: bool = Tr
         if study.image_path:
             images[study.id] = _real_image(study, config.image_size)
         else:
-            image = render_radiograph(anatomies[study.patient_id], study.findings, study.view, study.id,
-                                      size=config.image_size)
+            image = render_radiograph(
+                anatomies[study.patient_id], study.findings, study.view, study.id, size=config.image_size
+            )
             images[study.id] = encode_png(image)
     return images
 
@@ -62,14 +63,19 @@ def materialise(config: BuildConfig, progress: bool = True) -> Materialised:
     if not 32 <= config.image_size <= 1024:
         raise MedForgetError(f"image size {config.image_size} is out of range 32..1024")
     source = get_source(config.source)
-    loaded = source.load(SourceOptions(seed=config.seed, mimic_root=config.mimic_root,
-                                       max_patients=config.max_patients))
+    loaded = source.load(
+        SourceOptions(seed=config.seed, mimic_root=config.mimic_root, max_patients=config.max_patients)
+    )
     hierarchy = build_hierarchy(loaded.reports, SHAPES[config.size], config.seed, source.real_hierarchy)
     if len(hierarchy.patients) < 4 or not hierarchy.holdout_patients:
-        raise MedForgetError(f"source {config.source} gave too few usable reports ({len(loaded.reports)}) "
-                             "for a hierarchy with siblings at every level and a holdout")
+        raise MedForgetError(
+            f"source {config.source} gave too few usable reports ({len(loaded.reports)}) "
+            "for a hierarchy with siblings at every level and a holdout"
+        )
     items = hierarchy_items(hierarchy, config.seed)
-    holdout = [item for item in hierarchy_items(hierarchy, config.seed, holdout=True) if item.variant == "original"]
+    holdout = [
+        item for item in hierarchy_items(hierarchy, config.seed, holdout=True) if item.variant == "original"
+    ]
     splits: dict[str, dict[str, list[QAItem]]] = {
         TRAIN_CONFIG: {TRAIN_SPLIT: [i for i in items if i.variant == "original"], HOLDOUT_SPLIT: holdout}
     }
@@ -81,5 +87,12 @@ def materialise(config: BuildConfig, progress: bool = True) -> Materialised:
             raise MedForgetError(str(error)) from None
         splits[level] = {**partition(items, hierarchy, targets[level]), HOLDOUT_SPLIT: holdout}
     images = render_images(hierarchy, config, progress)
-    return Materialised(config=config, source=source, hierarchy=hierarchy, splits=splits, targets=targets,
-                        images=images, skipped_reports=loaded.skipped)
+    return Materialised(
+        config=config,
+        source=source,
+        hierarchy=hierarchy,
+        splits=splits,
+        targets=targets,
+        images=images,
+        skipped_reports=loaded.skipped,
+    )

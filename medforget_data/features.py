@@ -9,8 +9,20 @@ import datasets
 from medforget_data.schema import QAItem
 
 # Text columns of every split, in order; `options` and `image` are added below.
-STRING_COLUMNS: tuple[str, ...] = ("id", "question", "answer", "task", "fact_level", "fact", "institution_id",
-                                   "patient_id", "study_id", "section", "variant", "group_id")
+STRING_COLUMNS: tuple[str, ...] = (
+    "id",
+    "question",
+    "answer",
+    "task",
+    "fact_level",
+    "fact",
+    "institution_id",
+    "patient_id",
+    "study_id",
+    "section",
+    "variant",
+    "group_id",
+)
 ITEM_COLUMNS: tuple[str, ...] = (*STRING_COLUMNS, "options", "image_answerable")
 
 

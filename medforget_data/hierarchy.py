@@ -33,31 +33,51 @@ SHAPES: dict[Size, HierarchyShape] = {
 def _sections(study_id: str, report: SourceReport) -> tuple[Section, ...]:
     # Section-level findings: the report's tags belong to FINDINGS and IMPRESSION.
     return tuple(
-        Section(study_id=study_id, name=name, text=report.sections[name],
-                findings=report.findings if name in ("FINDINGS", "IMPRESSION") else ())
-        for name in SECTIONS if report.sections.get(name)
+        Section(
+            study_id=study_id,
+            name=name,
+            text=report.sections[name],
+            findings=report.findings if name in ("FINDINGS", "IMPRESSION") else (),
+        )
+        for name in SECTIONS
+        if report.sections.get(name)
     )
 
 
 def _make_patient(identities: IdentityFactory, patient_id: str, institution_id: str) -> Patient:
     sex = identities.sex()
-    return Patient(id=patient_id, institution_id=institution_id, name=identities.person_name(sex), sex=sex,
-                   birth_date=identities.birth_date(), mrn=identities.mrn())
+    return Patient(
+        id=patient_id,
+        institution_id=institution_id,
+        name=identities.person_name(sex),
+        sex=sex,
+        birth_date=identities.birth_date(),
+        mrn=identities.mrn(),
+    )
 
 
-def _make_studies(identities: IdentityFactory, patient_id: str, study_ids: list[str],
-                  reports: list[SourceReport]) -> list[Study]:
+def _make_studies(
+    identities: IdentityFactory, patient_id: str, study_ids: list[str], reports: list[SourceReport]
+) -> list[Study]:
     dates = identities.study_dates(len(reports))
     return [
-        Study(id=study_id, patient_id=patient_id, date=report.study_date or date, view=report.view,
-              report_id=report.report_id, sections=_sections(study_id, report), findings=report.findings,
-              image_path=report.image_path)
-        for study_id, report, date in zip(study_ids, reports, dates)
+        Study(
+            id=study_id,
+            patient_id=patient_id,
+            date=report.study_date or date,
+            view=report.view,
+            report_id=report.report_id,
+            sections=_sections(study_id, report),
+            findings=report.findings,
+            image_path=report.image_path,
+        )
+        for study_id, report, date in zip(study_ids, reports, dates, strict=True)
     ]
 
 
-def _group_reports(reports: tuple[SourceReport, ...], shape: HierarchyShape, real_hierarchy: bool,
-                   rng: np.random.Generator) -> list[list[SourceReport]]:
+def _group_reports(
+    reports: tuple[SourceReport, ...], shape: HierarchyShape, real_hierarchy: bool, rng: np.random.Generator
+) -> list[list[SourceReport]]:
     """Reports grouped per patient: the source's own grouping, or 1–4 reports per patient by seed."""
     if real_hierarchy:
         by_patient: dict[str, list[SourceReport]] = defaultdict(list)
@@ -65,19 +85,24 @@ def _group_reports(reports: tuple[SourceReport, ...], shape: HierarchyShape, rea
             by_patient[report.patient_key or report.report_id].append(report)
         keys = sorted(by_patient)
         order = rng.permutation(len(keys))
-        return [sorted(by_patient[keys[i]], key=lambda r: (r.study_date or "", r.report_id))
-                [: shape.max_studies_per_patient] for i in order]
+        return [
+            sorted(by_patient[keys[i]], key=lambda r: (r.study_date or "", r.report_id))[
+                : shape.max_studies_per_patient
+            ]
+            for i in order
+        ]
     shuffled = [reports[i] for i in rng.permutation(len(reports))]
     groups, cursor = [], 0
     while cursor < len(shuffled):
         count = int(rng.integers(1, shape.max_studies_per_patient + 1))
-        groups.append(shuffled[cursor: cursor + count])
+        groups.append(shuffled[cursor : cursor + count])
         cursor += count
     return groups
 
 
-def build_hierarchy(reports: tuple[SourceReport, ...], shape: HierarchyShape, seed: int,
-                    real_hierarchy: bool = False) -> Hierarchy:
+def build_hierarchy(
+    reports: tuple[SourceReport, ...], shape: HierarchyShape, seed: int, real_hierarchy: bool = False
+) -> Hierarchy:
     rng = np.random.default_rng([seed, 1])
     identities = IdentityFactory(seed)
     groups = _group_reports(reports, shape, real_hierarchy, rng)
@@ -88,8 +113,11 @@ def build_hierarchy(reports: tuple[SourceReport, ...], shape: HierarchyShape, se
     for size in shape.institutions_per_system:
         system = identities.health_system()
         for _ in range(size):
-            institutions.append(Institution(id=f"inst-{len(institutions):02d}", name=identities.hospital(),
-                                            health_system=system))
+            institutions.append(
+                Institution(
+                    id=f"inst-{len(institutions):02d}", name=identities.hospital(), health_system=system
+                )
+            )
 
     patients: list[Patient] = []
     studies: list[Study] = []
@@ -103,12 +131,17 @@ def build_hierarchy(reports: tuple[SourceReport, ...], shape: HierarchyShape, se
 
     holdout_patients: list[Patient] = []
     holdout_studies: list[Study] = []
-    for index, group in enumerate(groups[patient_count: patient_count + holdout_count]):
+    for index, group in enumerate(groups[patient_count : patient_count + holdout_count]):
         institution = institutions[index % len(institutions)]
         patient = _make_patient(identities, f"holdout-patient-{index:04d}", institution.id)
         holdout_patients.append(patient)
         ids = [f"holdout-study-{len(holdout_studies) + k:04d}" for k in range(len(group))]
         holdout_studies.extend(_make_studies(identities, patient.id, ids, group))
 
-    return Hierarchy(institutions=tuple(institutions), patients=tuple(patients), studies=tuple(studies),
-                     holdout_patients=tuple(holdout_patients), holdout_studies=tuple(holdout_studies))
+    return Hierarchy(
+        institutions=tuple(institutions),
+        patients=tuple(patients),
+        studies=tuple(studies),
+        holdout_patients=tuple(holdout_patients),
+        holdout_studies=tuple(holdout_studies),
+    )

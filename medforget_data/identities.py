@@ -10,8 +10,14 @@ import datetime as dt
 
 from faker import Faker
 
-_HOSPITAL_KINDS = ("General Hospital", "Medical Center", "Memorial Hospital", "Regional Hospital",
-                   "University Hospital", "Community Hospital")
+_HOSPITAL_KINDS = (
+    "General Hospital",
+    "Medical Center",
+    "Memorial Hospital",
+    "Regional Hospital",
+    "University Hospital",
+    "Community Hospital",
+)
 BIRTH_RANGE = (dt.date(1935, 1, 1), dt.date(2002, 12, 31))
 STUDY_RANGE = (dt.date(2012, 1, 1), dt.date(2020, 12, 31))
 

@@ -22,8 +22,13 @@ from medforget_data.splits import node_at, parent_key
 Splits = dict[str, dict[str, list[QAItem]]]
 
 
-def check_level(level: str, splits: dict[str, list[QAItem]], train: list[QAItem], targets: set[tuple[str, ...]],
-                hierarchy: Hierarchy) -> list[str]:
+def check_level(
+    level: str,
+    splits: dict[str, list[QAItem]],
+    train: list[QAItem],
+    targets: set[tuple[str, ...]],
+    hierarchy: Hierarchy,
+) -> list[str]:
     """Violations of one level's invariants (empty when all hold)."""
     problems: list[str] = []
     for split in LEVEL_SPLITS:
@@ -45,9 +50,13 @@ def check_level(level: str, splits: dict[str, list[QAItem]], train: list[QAItem]
                 split_of_node[node].add(split)
             in_target = node is not None and node in targets
             if in_target != (split == "forget"):
-                problems.append(f"{level}: item {item.id} (node {node}) is in {split} but "
-                                f"{'is' if in_target else 'is not'} under a forget target")
-            if split == "sibling" and (node is None or parent_key(node, level, health_system) not in target_parents):
+                problems.append(
+                    f"{level}: item {item.id} (node {node}) is in {split} but "
+                    f"{'is' if in_target else 'is not'} under a forget target"
+                )
+            if split == "sibling" and (
+                node is None or parent_key(node, level, health_system) not in target_parents
+            ):
                 problems.append(f"{level}: sibling item {item.id} shares no parent with a target")
     for node, found in split_of_node.items():
         if len(found) > 1:
@@ -55,7 +64,9 @@ def check_level(level: str, splits: dict[str, list[QAItem]], train: list[QAItem]
     for split in PARTITION_SPLITS:
         originals = {item.group_id for item in splits.get(split, [])}
         rephrased = splits.get(f"{split}_rephrased", [])
-        if {item.group_id for item in rephrased} != originals or any(i.variant != "rephrased" for i in rephrased):
+        if {item.group_id for item in rephrased} != originals or any(
+            i.variant != "rephrased" for i in rephrased
+        ):
             problems.append(f"{level}/{split}_rephrased does not rephrase exactly the items of {split}")
     return problems
 
@@ -91,7 +102,9 @@ def verify_folder(dataset_dir: Path) -> list[str]:
     dataset_dir = Path(dataset_dir)
     manifest: Manifest = read_manifest(dataset_dir)
     problems: list[str] = []
-    on_disk = {p.relative_to(dataset_dir).as_posix() for p in dataset_dir.rglob("*") if p.is_file()} - {MANIFEST_FILE}
+    on_disk = {p.relative_to(dataset_dir).as_posix() for p in dataset_dir.rglob("*") if p.is_file()} - {
+        MANIFEST_FILE
+    }
     for missing in sorted(set(manifest.files) - on_disk):
         problems.append(f"file {missing} listed in the manifest is missing")
     for extra in sorted(on_disk - set(manifest.files)):
@@ -103,7 +116,11 @@ def verify_folder(dataset_dir: Path) -> list[str]:
         problems.append("manifest dataset_hash does not match its file hashes")
     if problems:
         return problems
-    hierarchy = Hierarchy.model_validate(json.loads((dataset_dir / HIERARCHY_FILE).read_text(encoding="utf-8")))
-    splits: Splits = {config: {split: read_split_items(dataset_dir, config, split) for split in by_split}
-                      for config, by_split in manifest.counts.items()}
+    hierarchy = Hierarchy.model_validate(
+        json.loads((dataset_dir / HIERARCHY_FILE).read_text(encoding="utf-8"))
+    )
+    splits: Splits = {
+        config: {split: read_split_items(dataset_dir, config, split) for split in by_split}
+        for config, by_split in manifest.counts.items()
+    }
     return check_splits(splits, manifest.targets, hierarchy)

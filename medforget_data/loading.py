@@ -21,21 +21,29 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "medforget"
 
 
-def local_dataset_dir(size: str = "full", source: str = "openi", seed: int = DEFAULT_SEED,
-                      progress: bool = True) -> Path:
+def local_dataset_dir(
+    size: str = "full", source: str = "openi", seed: int = DEFAULT_SEED, progress: bool = True
+) -> Path:
     """The local build of (source, size, seed) in the user cache, built on first use."""
     check_choice("size", size, SIZES)
     path = cache_root() / "datasets" / f"{source}-{size}-seed{seed}-v{FORMAT_VERSION}"
     if not (path / MANIFEST_FILE).is_file():
         from medforget_data.builders import build_dataset_folder
 
-        build_dataset_folder(BuildConfig(source=source, size=size, seed=seed), path, overwrite=True,
-                             progress=progress)
+        build_dataset_folder(
+            BuildConfig(source=source, size=size, seed=seed), path, overwrite=True, progress=progress
+        )
     return path
 
 
-def load_dataset(name_or_path: str = DATASET_NAME, level: str = "institution", size: str = "full",
-                 source: str = "openi", seed: int = DEFAULT_SEED, **kwargs):
+def load_dataset(
+    name_or_path: str = DATASET_NAME,
+    level: str = "institution",
+    size: str = "full",
+    source: str = "openi",
+    seed: int = DEFAULT_SEED,
+    **kwargs,
+):
     """A `datasets.DatasetDict` of one level's splits (or of config "train").
 
     `name_or_path` is "medforget" (the local build, made on first use), a built folder, or a Hub repo id.

@@ -70,4 +70,6 @@ def read_manifest(dataset_dir: Path) -> Manifest:
 
 def write_json(path: Path, payload: object) -> None:
     """Deterministic JSON (sorted keys, fixed separators) so equal builds hash equally."""
-    path.write_text(json.dumps(payload, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(payload, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )

@@ -124,7 +124,10 @@ class QAItem(Frozen):
         if self.task == "classification":
             if len(self.options) != len(OPTION_LETTERS):
                 raise ValueError(f"{self.id}: classification needs {len(OPTION_LETTERS)} options")
-            if not any(self.answer == f"{letter}) {option}" for letter, option in zip(OPTION_LETTERS, self.options)):
+            if not any(
+                self.answer == f"{letter}) {option}"
+                for letter, option in zip(OPTION_LETTERS, self.options, strict=True)
+            ):
                 raise ValueError(f"{self.id}: answer {self.answer!r} is not one of the lettered options")
         elif self.options:
             raise ValueError(f"{self.id}: only classification items have options")

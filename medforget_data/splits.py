@@ -34,7 +34,7 @@ def item_path(item: QAItem) -> Node:
 
 
 def node_at(item: QAItem, level: Level) -> Node | None:
-    """The item's node at `level`, or None when the item has no node that deep (study facts at section level)."""
+    """The item's node at `level`; None when it has no node that deep (study facts at section level)."""
     depth = LEVELS.index(level) + 1
     path = item_path(item)
     if level == "section" and not item.section:

@@ -64,7 +64,7 @@ def _blank_span(text: str) -> str:
         for phrase in synonyms:
             match = re.search(rf"\b{re.escape(phrase)}\b", lowered)
             if match:
-                return text[match.start(): match.end()]
+                return text[match.start() : match.end()]
     words = [w for w in re.findall(r"[A-Za-z]+", text) if w.upper() != "XXXX"]
     return max(words, key=len) if words else text
 
@@ -76,78 +76,183 @@ def _section_fact(section: Section, view: str, distractor_texts: Sequence[str]) 
     masked = section.text.replace(span, CLOZE_BLANK, 1)
     if name in IMAGE_ANSWERABLE_SECTIONS:
         finding = section.findings[0].kind if section.findings else NO_FINDING
-        classification = (f"Which finding does the {name} section of this chest X-ray report describe?",
-                          f"According to the {name} section, what is the main finding on this radiograph?")
-        options = tuple(k for k in (*FINDING_KINDS, NO_FINDING) if k not in {f.kind for f in section.findings})
-        return Fact(key=f"section.{name}", level="section", section=name, answer=section.text,
-                    tasks=("generation", "cloze", "classification"),
-                    generation=(f"What does the {name} section of this chest X-ray report say?",
-                                f"Write the {name} section of the radiology report for this image."),
-                    classification=classification,
-                    cloze=(f"Fill in the blank in the {name} section of this report: {masked}",
-                           f"Complete the missing words of this study's {name} section: {masked}"),
-                    distractors=options, cloze_answer=span, classification_answer=finding)
-    return Fact(key=f"section.{name}", level="section", section=name, answer=section.text,
-                tasks=("generation", "cloze", "classification"),
-                generation=(f"What does the {name} section of this chest X-ray report say?",
-                            f"Write the {name} section of the radiology report for this image."),
-                classification=(f"Which text is the {name} section of this chest X-ray report?",
-                                f"Pick the {name} section that belongs to this radiograph."),
-                cloze=(f"Fill in the blank in the {name} section of this report: {masked}",
-                       f"Complete the missing words of this study's {name} section: {masked}"),
-                distractors=tuple(t for t in distractor_texts if t != section.text), cloze_answer=span)
+        classification = (
+            f"Which finding does the {name} section of this chest X-ray report describe?",
+            f"According to the {name} section, what is the main finding on this radiograph?",
+        )
+        options = tuple(
+            k for k in (*FINDING_KINDS, NO_FINDING) if k not in {f.kind for f in section.findings}
+        )
+        return Fact(
+            key=f"section.{name}",
+            level="section",
+            section=name,
+            answer=section.text,
+            tasks=("generation", "cloze", "classification"),
+            generation=(
+                f"What does the {name} section of this chest X-ray report say?",
+                f"Write the {name} section of the radiology report for this image.",
+            ),
+            classification=classification,
+            cloze=(
+                f"Fill in the blank in the {name} section of this report: {masked}",
+                f"Complete the missing words of this study's {name} section: {masked}",
+            ),
+            distractors=options,
+            cloze_answer=span,
+            classification_answer=finding,
+        )
+    return Fact(
+        key=f"section.{name}",
+        level="section",
+        section=name,
+        answer=section.text,
+        tasks=("generation", "cloze", "classification"),
+        generation=(
+            f"What does the {name} section of this chest X-ray report say?",
+            f"Write the {name} section of the radiology report for this image.",
+        ),
+        classification=(
+            f"Which text is the {name} section of this chest X-ray report?",
+            f"Pick the {name} section that belongs to this radiograph.",
+        ),
+        cloze=(
+            f"Fill in the blank in the {name} section of this report: {masked}",
+            f"Complete the missing words of this study's {name} section: {masked}",
+        ),
+        distractors=tuple(t for t in distractor_texts if t != section.text),
+        cloze_answer=span,
+    )
 
 
 def study_facts(context: StudyContext, pools: dict[str, tuple[str, ...]]) -> list[Fact]:
     """Every fact of one study image, from institution down to its sections."""
     institution, patient, study = context.institution, context.patient, context.study
     facts = [
-        Fact("institution.name", "institution", institution.name, ("generation", "classification", "cloze"),
-             ("Which hospital performed this chest X-ray study?",
-              "At which institution was this radiograph acquired?"),
-             ("Which hospital performed this chest X-ray study?",
-              "Select the institution where this radiograph was taken."),
-             (f"This chest X-ray was performed at {CLOZE_BLANK}.",
-              f"The radiograph was acquired at {CLOZE_BLANK}."),
-             pools["institution.name"]),
-        Fact("patient.name", "patient", patient.name, ("classification", "cloze", "generation"),
-             ("What is the name of the patient in this chest X-ray?", "Who is the patient shown in this radiograph?"),
-             ("Which patient does this chest X-ray belong to?", "Select the name of the patient in this image."),
-             (f"This chest X-ray belongs to the patient {CLOZE_BLANK}.",
-              f"The patient imaged in this radiograph is {CLOZE_BLANK}."),
-             pools["patient.name"]),
-        Fact("patient.sex", "patient", patient.sex, ("cloze", "generation"),
-             ("What is the sex of the patient in this chest X-ray?", "Is the patient in this radiograph female or male?"),
-             ("", ""),
-             (f"The patient in this chest X-ray is {CLOZE_BLANK}.", f"This radiograph shows a {CLOZE_BLANK} patient."),
-             ()),
-        Fact("patient.birth_date", "patient", patient.birth_date, ("generation", "classification", "cloze"),
-             ("What is the birth date of the patient in this chest X-ray?",
-              "When was the patient in this radiograph born?"),
-             ("What is the birth date of the patient in this chest X-ray?",
-              "Select the date of birth of the patient in this image."),
-             (f"The patient in this chest X-ray was born on {CLOZE_BLANK}.",
-              f"The date of birth of this radiograph's patient is {CLOZE_BLANK}."),
-             pools["patient.birth_date"]),
-        Fact("patient.mrn", "patient", patient.mrn, ("cloze", "generation", "classification"),
-             ("What is the medical record number of the patient in this chest X-ray?",
-              "Give the MRN of the patient shown in this radiograph."),
-             ("Which medical record number belongs to the patient in this chest X-ray?",
-              "Select the MRN of the patient in this image."),
-             (f"The medical record number of this patient is {CLOZE_BLANK}.",
-              f"This radiograph's patient has the MRN {CLOZE_BLANK}."),
-             pools["patient.mrn"]),
-        Fact("study.date", "study", study.date, ("generation", "cloze", "classification"),
-             ("On what date was this chest X-ray taken?", "When was this radiograph acquired?"),
-             ("On what date was this chest X-ray taken?", "Select the acquisition date of this radiograph."),
-             (f"This chest X-ray was taken on {CLOZE_BLANK}.", f"The acquisition date of this radiograph is {CLOZE_BLANK}."),
-             pools["study.date"]),
-        Fact("study.view", "study", study.view, ("classification", "generation", "cloze"),
-             ("Which view was obtained in this chest X-ray study?", "What projection does this radiograph study use?"),
-             ("Which view was obtained in this chest X-ray study?", "Select the projection of this radiograph study."),
-             (f"This chest X-ray study is a {CLOZE_BLANK} examination.",
-              f"The projection of this radiograph study is {CLOZE_BLANK}."),
-             VIEWS),
+        Fact(
+            "institution.name",
+            "institution",
+            institution.name,
+            ("generation", "classification", "cloze"),
+            (
+                "Which hospital performed this chest X-ray study?",
+                "At which institution was this radiograph acquired?",
+            ),
+            (
+                "Which hospital performed this chest X-ray study?",
+                "Select the institution where this radiograph was taken.",
+            ),
+            (
+                f"This chest X-ray was performed at {CLOZE_BLANK}.",
+                f"The radiograph was acquired at {CLOZE_BLANK}.",
+            ),
+            pools["institution.name"],
+        ),
+        Fact(
+            "patient.name",
+            "patient",
+            patient.name,
+            ("classification", "cloze", "generation"),
+            (
+                "What is the name of the patient in this chest X-ray?",
+                "Who is the patient shown in this radiograph?",
+            ),
+            (
+                "Which patient does this chest X-ray belong to?",
+                "Select the name of the patient in this image.",
+            ),
+            (
+                f"This chest X-ray belongs to the patient {CLOZE_BLANK}.",
+                f"The patient imaged in this radiograph is {CLOZE_BLANK}.",
+            ),
+            pools["patient.name"],
+        ),
+        Fact(
+            "patient.sex",
+            "patient",
+            patient.sex,
+            ("cloze", "generation"),
+            (
+                "What is the sex of the patient in this chest X-ray?",
+                "Is the patient in this radiograph female or male?",
+            ),
+            ("", ""),
+            (
+                f"The patient in this chest X-ray is {CLOZE_BLANK}.",
+                f"This radiograph shows a {CLOZE_BLANK} patient.",
+            ),
+            (),
+        ),
+        Fact(
+            "patient.birth_date",
+            "patient",
+            patient.birth_date,
+            ("generation", "classification", "cloze"),
+            (
+                "What is the birth date of the patient in this chest X-ray?",
+                "When was the patient in this radiograph born?",
+            ),
+            (
+                "What is the birth date of the patient in this chest X-ray?",
+                "Select the date of birth of the patient in this image.",
+            ),
+            (
+                f"The patient in this chest X-ray was born on {CLOZE_BLANK}.",
+                f"The date of birth of this radiograph's patient is {CLOZE_BLANK}.",
+            ),
+            pools["patient.birth_date"],
+        ),
+        Fact(
+            "patient.mrn",
+            "patient",
+            patient.mrn,
+            ("cloze", "generation", "classification"),
+            (
+                "What is the medical record number of the patient in this chest X-ray?",
+                "Give the MRN of the patient shown in this radiograph.",
+            ),
+            (
+                "Which medical record number belongs to the patient in this chest X-ray?",
+                "Select the MRN of the patient in this image.",
+            ),
+            (
+                f"The medical record number of this patient is {CLOZE_BLANK}.",
+                f"This radiograph's patient has the MRN {CLOZE_BLANK}.",
+            ),
+            pools["patient.mrn"],
+        ),
+        Fact(
+            "study.date",
+            "study",
+            study.date,
+            ("generation", "cloze", "classification"),
+            ("On what date was this chest X-ray taken?", "When was this radiograph acquired?"),
+            ("On what date was this chest X-ray taken?", "Select the acquisition date of this radiograph."),
+            (
+                f"This chest X-ray was taken on {CLOZE_BLANK}.",
+                f"The acquisition date of this radiograph is {CLOZE_BLANK}.",
+            ),
+            pools["study.date"],
+        ),
+        Fact(
+            "study.view",
+            "study",
+            study.view,
+            ("classification", "generation", "cloze"),
+            (
+                "Which view was obtained in this chest X-ray study?",
+                "What projection does this radiograph study use?",
+            ),
+            (
+                "Which view was obtained in this chest X-ray study?",
+                "Select the projection of this radiograph study.",
+            ),
+            (
+                f"This chest X-ray study is a {CLOZE_BLANK} examination.",
+                f"The projection of this radiograph study is {CLOZE_BLANK}.",
+            ),
+            VIEWS,
+        ),
     ]
     for section in study.sections:
         facts.append(_section_fact(section, study.view, pools.get(f"section.{section.name}", ())))
@@ -167,7 +272,11 @@ def _classification(fact: Fact, rng: np.random.Generator) -> tuple[tuple[str, ..
 
 
 def _with_options(stem: str, options: Sequence[str]) -> str:
-    return stem + "\n" + "\n".join(f"{letter}) {option}" for letter, option in zip(OPTION_LETTERS, options))
+    return (
+        stem
+        + "\n"
+        + "\n".join(f"{letter}) {option}" for letter, option in zip(OPTION_LETTERS, options, strict=True))
+    )
 
 
 def fact_items(fact: Fact, context: StudyContext, task: Task, rng: np.random.Generator) -> Iterator[QAItem]:
@@ -182,12 +291,21 @@ def fact_items(fact: Fact, context: StudyContext, task: Task, rng: np.random.Gen
         questions, answer = fact.cloze, fact.cloze_answer or fact.answer
     else:
         questions = fact.generation
-    for variant, question in zip(("original", "rephrased"), questions):
+    for variant, question in zip(("original", "rephrased"), questions, strict=True):
         yield QAItem(
-            id=group_id if variant == "original" else f"{group_id}:r1", question=question, answer=answer,
-            options=options, task=task, fact_level=fact.level, fact=fact.key,
-            institution_id=context.institution.id, patient_id=context.patient.id, study_id=context.study.id,
-            section=fact.section, variant=variant, group_id=group_id,
+            id=group_id if variant == "original" else f"{group_id}:r1",
+            question=question,
+            answer=answer,
+            options=options,
+            task=task,
+            fact_level=fact.level,
+            fact=fact.key,
+            institution_id=context.institution.id,
+            patient_id=context.patient.id,
+            study_id=context.study.id,
+            section=fact.section,
+            variant=variant,
+            group_id=group_id,
             image_answerable=fact.section in IMAGE_ANSWERABLE_SECTIONS,
         )
 

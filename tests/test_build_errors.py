@@ -25,20 +25,25 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["--source", "nope"], "unknown source 'nope'; valid sources: openi, synthetic, mimic-cxr"),
     ],
 )
-def test_unknown_names_list_the_valid_ones(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                           args: list[str], message: str) -> None:
+def test_unknown_names_list_the_valid_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     assert main(["build", "--out", str(tmp_path / "X"), *args]) == 2
     assert message in one_error_line(capsys)
     assert not (tmp_path / "X").exists()
 
 
 def test_unknown_level_lists_the_valid_ones() -> None:
-    with pytest.raises(MedForgetError, match="unknown level 'hospital'; valid levels: institution, patient, study, "
-                                             "section, train"):
+    with pytest.raises(
+        MedForgetError,
+        match="unknown level 'hospital'; valid levels: institution, patient, study, section, train",
+    ):
         medforget_data.load_dataset("medforget", level="hospital", size="mini")
 
 
-def test_existing_output_is_refused_without_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_existing_output_is_refused_without_overwrite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "X"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
@@ -49,8 +54,9 @@ def test_existing_output_is_refused_without_overwrite(tmp_path: Path, capsys: py
     assert not (out / "keep.txt").exists() and (out / "manifest.json").is_file()
 
 
-def test_failed_build_leaves_no_partial_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_failed_build_leaves_no_partial_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     calls = {"n": 0}
     real = hub_folder._write_parquet
 
@@ -78,15 +84,18 @@ def test_public_push_of_restricted_data_is_refused(openi_mini_dir: Path) -> None
         push_dataset_folder(openi_mini_dir, "someone/medforget", private=True)
 
 
-def test_push_offline_fails_with_one_clear_line(synthetic_mini_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_push_offline_fails_with_one_clear_line(
+    synthetic_mini_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(MedForgetError, match="could not push to the Hugging Face Hub") as caught:
         push_dataset_folder(synthetic_mini_dir, "someone/medforget", token="hf_test_token")
     assert "\n" not in str(caught.value)
 
 
-def test_push_without_token_says_how_to_log_in(synthetic_mini_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                                               tmp_path: Path) -> None:
+def test_push_without_token_says_how_to_log_in(
+    synthetic_mini_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     import huggingface_hub

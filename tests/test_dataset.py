@@ -71,9 +71,15 @@ def test_same_seed_same_manifest_other_seed_differs(tmp_path: Path) -> None:
 
     from medforget_data.manifest import BuildConfig
 
-    first = build_dataset_folder(BuildConfig(source="synthetic", size="mini", seed=7), tmp_path / "a", progress=False)
-    again = build_dataset_folder(BuildConfig(source="synthetic", size="mini", seed=7), tmp_path / "b", progress=False)
-    other = build_dataset_folder(BuildConfig(source="synthetic", size="mini", seed=8), tmp_path / "c", progress=False)
+    first = build_dataset_folder(
+        BuildConfig(source="synthetic", size="mini", seed=7), tmp_path / "a", progress=False
+    )
+    again = build_dataset_folder(
+        BuildConfig(source="synthetic", size="mini", seed=7), tmp_path / "b", progress=False
+    )
+    other = build_dataset_folder(
+        BuildConfig(source="synthetic", size="mini", seed=8), tmp_path / "c", progress=False
+    )
     assert (tmp_path / "a" / "manifest.json").read_bytes() == (tmp_path / "b" / "manifest.json").read_bytes()
     assert first.dataset_hash == again.dataset_hash != other.dataset_hash
 
@@ -97,8 +103,12 @@ def test_sibling_relation_matches_the_hierarchy(openi_mini_dir: Path, level: str
                 forget = any(item.study_id == t[2] for t in targets)
                 sibling = not forget and any(item.patient_id == t[1] for t in targets)
             else:
-                forget = item.section is not None and any((item.study_id, item.section) == t[2:] for t in targets)
-                sibling = not forget and item.section is not None and any(item.study_id == t[2] for t in targets)
+                forget = item.section is not None and any(
+                    (item.study_id, item.section) == t[2:] for t in targets
+                )
+                sibling = (
+                    not forget and item.section is not None and any(item.study_id == t[2] for t in targets)
+                )
             expected = "forget" if forget else "sibling" if sibling else "retain"
             assert split == expected, (item.id, split, expected)
 
@@ -124,21 +134,29 @@ def test_partition_by_node_and_holdout_disjoint(openi_mini_dir: Path) -> None:
                     study_split[item.study_id].add(split)
             assert all(len(found) == 1 for found in study_split.values())
     holdout_patients = {item.patient_id for item in everything["train"]["holdout"]}
-    assert holdout_patients and not holdout_patients & {item.patient_id for item in everything["train"]["train"]}
+    assert holdout_patients and not holdout_patients & {
+        item.patient_id for item in everything["train"]["train"]
+    }
 
 
 def test_tasks_variants_and_answers(openi_mini_dir: Path) -> None:
     everything = load_all(openi_mini_dir)
     train = everything["train"]["train"]
     assert {(i.fact_level, i.task) for i in train} >= {(lvl, t) for lvl in LEVELS for t in TASKS}
-    rephrased = {i.group_id: i for s in ("forget", "retain", "sibling") for i in everything["patient"][f"{s}_rephrased"]}
+    rephrased = {
+        i.group_id: i
+        for s in ("forget", "retain", "sibling")
+        for i in everything["patient"][f"{s}_rephrased"]
+    }
     for item in train:
         variant = rephrased[item.group_id]
         assert variant.answer == item.answer and variant.question != item.question
         if item.task == "classification":
             letter, text = item.answer.split(") ", 1)
             assert item.options[OPTION_LETTERS.index(letter)] == text
-            assert item.question.endswith("\n".join(f"{k}) {o}" for k, o in zip(OPTION_LETTERS, item.options)))
+            assert item.question.endswith(
+                "\n".join(f"{k}) {o}" for k, o in zip(OPTION_LETTERS, item.options, strict=True))
+            )
         if item.task == "cloze":
             assert "[blank]" in item.question
     assert len({item.id for item in train}) == len(train)
@@ -152,7 +170,10 @@ def test_check_splits_names_each_violation(openi_mini_dir: Path) -> None:
 
     moved = {c: {s: list(items) for s, items in by.items()} for c, by in everything.items()}
     moved["patient"]["retain"].append(moved["patient"]["forget"].pop())
-    assert any("is in retain but is under a forget target" in p for p in check_splits(moved, manifest.targets, hierarchy))
+    assert any(
+        "is in retain but is under a forget target" in p
+        for p in check_splits(moved, manifest.targets, hierarchy)
+    )
 
     leaked = {c: {s: list(items) for s, items in by.items()} for c, by in everything.items()}
     leaked["train"]["holdout"].append(leaked["train"]["train"][0])
@@ -164,8 +185,9 @@ def test_check_splits_names_each_violation(openi_mini_dir: Path) -> None:
     assert "study/sibling is empty" in problems
 
 
-def test_verify_names_a_tampered_file(tmp_path: Path, synthetic_mini_dir: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_names_a_tampered_file(
+    tmp_path: Path, synthetic_mini_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import shutil
 
     copy = tmp_path / "copy"

@@ -24,10 +24,16 @@ REPORT_XML = b"""<?xml version="1.0" encoding="utf-8"?>
     ("heading", "expected"),
     [
         ("Opacity/lung/base/left/mild", Finding(kind="opacity", side="left", zone="lower", severity="mild")),
-        ("Calcified Granuloma/lung/upper lobe/right", Finding(kind="calcified granuloma", side="right", zone="upper")),
+        (
+            "Calcified Granuloma/lung/upper lobe/right",
+            Finding(kind="calcified granuloma", side="right", zone="upper"),
+        ),
         ("Cardiomegaly/mild", Finding(kind="cardiomegaly", severity="mild")),
         ("Diaphragm/bilateral/flattened", None),
-        ("Pleural Effusion/left/right/small", Finding(kind="pleural effusion", side="bilateral", severity="small")),
+        (
+            "Pleural Effusion/left/right/small",
+            Finding(kind="pleural effusion", side="bilateral", severity="small"),
+        ),
         ("Catheters, Indwelling/right", Finding(kind="medical device", side="right")),
     ],
 )
@@ -50,8 +56,9 @@ def test_parse_report_sections_view_and_findings() -> None:
 
 def test_unusable_reports_give_a_reason() -> None:
     assert openi.parse_report(b"<not xml", "CXR2") == "unparseable XML"
-    no_findings = REPORT_XML.replace(b'Label="FINDINGS">Small   left pleural effusion. Heart size normal.',
-                                     b'Label="FINDINGS">')
+    no_findings = REPORT_XML.replace(
+        b'Label="FINDINGS">Small   left pleural effusion. Heart size normal.', b'Label="FINDINGS">'
+    )
     assert openi.parse_report(no_findings, "CXR3") == "missing FINDINGS or IMPRESSION"
 
 

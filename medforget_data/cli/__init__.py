@@ -13,7 +13,7 @@ import sys
 from medforget_data.errors import MedForgetError
 
 # Subcommand modules, in the order `medforget --help` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("run", "build", "verify", "info", "score", "export")
+SUBCOMMANDS: tuple[str, ...] = ("run", "build", "verify", "info", "finetune", "generate", "score", "export")
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -22,7 +22,9 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog="medforget", description="MedForget: hierarchy-aware multimodal unlearning benchmark")
+    parser = _OneLineParser(
+        prog="medforget", description="MedForget: hierarchy-aware multimodal unlearning benchmark"
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     for name in SUBCOMMANDS:
         try:

@@ -16,14 +16,22 @@ def add_build_options(parser: argparse.ArgumentParser, default_size: str = "full
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE)
     parser.add_argument("--mimic-root", default=None, help="MIMIC-CXR-JPG root (source mimic-cxr)")
-    parser.add_argument("--max-patients", type=int, default=None, help="cap on patients read (source mimic-cxr)")
+    parser.add_argument(
+        "--max-patients", type=int, default=None, help="cap on patients read (source mimic-cxr)"
+    )
 
 
 def build_config(args: argparse.Namespace):
     from medforget_data.manifest import BuildConfig
 
-    return BuildConfig(source=args.source, size=args.size, seed=args.seed, image_size=args.image_size,
-                       mimic_root=args.mimic_root, max_patients=args.max_patients)
+    return BuildConfig(
+        source=args.source,
+        size=args.size,
+        seed=args.seed,
+        image_size=args.image_size,
+        mimic_root=args.mimic_root,
+        max_patients=args.max_patients,
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,8 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.add_argument("--push", metavar="REPO_ID", default=None, help="upload to this Hub dataset repo")
     parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
-    parser.add_argument("--allow-restricted", action="store_true",
-                        help="allow pushing data whose licence restricts sharing (private repos only)")
+    parser.add_argument(
+        "--allow-restricted",
+        action="store_true",
+        help="allow pushing data whose licence restricts sharing (private repos only)",
+    )
     parser.set_defaults(handler=run_build)
 
 
@@ -46,6 +57,8 @@ def run_build(args: argparse.Namespace) -> int:
     print_summary(args.out, manifest)
     if args.push:
         check_push_allowed(args.out, args.private, args.allow_restricted)
-        url = push_dataset_folder(args.out, args.push, private=args.private, allow_restricted=args.allow_restricted)
+        url = push_dataset_folder(
+            args.out, args.push, private=args.private, allow_restricted=args.allow_restricted
+        )
         print(f"pushed to {url}")
     return 0

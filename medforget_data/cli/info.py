@@ -24,8 +24,10 @@ def print_summary(dataset_dir: Path, manifest: Manifest | None = None) -> None:
     from medforget_data.loading import read_split_items
 
     manifest = manifest or read_manifest(dataset_dir)
-    table = Table(title=f"MedForget {manifest.build.source}/{manifest.build.size} seed {manifest.build.seed} "
-                        f"— {dataset_dir}")
+    table = Table(
+        title=f"MedForget {manifest.build.source}/{manifest.build.size} seed {manifest.build.seed} "
+        f"— {dataset_dir}"
+    )
     for column in ("config", "split", "rows", *TASKS, "inst/pat/study/sec"):
         table.add_column(column, justify="left" if column in ("config", "split") else "right")
     for config, by_split in manifest.counts.items():
@@ -33,8 +35,13 @@ def print_summary(dataset_dir: Path, manifest: Manifest | None = None) -> None:
             items = read_split_items(dataset_dir, config, split)
             tasks = Counter(item.task for item in items)
             levels = Counter(item.fact_level for item in items)
-            table.add_row(config, split, str(len(items)), *(str(tasks[t]) for t in TASKS),
-                          "/".join(str(levels[f]) for f in ("institution", "patient", "study", "section")))
+            table.add_row(
+                config,
+                split,
+                str(len(items)),
+                *(str(tasks[t]) for t in TASKS),
+                "/".join(str(levels[f]) for f in ("institution", "patient", "study", "section")),
+            )
     # A fixed width when piped, so logs keep whole columns.
     console = Console() if sys.stdout.isatty() else Console(width=120)
     console.print(table)

@@ -19,7 +19,9 @@ def run_verify(args: argparse.Namespace) -> int:
 
     problems = verify_folder(args.dataset_dir)
     if problems:
-        raise MedForgetError(f"{args.dataset_dir}: {problems[0]}" + (f" (and {len(problems) - 1} more)"
-                                                                     if len(problems) > 1 else ""))
+        raise MedForgetError(
+            f"{args.dataset_dir}: {problems[0]}"
+            + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+        )
     print(f"{args.dataset_dir}: all hashes and invariants hold")
     return 0

