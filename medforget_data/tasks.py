@@ -259,6 +259,11 @@ def study_facts(context: StudyContext, pools: dict[str, tuple[str, ...]]) -> lis
     return facts
 
 
+def _has_distractors(fact: Fact) -> bool:
+    correct = fact.classification_answer or fact.answer
+    return len({d for d in fact.distractors if d != correct}) >= len(OPTION_LETTERS) - 1
+
+
 def _classification(fact: Fact, rng: np.random.Generator) -> tuple[tuple[str, ...], str]:
     correct = fact.classification_answer or fact.answer
     pool = sorted({d for d in fact.distractors if d != correct})
@@ -342,6 +347,8 @@ def hierarchy_items(hierarchy: Hierarchy, seed: int, holdout: bool = False) -> l
         patient = patients[study.patient_id]
         context = StudyContext(institutions[patient.institution_id], patient, study, index)
         for fact_index, fact in enumerate(study_facts(context, pools)):
-            task = fact.tasks[(index + fact_index) % len(fact.tasks)]
+            # A fact with too few distinct wrong options (a tiny corpus) is not asked as classification.
+            tasks = [t for t in fact.tasks if t != "classification" or _has_distractors(fact)]
+            task = tasks[(index + fact_index) % len(tasks)]
             items.extend(fact_items(fact, context, task, rng))
     return items

@@ -13,9 +13,11 @@ from medforget_data.errors import MedForgetError
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    """The error is the last line of stderr (progress bars may precede it) and there is no traceback."""
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    return err
+    last = err.rstrip("\n").split("\n")[-1]
+    assert last.startswith("error: ") and "Traceback" not in err, err
+    return last
 
 
 @pytest.mark.parametrize(

@@ -196,4 +196,4 @@ def test_verify_names_a_tampered_file(
     card.write_text(card.read_text() + "tampered\n")
     assert main(["verify", str(copy)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "README.md does not match its manifest hash" in err
+    assert err.count("\n") == 1 and "README.md does not match its manifest hash" in err, err

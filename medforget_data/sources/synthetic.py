@@ -17,6 +17,7 @@ _INDICATIONS = (
     "Follow-up of known disease.",
     "Trauma to the chest.",
 )
+_COMPARISONS = ("none.", "prior study.", "radiograph of last year.", "outside films.")
 _SIDES = ("left", "right")
 _ZONES = ("upper", "middle", "lower")
 
@@ -34,7 +35,7 @@ def synthetic_report(index: int) -> SourceReport:
     return SourceReport(
         report_id=f"SYN{index:04d}",
         sections={
-            "EXAMINATION": f"Chest radiograph, {view} view. Comparison: none.",
+            "EXAMINATION": f"Chest radiograph, {view} view. Comparison: {_COMPARISONS[index % len(_COMPARISONS)]}",
             "INDICATION": _INDICATIONS[int(rng.integers(len(_INDICATIONS)))],
             "FINDINGS": f"{body} Heart size is {'enlarged' if index % 7 == 0 else 'normal'}. Report {index}.",
             "IMPRESSION": impression,

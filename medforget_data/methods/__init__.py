@@ -1,0 +1,1 @@
+"""Unlearning methods behind one interface (design §8)."""
