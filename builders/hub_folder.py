@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from medforget_data.builders.card import parquet_name, render_card
 from tqdm.auto import tqdm
 
+from medforget_data.builders.card import parquet_name, render_card
 from medforget_data.dataset import Materialised, materialise
 from medforget_data.errors import MedForgetError
 from medforget_data.features import item_features, item_row

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from medforget_data.builders import build_dataset_folder
 
+from medforget_data.builders import build_dataset_folder
 from medforget_data.manifest import BuildConfig
 
 

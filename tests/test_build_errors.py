@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from medforget_data.builders import hub_folder, push_dataset_folder
 
 import medforget_data
+from medforget_data.builders import hub_folder, push_dataset_folder
 from medforget_data.cli import main
 from medforget_data.errors import MedForgetError
 

@@ -68,7 +68,6 @@ def test_openi_mini_passes_verify_and_has_a_few_hundred_items(openi_mini_dir: Pa
 
 def test_same_seed_same_manifest_other_seed_differs(tmp_path: Path) -> None:
     from medforget_data.builders import build_dataset_folder
-
     from medforget_data.manifest import BuildConfig
 
     first = build_dataset_folder(

@@ -16,7 +16,7 @@ DIRECTION_EPS = 1e-8
 
 
 def pool_modalities(vision_outputs: torch.Tensor, text_outputs: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Step 1's cross-modal pooling: a = α·mean(vision tokens) + (1−α)·mean(text tokens); inputs [tokens, n]."""
+    """Step 1: a = α·mean(vision-token outputs) + (1−α)·mean(text-token outputs); inputs [tokens, n]."""
     if vision_outputs.shape[0] == 0:
         return text_outputs.mean(0)
     return alpha * vision_outputs.mean(0) + (1 - alpha) * text_outputs.mean(0)

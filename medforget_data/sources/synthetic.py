@@ -32,10 +32,11 @@ def synthetic_report(index: int) -> SourceReport:
     body = f"There is a {findings[0].label}." if findings else "The lungs are clear."
     impression = f"{findings[0].kind.capitalize()}." if findings else "No acute cardiopulmonary abnormality."
     view = ("PA", "AP", "PA and lateral")[index % 3]
+    comparison = _COMPARISONS[index % len(_COMPARISONS)]
     return SourceReport(
         report_id=f"SYN{index:04d}",
         sections={
-            "EXAMINATION": f"Chest radiograph, {view} view. Comparison: {_COMPARISONS[index % len(_COMPARISONS)]}",
+            "EXAMINATION": f"Chest radiograph, {view} view. Comparison: {comparison}",
             "INDICATION": _INDICATIONS[int(rng.integers(len(_INDICATIONS)))],
             "FINDINGS": f"{body} Heart size is {'enlarged' if index % 7 == 0 else 'normal'}. Report {index}.",
             "IMPRESSION": impression,
