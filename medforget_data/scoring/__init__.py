@@ -1,0 +1,1 @@
+"""Scoring: metrics, judges, submissions, aggregation (no torch, no transformers)."""

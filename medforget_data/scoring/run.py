@@ -1,0 +1,54 @@
+"""Score a submission file against a built dataset folder (what `medforget score` runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medforget_data.constants import LEVEL_SPLITS, LEVELS
+from medforget_data.errors import check_choice
+from medforget_data.loading import read_split_items
+from medforget_data.manifest import read_manifest
+from medforget_data.schema import QAItem
+from medforget_data.scoring.results import Results, read_results
+from medforget_data.scoring.score import Judge, score_predictions
+from medforget_data.scoring.submission import check_coverage, read_submission
+
+
+def level_items(dataset_dir: Path, level: str) -> dict[str, list[QAItem]]:
+    check_choice("level", level, LEVELS)
+    return {split: read_split_items(dataset_dir, level, split) for split in LEVEL_SPLITS}
+
+
+def score_submission_file(
+    submission_path: Path,
+    level: str,
+    dataset_dir: Path,
+    judge: Judge,
+    reference_path: Path | None = None,
+    seed: int = 0,
+) -> Results:
+    """Validate everything first (submission, coverage, reference), then score."""
+    check_choice("level", level, LEVELS)
+    submission = read_submission(submission_path)
+    manifest = read_manifest(dataset_dir)
+    items = level_items(dataset_dir, level)
+    check_coverage(
+        submission, level, (item.id for split in items.values() for item in split), submission_path
+    )
+    reference = read_results(reference_path) if reference_path else None
+    if reference is not None and reference.dataset_hash != manifest.dataset_hash:
+        from medforget_data.errors import MedForgetError
+
+        raise MedForgetError(
+            f"reference {reference_path} was scored on another dataset "
+            f"({reference.dataset_hash[:12]}… ≠ {manifest.dataset_hash[:12]}…)"
+        )
+    return score_predictions(
+        items,
+        submission.predictions,
+        submission.metadata,
+        judge,
+        manifest.dataset_hash,
+        reference=reference,
+        seed=seed,
+    )
