@@ -31,8 +31,10 @@ def main() -> None:
         folder_bytes = sum(p.stat().st_size for p in (Path(tmp) / "out").rglob("*") if p.is_file())
     written = time.perf_counter()
     trained = manifest.counts["train"]["train"]
-    print(f"build {args.source}/{args.size}: {trained} trained items, {len(built.images)} images, "
-          f"{folder_bytes / 2**20:.1f} MiB on disk")
+    print(
+        f"build {args.source}/{args.size}: {trained} trained items, {len(built.images)} images, "
+        f"{folder_bytes / 2**20:.1f} MiB on disk"
+    )
     print(f"materialise (source, hierarchy, tasks, splits, rendering): {materialised - start:.1f} s")
     print(f"write (parquet, card, hashes): {written - materialised:.1f} s")
     print(f"total: {written - start:.1f} s (target < 180 s)")

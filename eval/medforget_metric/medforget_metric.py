@@ -44,7 +44,8 @@ Returns:
 Examples:
     >>> metric = evaluate.load(medforget_data.metric_path())
     >>> metric.compute(predictions=["B"], references=["B) cardiomegaly"], tasks=["classification"],
-    ...                options=[["nodule", "cardiomegaly", "opacity", "no acute abnormality"]], facts=["section.FINDINGS"])
+    ...                options=[["nodule", "cardiomegaly", "opacity", "no acute abnormality"]],
+    ...                facts=["section.FINDINGS"])
     {'score': 1.0, 'exact_match': 1.0, 'classification': 1.0}
 """
 
@@ -72,7 +73,9 @@ class MedforgetMetric(evaluate.Metric):
         judge = OfflineJudge()
         per_metric: dict[str, list[float]] = {SCORE: [], EXACT_MATCH: [], ROUGE_L: [], FACTUALITY: []}
         per_task: dict[str, list[float]] = {}
-        for prediction, reference, task, choices, fact in zip(predictions, references, tasks, options, facts):
+        for prediction, reference, task, choices, fact in zip(
+            predictions, references, tasks, options, facts, strict=True
+        ):
             if task == "generation":
                 rouge = rouge_l(prediction, reference)
                 factuality = judge.factuality("", prediction, reference, fact)
