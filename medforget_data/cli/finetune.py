@@ -1,0 +1,71 @@
+"""`medforget finetune`: train the target model (vanilla), a retrain oracle, or LoRA on a checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from medforget_data.constants import DEFAULT_SEED
+
+
+def add_dataset_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dataset", type=Path, default=None, help="dataset folder (default: the cached build)"
+    )
+    parser.add_argument("--size", default="full", help="size of the cached build when --dataset is omitted")
+    parser.add_argument(
+        "--source", default="openi", help="source of the cached build when --dataset is omitted"
+    )
+
+
+def dataset_dir(args: argparse.Namespace) -> Path:
+    from medforget_data.loading import local_dataset_dir
+
+    return args.dataset or local_dataset_dir(size=args.size, source=args.source)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("finetune", help="fine-tune the target model (vanilla or oracle)")
+    add_dataset_options(parser)
+    parser.add_argument("--config", default="small", help="model config: tiny, small or base")
+    parser.add_argument("--out", type=Path, required=True, help="model folder to write")
+    parser.add_argument("--oracle-level", default=None, help="train on train minus this level's forget split")
+    parser.add_argument("--model", type=Path, default=None, help="start from a local Qwen2.5-VL model folder")
+    parser.add_argument(
+        "--lora-rank", type=int, default=None, help="train LoRA adapters of this rank (with --model)"
+    )
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    parser.set_defaults(handler=run_finetune)
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    from medforget_data.models.finetune import finetune
+    from medforget_data.models.train import TrainConfig
+
+    overrides = {
+        k: v
+        for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
+        if v is not None
+    }
+    record = finetune(
+        dataset_dir(args),
+        args.out,
+        config_name=args.config,
+        train_config=TrainConfig(seed=args.seed, **overrides),
+        oracle_level=args.oracle_level,
+        base_model=args.model,
+        lora_rank=args.lora_rank,
+        resume=args.resume,
+        device=args.device,
+    )
+    last = record.history[-1] if record.history else {}
+    print(
+        f"{record.recipe['mode']} model ({record.config_name}, {record.parameters:,} parameters) written to "
+        f"{args.out}; final loss {last.get('loss', float('nan')):.4f}"
+    )
+    return 0

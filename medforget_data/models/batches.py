@@ -1,0 +1,130 @@
+"""Prompts, answer-only labels and batches — the one place that turns items into model inputs.
+
+Fine-tuning, every unlearning method, generation and the attacks all go through here, so a
+prompt is built the same way everywhere:
+
+    <|im_start|>system … <|im_end|>
+    <|im_start|>user <|vision_start|><|image_pad|>×N<|vision_end|>{question}<|im_end|>
+    <|im_start|>assistant
+    {answer}<|im_end|>            ← the only positions with labels (−100 elsewhere)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from medforget_data.models.examples import Example
+from medforget_data.models.tokenizer import EOS, IMAGE_PAD
+
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One example as token ids; pixel tensors are shared per study image."""
+
+    item_id: str
+    input_ids: list[int]
+    labels: list[int]
+    pixel_values: torch.Tensor
+    grid_thw: torch.Tensor
+
+
+class Encoder:
+    """Caches pixel tensors per image and the tokenisation of prompts."""
+
+    def __init__(self, processor) -> None:
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self._pixels: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def image_inputs(self, example: Example) -> tuple[torch.Tensor, torch.Tensor]:
+        key = id(example.image)
+        if key not in self._pixels:
+            out = self.processor.image_processor(images=[example.image], return_tensors="pt")
+            self._pixels[key] = (out["pixel_values"], out["image_grid_thw"][0])
+        return self._pixels[key]
+
+    def prompt(self, question: str, image_tokens: int) -> str:
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return text.replace(IMAGE_PAD, IMAGE_PAD * image_tokens, 1)
+
+    def encode(self, example: Example, question: str | None = None, with_answer: bool = True) -> Encoded:
+        pixel_values, grid = self.image_inputs(example)
+        image_tokens = int(grid.prod()) // self.processor.image_processor.merge_size**2
+        prompt_ids = self.tokenizer(
+            self.prompt(question or example.item.question, image_tokens), add_special_tokens=False
+        )["input_ids"]
+        answer_ids = (
+            self.tokenizer(example.item.answer + EOS, add_special_tokens=False)["input_ids"]
+            if with_answer
+            else []
+        )
+        return Encoded(
+            example.item.id,
+            prompt_ids + answer_ids,
+            [IGNORE_INDEX] * len(prompt_ids) + answer_ids,
+            pixel_values,
+            grid,
+        )
+
+
+def collate(encoded: Sequence[Encoded], pad_id: int, left_pad: bool = False) -> dict[str, torch.Tensor]:
+    """Pad to the longest sequence: right padding for training, left padding for generation."""
+    width = max(len(e.input_ids) for e in encoded)
+    ids, labels, mask = [], [], []
+    for e in encoded:
+        pad = width - len(e.input_ids)
+        if left_pad:
+            ids.append([pad_id] * pad + e.input_ids)
+            labels.append([IGNORE_INDEX] * pad + e.labels)
+            mask.append([0] * pad + [1] * len(e.input_ids))
+        else:
+            ids.append(e.input_ids + [pad_id] * pad)
+            labels.append(e.labels + [IGNORE_INDEX] * pad)
+            mask.append([1] * len(e.input_ids) + [0] * pad)
+    return {
+        "input_ids": torch.tensor(ids),
+        "attention_mask": torch.tensor(mask),
+        "labels": torch.tensor(labels),
+        "pixel_values": torch.cat([e.pixel_values for e in encoded]),
+        "image_grid_thw": torch.stack([e.grid_thw for e in encoded]),
+    }
+
+
+def length_batches(
+    encoded: Sequence[Encoded], batch_size: int, generator: torch.Generator
+) -> list[list[int]]:
+    """Indices grouped into batches of similar length (little padding), batch order shuffled by seed."""
+    order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i].input_ids), i))
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    permutation = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in permutation]
+
+
+def model_inputs(batch: dict[str, torch.Tensor], device: torch.device | str) -> dict[str, torch.Tensor]:
+    """The batch without labels, on the device (the loss is computed by the caller)."""
+    return {k: v.to(device) for k, v in batch.items() if k != "labels"}
+
+
+def answer_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood over every answer token of the batch (the fine-tuning loss)."""
+    shifted_logits, shifted_labels = logits[:, :-1, :].float(), labels[:, 1:]
+    return torch.nn.functional.cross_entropy(
+        shifted_logits.reshape(-1, shifted_logits.shape[-1]),
+        shifted_labels.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+    )
+
+
+def answer_token_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> list[torch.Tensor]:
+    """Per item, the log-probabilities of its answer tokens (membership inference reads these)."""
+    shifted_logits, shifted_labels = logits[:, :-1, :].float(), labels[:, 1:]
+    log_probs = torch.log_softmax(shifted_logits, dim=-1)
+    mask = shifted_labels != IGNORE_INDEX
+    picked = log_probs.gather(-1, shifted_labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return [picked[row][mask[row]] for row in range(labels.shape[0])]

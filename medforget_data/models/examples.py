@@ -1,0 +1,33 @@
+"""Training/eval examples: dataset items with their study image, read straight from the parquet."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from PIL import Image
+
+from medforget_data.features import ITEM_COLUMNS, row_item
+from medforget_data.loading import split_path
+from medforget_data.schema import QAItem
+
+
+@dataclass(frozen=True)
+class Example:
+    item: QAItem
+    image: Image.Image  # RGB, shared by every item of the same study
+
+
+def read_examples(dataset_dir: Path, config: str, split: str) -> list[Example]:
+    """Items of one split with decoded images (one decode per study)."""
+    table = pq.read_table(split_path(dataset_dir, config, split), columns=[*ITEM_COLUMNS, "image"])
+    images: dict[str, Image.Image] = {}
+    examples = []
+    for row in table.to_pylist():
+        item = row_item(row)
+        if item.study_id not in images:
+            images[item.study_id] = Image.open(io.BytesIO(row["image"]["bytes"])).convert("RGB")
+        examples.append(Example(item, images[item.study_id]))
+    return examples

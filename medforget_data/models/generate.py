@@ -1,0 +1,51 @@
+"""Batched greedy decoding with left padding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from medforget_data.models.batches import Encoder, collate, model_inputs
+from medforget_data.models.examples import Example
+from medforget_data.models.tokenizer import EOS
+
+DEFAULT_MAX_NEW_TOKENS = 160  # the longest report sections are ~130 tokens
+
+
+@torch.no_grad()
+def generate_answers(
+    model,
+    processor,
+    examples: Sequence[Example],
+    batch_size: int = 32,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    progress: bool = True,
+    questions: Sequence[str] | None = None,
+) -> dict[str, str]:
+    """item id → decoded answer. `questions` overrides the items' questions (the reconstruction attack)."""
+    encoder = Encoder(processor)
+    tokenizer = processor.tokenizer
+    pad_id, eos_id = tokenizer.pad_token_id, tokenizer.convert_tokens_to_ids(EOS)
+    device = next(model.parameters()).device
+    encoded = [
+        encoder.encode(e, question=questions[i] if questions else None, with_answer=False)
+        for i, e in enumerate(examples)
+    ]
+    # Similar prompt lengths together: less left padding.
+    order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i].input_ids), i))
+    answers: dict[str, str] = {}
+    model.eval()
+    for start in tqdm(
+        range(0, len(order), batch_size), desc="generating", unit="batch", disable=not progress
+    ):
+        chunk = [encoded[i] for i in order[start : start + batch_size]]
+        batch = model_inputs(collate(chunk, pad_id, left_pad=True), device)
+        output = model.generate(
+            **batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad_id, eos_token_id=eos_id
+        )
+        new_tokens = output[:, batch["input_ids"].shape[1] :]
+        for e, tokens in zip(chunk, new_tokens, strict=True):
+            answers[e.item_id] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
+    return answers

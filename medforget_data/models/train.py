@@ -1,0 +1,124 @@
+"""The seeded fine-tuning loop: AdamW, warm-up + cosine, clipping, answer-only loss, checkpoints, resume."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from safetensors.torch import load_model as load_weights
+from safetensors.torch import save_model as save_weights
+from tqdm.auto import tqdm
+
+from medforget_data.models.batches import Encoded, answer_nll, collate, length_batches, model_inputs
+
+CHECKPOINT_DIR = "checkpoint"
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    epochs: int = 24
+    batch_size: int = 16
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    warmup_fraction: float = 0.05
+    clip_norm: float = 1.0
+    seed: int = 0
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up to 1, then cosine decay to 0."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    # One generator per epoch: a resumed run sees exactly the batch order of an uninterrupted one.
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def _save_checkpoint(folder: Path, model, optimizer, scheduler, epoch: int, history: list[dict]) -> None:
+    staging = folder.with_name(folder.name + ".tmp")
+    staging.mkdir(parents=True, exist_ok=True)
+    save_weights(model, str(staging / "model.safetensors"))  # handles the tied embedding
+    torch.save(
+        {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "epoch": epoch,
+            "history": history,
+        },
+        staging / "trainer_state.pt",
+    )
+    if folder.exists():
+        for child in folder.iterdir():
+            child.unlink()
+        folder.rmdir()
+    staging.rename(folder)
+
+
+def train(
+    model,
+    encoded: Sequence[Encoded],
+    pad_id: int,
+    config: TrainConfig,
+    checkpoint_root: Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    device: str = "cpu",
+    parameters: Sequence[torch.nn.Parameter] | None = None,
+) -> list[dict]:
+    """Train in place; returns the per-epoch history (mean loss, seconds)."""
+    torch.manual_seed(config.seed)
+    model.to(device).train()
+    trainable = (
+        list(parameters) if parameters is not None else [p for p in model.parameters() if p.requires_grad]
+    )
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    warmup = max(1, int(config.warmup_fraction * total))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total, warmup))
+    history: list[dict] = []
+    start_epoch = 0
+    checkpoint = checkpoint_root / CHECKPOINT_DIR if checkpoint_root else None
+    if resume and checkpoint is not None and (checkpoint / "trainer_state.pt").is_file():
+        load_weights(model, str(checkpoint / "model.safetensors"))
+        state = torch.load(checkpoint / "trainer_state.pt", weights_only=True)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, history = state["epoch"] + 1, state["history"]
+    bar = tqdm(
+        total=total,
+        initial=start_epoch * steps_per_epoch,
+        desc="fine-tuning",
+        unit="step",
+        disable=not progress,
+    )
+    for epoch in range(start_epoch, config.epochs):
+        began, losses = time.perf_counter(), []
+        for indices in length_batches(encoded, config.batch_size, epoch_generator(config.seed, epoch)):
+            batch = collate([encoded[i] for i in indices], pad_id)
+            loss = answer_nll(model(**model_inputs(batch, device)).logits, batch["labels"].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, config.clip_norm)
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
+        history.append(
+            {"epoch": epoch, "loss": sum(losses) / len(losses), "seconds": time.perf_counter() - began}
+        )
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, model, optimizer, scheduler, epoch, history)
+    bar.close()
+    model.eval()
+    return history
