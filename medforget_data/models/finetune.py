@@ -1,4 +1,4 @@
-"""Fine-tuning recipes: vanilla (all of `train`), oracle (`train` minus a level's forget), LoRA on a checkpoint."""
+"""Fine-tuning recipes: vanilla (`train`), oracle (`train` minus a level's forget), LoRA on a checkpoint."""
 
 from __future__ import annotations
 
