@@ -73,8 +73,12 @@ def train(
     progress: bool = True,
     device: str = "cpu",
     parameters: Sequence[torch.nn.Parameter] | None = None,
+    stop_after_epochs: int | None = None,
 ) -> list[dict]:
-    """Train in place; returns the per-epoch history (mean loss, seconds)."""
+    """Train in place; returns the per-epoch history (mean loss, seconds).
+
+    `stop_after_epochs` ends the run early, as an interruption would (the resume test uses it).
+    """
     torch.manual_seed(config.seed)
     model.to(device).train()
     trainable = (
@@ -119,6 +123,8 @@ def train(
         )
         if checkpoint is not None:
             _save_checkpoint(checkpoint, model, optimizer, scheduler, epoch, history)
+        if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
+            break
     bar.close()
     model.eval()
     return history

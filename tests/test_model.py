@@ -1,0 +1,216 @@
+"""The model kit on the `tiny` config: round-trips, label masking, determinism, resume, LoRA, CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from medforget_data.cli import main
+from medforget_data.models.batches import IGNORE_INDEX, Encoder, answer_token_logprobs, collate, model_inputs
+from medforget_data.models.build import ModelRecord, load_model, new_model, save_model
+from medforget_data.models.examples import read_examples
+from medforget_data.models.finetune import finetune
+from medforget_data.models.tokenizer import EOS
+from medforget_data.models.train import TrainConfig, train
+from medforget_data.scoring.submission import read_submission
+
+FAST = TrainConfig(epochs=2, batch_size=8, lr=3e-3)
+
+
+@pytest.fixture(scope="module")
+def tiny(synthetic_mini_dir: Path):
+    model, processor = new_model("tiny", synthetic_mini_dir, seed=0)
+    examples = read_examples(synthetic_mini_dir, "train", "train")
+    return model, processor, examples
+
+
+def test_labels_cover_exactly_the_answer_and_its_end_token(tiny) -> None:
+    _, processor, examples = tiny
+    example = next(e for e in examples if e.item.task == "classification")
+    encoded = Encoder(processor).encode(example)
+    answer_positions = [i for i, label in enumerate(encoded.labels) if label != IGNORE_INDEX]
+    # the labelled tokens are a suffix of the sequence and decode to the answer + <|im_end|>
+    assert answer_positions == list(range(len(encoded.labels) - len(answer_positions), len(encoded.labels)))
+    labelled = [encoded.labels[i] for i in answer_positions]
+    assert processor.tokenizer.decode(labelled) == example.item.answer + EOS
+    prompt = processor.tokenizer.decode(encoded.input_ids[: answer_positions[0]])
+    assert prompt.endswith(example.item.question + "<|im_end|>\n<|im_start|>assistant\n")
+    assert prompt.count("<|image_pad|>") == 16  # 112×112 pixels → 8×8 patches → 2×2 merge
+
+
+def test_padding_keeps_labels_aligned(tiny) -> None:
+    model, processor, examples = tiny
+    encoder = Encoder(processor)
+    encoded = [encoder.encode(e) for e in examples[:3]]
+    pad = processor.tokenizer.pad_token_id
+    for left in (False, True):
+        batch = collate(encoded, pad, left_pad=left)
+        assert batch["attention_mask"].sum().item() == sum(len(e.input_ids) for e in encoded)
+        with torch.no_grad():
+            logprobs = answer_token_logprobs(model(**model_inputs(batch, "cpu")).logits, batch["labels"])
+        assert [len(lp) for lp in logprobs] == [sum(x != IGNORE_INDEX for x in e.labels) for e in encoded]
+
+
+def test_saved_model_reloads_and_generates_the_same_tokens(tiny, tmp_path: Path) -> None:
+    from medforget_data.models.generate import generate_answers
+
+    model, processor, examples = tiny
+    save_model(
+        model, processor, tmp_path / "m", ModelRecord(config_name="tiny", dataset_hash="x", parameters=1)
+    )
+    assert (tmp_path / "m" / "model.safetensors").is_file()
+    reloaded, reloaded_processor, record = load_model(tmp_path / "m")
+    assert record.config_name == "tiny"
+    assert reloaded_processor.tokenizer.encode("MRN-12345678") == processor.tokenizer.encode("MRN-12345678")
+    before = generate_answers(model, processor, examples[:6], max_new_tokens=8, progress=False)
+    after = generate_answers(reloaded, reloaded_processor, examples[:6], max_new_tokens=8, progress=False)
+    assert before == after
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_same_seed_same_weights_and_training_lowers_the_loss(synthetic_mini_dir: Path, tiny) -> None:
+    _, _, examples = tiny
+    runs = []
+    for _ in range(2):
+        model, processor = new_model("tiny", synthetic_mini_dir, seed=3)
+        encoder = Encoder(processor)
+        history = train(
+            model,
+            [encoder.encode(e) for e in examples[:48]],
+            processor.tokenizer.pad_token_id,
+            FAST.model_copy(update={"seed": 3}),
+            progress=False,
+        )
+        runs.append((_weights(model), history))
+    (first, history), (second, _) = runs
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert history[-1]["loss"] < history[0]["loss"]
+
+
+def test_resume_from_checkpoint_equals_an_uninterrupted_run(
+    synthetic_mini_dir: Path, tiny, tmp_path: Path
+) -> None:
+    _, _, examples = tiny
+    config = FAST.model_copy(update={"epochs": 3})
+
+    def fresh():
+        model, processor = new_model("tiny", synthetic_mini_dir, seed=0)
+        encoder = Encoder(processor)
+        return model, [encoder.encode(e) for e in examples[:40]], processor.tokenizer.pad_token_id
+
+    model, encoded, pad = fresh()
+    train(model, encoded, pad, config, progress=False)
+    uninterrupted = _weights(model)
+
+    # a run of the same recipe interrupted after its first epoch, then resumed by a fresh process
+    model, encoded, pad = fresh()
+    train(model, encoded, pad, config, checkpoint_root=tmp_path / "full", progress=False, stop_after_epochs=1)
+    model, encoded, pad = fresh()
+    history = train(
+        model, encoded, pad, config, checkpoint_root=tmp_path / "full", resume=True, progress=False
+    )
+    assert [h["epoch"] for h in history] == [0, 1, 2]
+    resumed = _weights(model)
+    assert all(torch.allclose(uninterrupted[k], resumed[k]) for k in uninterrupted)
+
+
+def test_lora_on_a_checkpoint_changes_weights_and_saves_a_plain_model(
+    synthetic_mini_dir: Path, tmp_path: Path, tiny
+) -> None:
+    model, processor, _ = tiny
+    base = tmp_path / "base"
+    save_model(model, processor, base, ModelRecord(config_name="tiny", dataset_hash="x", parameters=1))
+    record = finetune(
+        synthetic_mini_dir,
+        tmp_path / "lora",
+        base_model=base,
+        lora_rank=4,
+        train_config=TrainConfig(epochs=1, batch_size=16, lr=5e-3),
+        progress=False,
+    )
+    assert record.config_name == "base+lora" and record.recipe["lora_rank"] == 4
+    tuned, _, _ = load_model(tmp_path / "lora")
+    original, _, _ = load_model(base)
+    names = [n for n, _ in tuned.named_parameters()]
+    assert names == [n for n, _ in original.named_parameters()]  # merged: no adapter modules remain
+    changed = {
+        n
+        for (n, a), (_, b) in zip(tuned.named_parameters(), original.named_parameters(), strict=True)
+        if not torch.equal(a, b)
+    }
+    assert changed and all(
+        any(t in n for t in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
+        for n in changed
+    )
+
+
+def test_cli_finetune_oracle_and_generate_a_valid_submission(
+    synthetic_mini_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "oracle"
+    assert (
+        main(
+            [
+                "finetune",
+                "--dataset",
+                str(synthetic_mini_dir),
+                "--config",
+                "tiny",
+                "--out",
+                str(out),
+                "--oracle-level",
+                "patient",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "32",
+            ]
+        )
+        == 0
+    )
+    _, _, record = load_model(out)
+    forget = len(read_examples(synthetic_mini_dir, "patient", "forget"))
+    assert record.recipe["train_items"] == len(read_examples(synthetic_mini_dir, "train", "train")) - forget
+    submission = tmp_path / "sub.jsonl"
+    assert (
+        main(
+            [
+                "generate",
+                "--dataset",
+                str(synthetic_mini_dir),
+                "--model",
+                str(out),
+                "--level",
+                "patient",
+                "--out",
+                str(submission),
+                "--max-new-tokens",
+                "4",
+                "--method",
+                "oracle",
+            ]
+        )
+        == 0
+    )
+    parsed = read_submission(submission)
+    assert parsed.metadata.method == "oracle" and parsed.metadata.level == "patient"
+    assert (
+        main(
+            [
+                "score",
+                str(submission),
+                "--level",
+                "patient",
+                "--dataset",
+                str(synthetic_mini_dir),
+                "--out",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
