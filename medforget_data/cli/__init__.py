@@ -13,7 +13,9 @@ import sys
 from medforget_data.errors import MedForgetError
 
 # Subcommand modules, in the order `medforget --help` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("run", "build", "verify", "info", "finetune", "generate", "score", "export")
+SUBCOMMANDS: tuple[str, ...] = (
+    "run", "build", "verify", "info", "finetune", "unlearn", "generate", "score", "export",
+)
 
 
 class _OneLineParser(argparse.ArgumentParser):

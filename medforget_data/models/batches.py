@@ -121,10 +121,15 @@ def answer_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     )
 
 
-def answer_token_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> list[torch.Tensor]:
-    """Per item, the log-probabilities of its answer tokens (membership inference reads these)."""
+def token_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probability of each next token, [batch, length−1], and the mask of answer positions."""
     shifted_logits, shifted_labels = logits[:, :-1, :].float(), labels[:, 1:]
     log_probs = torch.log_softmax(shifted_logits, dim=-1)
-    mask = shifted_labels != IGNORE_INDEX
     picked = log_probs.gather(-1, shifted_labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return picked, shifted_labels != IGNORE_INDEX
+
+
+def answer_token_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> list[torch.Tensor]:
+    """Per item, the log-probabilities of its answer tokens (membership inference reads these)."""
+    picked, mask = token_logprobs(logits, labels)
     return [picked[row][mask[row]] for row in range(labels.shape[0])]

@@ -1,0 +1,75 @@
+"""`medforget unlearn --method M --level L --model DIR --out DIR [--set key=value …]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from medforget_data.cli.finetune import add_dataset_options, dataset_dir
+from medforget_data.errors import MedForgetError
+
+UNLEARN_RECORD = "unlearn.json"
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """`key=value` pairs; values are read as JSON when they parse (numbers, booleans), else as strings."""
+    overrides: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise MedForgetError(f"--set expects key=value, got {pair!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("unlearn", help="apply an unlearning method to a model at one level")
+    add_dataset_options(parser)
+    parser.add_argument("--method", required=True)
+    parser.add_argument("--level", required=True)
+    parser.add_argument("--model", type=Path, required=True, help="the vanilla model folder")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--device", default="cpu")
+    parser.set_defaults(handler=run_unlearn)
+
+
+def run_unlearn(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from medforget_data.manifest import read_manifest
+    from medforget_data.methods import get_method
+    from medforget_data.methods.base import load_unlearn_splits
+    from medforget_data.models.build import ModelRecord, load_model, save_model
+
+    method = get_method(args.method)
+    try:
+        config = method.config_class(**parse_overrides(args.overrides))
+    except ValidationError as error:
+        detail = error.errors()[0]
+        raise MedForgetError(f"--set {'.'.join(map(str, detail['loc']))}: {detail['msg']}") from None
+    if args.out.exists():
+        raise MedForgetError(f"output folder {args.out} already exists")
+    folder = dataset_dir(args)
+    model, processor, record = load_model(args.model, device=args.device)
+    manifest = read_manifest(folder)
+    if record.dataset_hash != manifest.dataset_hash:
+        raise MedForgetError(f"model {args.model} was trained on another dataset than {folder}")
+    splits = load_unlearn_splits(folder, args.level)
+    began = time.perf_counter()
+    model = method.unlearn(model, processor, splits, config)
+    wall = time.perf_counter() - began
+    save_model(model.cpu(), processor, args.out, ModelRecord(
+        config_name=record.config_name, dataset_hash=manifest.dataset_hash,
+        parameters=sum(p.numel() for p in model.parameters()),
+        recipe={**record.recipe, "unlearn": {"method": args.method, "level": args.level}}, history=record.history))
+    (args.out / UNLEARN_RECORD).write_text(json.dumps({
+        "method": args.method, "level": args.level, "config": config.model_dump(), "base_model": str(args.model),
+        "dataset_hash": manifest.dataset_hash, "wall_seconds": wall}, indent=1) + "\n", encoding="utf-8")
+    print(f"{args.method} at level {args.level}: {wall:.1f} s; model written to {args.out}")
+    return 0

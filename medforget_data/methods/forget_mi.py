@@ -1,0 +1,68 @@
+"""Forget-MI (Hardan et al., 2025) adapted to a generative MLLM.
+
+Embeddings of a sample, read from one forward pass:
+  image — mean of the language model's input embeddings at the image positions (the merger's output),
+  text  — mean of the input embeddings at the text positions,
+  joint — mean of the last hidden state over all positions.
+Forget samples' embeddings are pulled toward those of noise-perturbed copies (Gaussian noise on the
+pixels) under the frozen model; retain embeddings are kept at the frozen model's. Terms are
+weighted 1 (forget unimodal), 1 (forget joint), 2 (retain unimodal), 2 (retain joint), normalised.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from medforget_data.methods.trainer import LossConfig, LossMethod, _device
+from medforget_data.models.batches import model_inputs
+
+WEIGHTS = (1.0, 1.0, 2.0, 2.0)  # forget unimodal, forget joint, retain unimodal, retain joint
+
+
+class ForgetMIConfig(LossConfig):
+    noise_std: float = 1.0  # in the processor's normalised pixel units
+
+
+def _masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    weights = mask.unsqueeze(-1).to(states.dtype)
+    return (states * weights).sum(1) / weights.sum(1).clamp(min=1)
+
+
+def embeddings(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(image, text, joint) embeddings, each [batch, hidden]."""
+    device = _device(model)
+    inputs = model_inputs(batch, device)
+    hidden = model(**inputs, output_hidden_states=True).hidden_states
+    present = inputs["attention_mask"].bool()
+    is_image = inputs["input_ids"] == model.config.image_token_id
+    return (_masked_mean(hidden[0], is_image), _masked_mean(hidden[0], present & ~is_image),
+            _masked_mean(hidden[-1], present))
+
+
+def noisy_copy(batch: dict[str, torch.Tensor], std: float, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    noise = torch.randn(batch["pixel_values"].shape, generator=generator) * std
+    return {**batch, "pixel_values": batch["pixel_values"] + noise.to(batch["pixel_values"].dtype)}
+
+
+class ForgetMI(LossMethod):
+    name = "forget_mi"
+    config_class = ForgetMIConfig
+    needs_reference = True
+
+    def loss(self, model, forget_batch, retain_batch, config: ForgetMIConfig) -> torch.Tensor:
+        generator = getattr(self, "_noise", None) or torch.Generator().manual_seed(config.seed)
+        self._noise = generator
+        with torch.no_grad():
+            target_image, target_text, target_joint = embeddings(self.reference,
+                                                                 noisy_copy(forget_batch, config.noise_std, generator))
+            keep_image, keep_text, keep_joint = embeddings(self.reference, retain_batch)
+        image, text, joint = embeddings(model, forget_batch)
+        terms = (F.mse_loss(image, target_image) + F.mse_loss(text, target_text), F.mse_loss(joint, target_joint))
+        image, text, joint = embeddings(model, retain_batch)
+        terms += (F.mse_loss(image, keep_image) + F.mse_loss(text, keep_text), F.mse_loss(joint, keep_joint))
+        return sum(w * t for w, t in zip(WEIGHTS, terms, strict=True)) / sum(WEIGHTS)
+
+    def unlearn(self, model, processor, splits, config, progress: bool = True):
+        self._noise = None
+        return super().unlearn(model, processor, splits, config, progress)

@@ -1,0 +1,26 @@
+"""NPO (Zhang et al., 2024): −(2/β)·E log σ(−β·(log πθ − log πref)) on forget + α·retain NLL."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+from medforget_data.methods.grad_diff import GradDiff
+from medforget_data.methods.losses import sequence_logprobs
+from medforget_data.methods.trainer import LossConfig, _device
+from medforget_data.models.batches import model_inputs
+
+
+class NPOConfig(LossConfig):
+    beta: float = 0.1  # published default
+
+
+class NPO(GradDiff):
+    name = "npo"
+    config_class = NPOConfig
+    needs_reference = True
+
+    def forget_loss(self, model, batch, config: NPOConfig):
+        labels = batch["labels"].to(_device(model))
+        logp, _ = sequence_logprobs(model(**model_inputs(batch, _device(model))).logits, labels)
+        logp_ref, _ = sequence_logprobs(self.reference_logits(batch), labels)
+        return -(2.0 / config.beta) * F.logsigmoid(-config.beta * (logp - logp_ref)).mean()
