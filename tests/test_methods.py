@@ -24,8 +24,13 @@ from medforget_data.scoring.metrics import exact_match
 VANILLA_RECIPE = TrainConfig(epochs=15, batch_size=16, lr=5e-3, seed=0)
 FAST = {"epochs": 4, "lr": 3e-3, "batch_size": 8}
 METHOD_OVERRIDES: dict[str, dict] = {
-    "ga": FAST, "graddiff": FAST, "kl": FAST, "npo": {**FAST, "lr": 1e-2}, "forget_mi": {**FAST, "lr": 1e-2},
-    "chip": {"top_fraction": 0.3}, "oracle": {"config_name": "tiny", **VANILLA_RECIPE.model_dump(exclude={"seed"})},
+    "ga": FAST,
+    "graddiff": FAST,
+    "kl": FAST,
+    "npo": {**FAST, "lr": 1e-2},
+    "forget_mi": {**FAST, "lr": 1e-2},
+    "chip": {"top_fraction": 0.3},
+    "oracle": {"config_name": "tiny", **VANILLA_RECIPE.model_dump(exclude={"seed"})},
 }
 
 
@@ -35,15 +40,22 @@ def vanilla(synthetic_mini_dir: Path):
     model, processor = new_model("tiny", synthetic_mini_dir, seed=0)
     encoder = Encoder(processor)
     examples = read_examples(synthetic_mini_dir, "train", "train")
-    train(model, [encoder.encode(e) for e in examples], processor.tokenizer.pad_token_id, VANILLA_RECIPE,
-          progress=False)
+    train(
+        model,
+        [encoder.encode(e) for e in examples],
+        processor.tokenizer.pad_token_id,
+        VANILLA_RECIPE,
+        progress=False,
+    )
     return model, processor, load_unlearn_splits(synthetic_mini_dir, "patient")
 
 
 def forget_exact_match(model, processor, splits) -> float:
     scored = [e for e in splits.forget if e.item.task != "generation"]
     answers = generate_answers(model, processor, scored, max_new_tokens=24, progress=False)
-    return sum(exact_match(answers[e.item.id], e.item.answer, e.item.task, e.item.options) for e in scored) / len(scored)
+    return sum(
+        exact_match(answers[e.item.id], e.item.answer, e.item.task, e.item.options) for e in scored
+    ) / len(scored)
 
 
 def batch_of(processor, examples) -> dict[str, torch.Tensor]:
@@ -65,8 +77,13 @@ def manual_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def manual_sequence_logprob(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     rows = []
     for row in range(labels.shape[0]):
-        rows.append(sum(torch.log_softmax(logits[row, t - 1].double(), -1)[labels[row, t]]
-                        for t in range(1, labels.shape[1]) if labels[row, t] != -100))
+        rows.append(
+            sum(
+                torch.log_softmax(logits[row, t - 1].double(), -1)[labels[row, t]]
+                for t in range(1, labels.shape[1])
+                if labels[row, t] != -100
+            )
+        )
     return torch.stack(rows)
 
 
@@ -74,18 +91,22 @@ def test_each_loss_equals_its_formula(vanilla) -> None:
     model, processor, splits = vanilla
     forget, retain = batch_of(processor, splits.forget[:3]), batch_of(processor, splits.retain[:3])
     with torch.no_grad():
-        lf, lr = model(**{k: v for k, v in forget.items() if k != "labels"}).logits, \
-            model(**{k: v for k, v in retain.items() if k != "labels"}).logits
+        lf, lr = (
+            model(**{k: v for k, v in forget.items() if k != "labels"}).logits,
+            model(**{k: v for k, v in retain.items() if k != "labels"}).logits,
+        )
     nll_f, nll_r = manual_nll(lf, forget["labels"]), manual_nll(lr, retain["labels"])
     alpha = 0.7
 
     ga = get_method("ga")
-    assert ga.loss(model, forget, retain, make_config("ga", {"alpha": alpha})).item() == pytest.approx(-nll_f.item(),
-                                                                                                       rel=1e-5)
+    assert ga.loss(model, forget, retain, make_config("ga", {"alpha": alpha})).item() == pytest.approx(
+        -nll_f.item(), rel=1e-5
+    )
     graddiff = get_method("graddiff")
     expected = -nll_f + alpha * nll_r
-    assert graddiff.loss(model, forget, retain, make_config("graddiff", {"alpha": alpha})).item() == pytest.approx(
-        expected.item(), rel=1e-5)
+    assert graddiff.loss(
+        model, forget, retain, make_config("graddiff", {"alpha": alpha})
+    ).item() == pytest.approx(expected.item(), rel=1e-5)
 
     # A reference that differs from the model, so the KL and NPO terms are not trivially zero.
     reference = copy.deepcopy(model)
@@ -99,20 +120,25 @@ def test_each_loss_equals_its_formula(vanilla) -> None:
     kl.reference = reference
     mask = retain["labels"][:, 1:] != -100
     p = torch.softmax(rr[:, :-1].double(), -1)
-    kl_manual = ((p * (p.log() - torch.log_softmax(lr[:, :-1].double(), -1))).sum(-1) * mask).sum() / mask.sum()
+    kl_manual = (
+        (p * (p.log() - torch.log_softmax(lr[:, :-1].double(), -1))).sum(-1) * mask
+    ).sum() / mask.sum()
     assert kl.loss(model, forget, retain, make_config("kl", {"alpha": alpha})).item() == pytest.approx(
-        (-nll_f + alpha * kl_manual).item(), rel=1e-5)
+        (-nll_f + alpha * kl_manual).item(), rel=1e-5
+    )
 
     npo = get_method("npo")
     npo.reference = reference
     beta = 0.1
     ratio = manual_sequence_logprob(lf, forget["labels"]) - manual_sequence_logprob(rf, forget["labels"])
     npo_manual = -(2 / beta) * F.logsigmoid(-beta * ratio).mean() + alpha * nll_r
-    assert npo.loss(model, forget, retain, make_config("npo", {"alpha": alpha, "beta": beta})).item() == \
-        pytest.approx(npo_manual.item(), rel=1e-5)
+    assert npo.loss(
+        model, forget, retain, make_config("npo", {"alpha": alpha, "beta": beta})
+    ).item() == pytest.approx(npo_manual.item(), rel=1e-5)
     npo.reference = model  # π = πref: the forget term is (2/β)·log 2
     assert npo.forget_loss(model, forget, make_config("npo", {"beta": beta})).item() == pytest.approx(
-        2 / beta * math.log(2), rel=1e-5)
+        2 / beta * math.log(2), rel=1e-5
+    )
 
 
 def test_forget_mi_loss_equals_its_weighted_terms(vanilla) -> None:
@@ -136,8 +162,12 @@ def test_chip_picks_layers_by_depth(vanilla) -> None:
     model, _, _ = vanilla
     names = sorted(chip_modules(model, 0.2, True))
     # tiny has 2 language layers: the last one (max(1, round(0.4)) = 1) and the merger's output layer
-    assert names == ["model.language_model.layers.1.mlp.down_proj", "model.language_model.layers.1.mlp.gate_proj",
-                     "model.language_model.layers.1.mlp.up_proj", "model.visual.merger.mlp.2"]
+    assert names == [
+        "model.language_model.layers.1.mlp.down_proj",
+        "model.language_model.layers.1.mlp.gate_proj",
+        "model.language_model.layers.1.mlp.up_proj",
+        "model.visual.merger.mlp.2",
+    ]
 
 
 @pytest.mark.parametrize("name", [n for n in METHOD_NAMES if n != "vanilla"])
@@ -152,5 +182,7 @@ def test_method_lowers_forget_exact_match_and_is_seeded(vanilla, name: str) -> N
     if name == "oracle":
         return  # retraining twice is covered by the fine-tuning determinism test
     second = get_method(name).unlearn(copy.deepcopy(model), processor, splits, config, progress=False)
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values(),
-                                                 strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True)
+    )

@@ -64,12 +64,32 @@ def run_unlearn(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     model = method.unlearn(model, processor, splits, config)
     wall = time.perf_counter() - began
-    save_model(model.cpu(), processor, args.out, ModelRecord(
-        config_name=record.config_name, dataset_hash=manifest.dataset_hash,
-        parameters=sum(p.numel() for p in model.parameters()),
-        recipe={**record.recipe, "unlearn": {"method": args.method, "level": args.level}}, history=record.history))
-    (args.out / UNLEARN_RECORD).write_text(json.dumps({
-        "method": args.method, "level": args.level, "config": config.model_dump(), "base_model": str(args.model),
-        "dataset_hash": manifest.dataset_hash, "wall_seconds": wall}, indent=1) + "\n", encoding="utf-8")
+    save_model(
+        model.cpu(),
+        processor,
+        args.out,
+        ModelRecord(
+            config_name=record.config_name,
+            dataset_hash=manifest.dataset_hash,
+            parameters=sum(p.numel() for p in model.parameters()),
+            recipe={**record.recipe, "unlearn": {"method": args.method, "level": args.level}},
+            history=record.history,
+        ),
+    )
+    (args.out / UNLEARN_RECORD).write_text(
+        json.dumps(
+            {
+                "method": args.method,
+                "level": args.level,
+                "config": config.model_dump(),
+                "base_model": str(args.model),
+                "dataset_hash": manifest.dataset_hash,
+                "wall_seconds": wall,
+            },
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     print(f"{args.method} at level {args.level}: {wall:.1f} s; model written to {args.out}")
     return 0

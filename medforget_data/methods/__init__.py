@@ -12,8 +12,9 @@ from medforget_data.methods.kl import KLMinimisation
 from medforget_data.methods.npo import NPO
 from medforget_data.methods.simple import Oracle, Vanilla
 
-METHODS: dict[str, type] = {cls.name: cls for cls in (Vanilla, Oracle, GradAscent, GradDiff, KLMinimisation, NPO,
-                                                       ForgetMI, CHIP)}
+METHODS: dict[str, type] = {
+    cls.name: cls for cls in (Vanilla, Oracle, GradAscent, GradDiff, KLMinimisation, NPO, ForgetMI, CHIP)
+}
 METHOD_NAMES: tuple[str, ...] = tuple(METHODS)
 
 
@@ -27,8 +28,14 @@ def make_config(name: str, overrides: dict[str, object] | None = None) -> Method
     return get_method(name).config_class(**(overrides or {}))
 
 
-def unlearn(name: str, model, processor, splits: UnlearnSplits, config: MethodConfig | None = None,
-            progress: bool = True):
+def unlearn(
+    name: str,
+    model,
+    processor,
+    splits: UnlearnSplits,
+    config: MethodConfig | None = None,
+    progress: bool = True,
+):
     method = get_method(name)
     return method.unlearn(model, processor, splits, config or method.config_class(), progress=progress)
 

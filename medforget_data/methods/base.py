@@ -61,7 +61,10 @@ def load_unlearn_splits(dataset_dir, level: str) -> UnlearnSplits:
     folder = Path(dataset_dir)
     hierarchy = json.loads((folder / HIERARCHY_FILE).read_text(encoding="utf-8"))
     return UnlearnSplits(
-        level=level, forget=read_examples(folder, level, "forget"), retain=read_examples(folder, level, "retain"),
+        level=level,
+        forget=read_examples(folder, level, "forget"),
+        retain=read_examples(folder, level, "retain"),
         sibling=read_examples(folder, level, "sibling"),
-        health_system={i["id"]: i["health_system"] for i in hierarchy["institutions"]}, dataset_dir=str(folder),
+        health_system={i["id"]: i["health_system"] for i in hierarchy["institutions"]},
+        dataset_dir=str(folder),
     )

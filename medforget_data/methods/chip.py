@@ -40,7 +40,11 @@ def chip_modules(model, layer_fraction: float, include_merger: bool) -> dict[str
     language: dict[str, tuple[int, torch.nn.Linear]] = {}
     merger: dict[str, torch.nn.Linear] = {}
     for name, module in model.named_modules():
-        if not isinstance(module, torch.nn.Linear) or "visual" in name.split(".")[:3] and "merger" not in name:
+        if (
+            not isinstance(module, torch.nn.Linear)
+            or "visual" in name.split(".")[:3]
+            and "merger" not in name
+        ):
             continue
         if (match := _LANGUAGE_MLP.search(name)) and "visual" not in name and "vision" not in name:
             language[name] = (int(match.group(1)), module)
@@ -56,20 +60,29 @@ def chip_modules(model, layer_fraction: float, include_merger: bool) -> dict[str
 
 
 @torch.no_grad()
-def pooled_activations(model, processor, examples: Sequence[Example], modules: dict[str, torch.nn.Linear],
-                       alpha: float, batch_size: int, progress: bool = False) -> dict[str, torch.Tensor]:
+def pooled_activations(
+    model,
+    processor,
+    examples: Sequence[Example],
+    modules: dict[str, torch.nn.Linear],
+    alpha: float,
+    batch_size: int,
+    progress: bool = False,
+) -> dict[str, torch.Tensor]:
     """Step 1: per sample and projection, α·mean(vision-token outputs) + (1−α)·mean(text-token outputs)."""
     encoder = Encoder(processor)
     encoded = [encoder.encode(e) for e in examples]
-    merge = processor.image_processor.merge_size ** 2
+    merge = processor.image_processor.merge_size**2
     collected: dict[str, list[torch.Tensor]] = defaultdict(list)
     captured: dict[str, torch.Tensor] = {}
-    hooks = [module.register_forward_hook(lambda _m, _i, out, name=name: captured.__setitem__(name, out.detach()))
-             for name, module in modules.items()]
+    hooks = [
+        module.register_forward_hook(lambda _m, _i, out, name=name: captured.__setitem__(name, out.detach()))
+        for name, module in modules.items()
+    ]
     device = next(model.parameters()).device
     try:
         for start in tqdm(range(0, len(encoded), batch_size), desc="CHIP activations", disable=not progress):
-            chunk = encoded[start: start + batch_size]
+            chunk = encoded[start : start + batch_size]
             batch = collate(chunk, processor.tokenizer.pad_token_id)
             inputs = model_inputs(batch, device)
             model(**inputs)
@@ -81,8 +94,11 @@ def pooled_activations(model, processor, examples: Sequence[Example], modules: d
                     collected[name] += [part.float().mean(0) for part in torch.split(output, per_image)]
                 else:
                     for row in range(output.shape[0]):
-                        collected[name].append(pool_modalities(output[row][is_image[row]].float(),
-                                                               output[row][text[row]].float(), alpha))
+                        collected[name].append(
+                            pool_modalities(
+                                output[row][is_image[row]].float(), output[row][text[row]].float(), alpha
+                            )
+                        )
             captured.clear()
     finally:
         for hook in hooks:
@@ -98,10 +114,16 @@ class CHIP:
         began = time.perf_counter()
         torch.manual_seed(config.seed)
         modules = chip_modules(model, config.layer_fraction, config.include_merger)
-        acts = {split: pooled_activations(model, processor, examples, modules, config.alpha, config.batch_size,
-                                          progress)
-                for split, examples in (("forget", splits.forget), ("retain", splits.retain),
-                                        ("sibling", splits.sibling))}
+        acts = {
+            split: pooled_activations(
+                model, processor, examples, modules, config.alpha, config.batch_size, progress
+            )
+            for split, examples in (
+                ("forget", splits.forget),
+                ("retain", splits.retain),
+                ("sibling", splits.sibling),
+            )
+        }
         # Step 3's grouping: each target's forget samples against the siblings under the same parent.
         target_rows: dict[tuple, list[int]] = defaultdict(list)
         for row, example in enumerate(splits.forget):

@@ -36,11 +36,16 @@ def embeddings(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tor
     hidden = model(**inputs, output_hidden_states=True).hidden_states
     present = inputs["attention_mask"].bool()
     is_image = inputs["input_ids"] == model.config.image_token_id
-    return (_masked_mean(hidden[0], is_image), _masked_mean(hidden[0], present & ~is_image),
-            _masked_mean(hidden[-1], present))
+    return (
+        _masked_mean(hidden[0], is_image),
+        _masked_mean(hidden[0], present & ~is_image),
+        _masked_mean(hidden[-1], present),
+    )
 
 
-def noisy_copy(batch: dict[str, torch.Tensor], std: float, generator: torch.Generator) -> dict[str, torch.Tensor]:
+def noisy_copy(
+    batch: dict[str, torch.Tensor], std: float, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
     noise = torch.randn(batch["pixel_values"].shape, generator=generator) * std
     return {**batch, "pixel_values": batch["pixel_values"] + noise.to(batch["pixel_values"].dtype)}
 
@@ -54,11 +59,15 @@ class ForgetMI(LossMethod):
         generator = getattr(self, "_noise", None) or torch.Generator().manual_seed(config.seed)
         self._noise = generator
         with torch.no_grad():
-            target_image, target_text, target_joint = embeddings(self.reference,
-                                                                 noisy_copy(forget_batch, config.noise_std, generator))
+            target_image, target_text, target_joint = embeddings(
+                self.reference, noisy_copy(forget_batch, config.noise_std, generator)
+            )
             keep_image, keep_text, keep_joint = embeddings(self.reference, retain_batch)
         image, text, joint = embeddings(model, forget_batch)
-        terms = (F.mse_loss(image, target_image) + F.mse_loss(text, target_text), F.mse_loss(joint, target_joint))
+        terms = (
+            F.mse_loss(image, target_image) + F.mse_loss(text, target_text),
+            F.mse_loss(joint, target_joint),
+        )
         image, text, joint = embeddings(model, retain_batch)
         terms += (F.mse_loss(image, keep_image) + F.mse_loss(text, keep_text), F.mse_loss(joint, keep_joint))
         return sum(w * t for w, t in zip(WEIGHTS, terms, strict=True)) / sum(WEIGHTS)

@@ -17,7 +17,9 @@ def sequence_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch
     return (picked * mask).sum(-1), mask.sum(-1)
 
 
-def kl_to_reference(logits: torch.Tensor, reference_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def kl_to_reference(
+    logits: torch.Tensor, reference_logits: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
     """KL(ref ‖ θ) of the next-token distributions, averaged over answer positions."""
     mask = labels[:, 1:] != IGNORE_INDEX
     log_p = torch.log_softmax(reference_logits[:, :-1, :].float(), dim=-1)

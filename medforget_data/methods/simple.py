@@ -36,12 +36,21 @@ class Oracle:
         from medforget_data.models.finetune import finetune
 
         if splits.dataset_dir is None:
-            raise MedForgetError("the oracle retrains from the dataset: UnlearnSplits.dataset_dir is required")
+            raise MedForgetError(
+                "the oracle retrains from the dataset: UnlearnSplits.dataset_dir is required"
+            )
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "oracle"
-            train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
-                                       seed=config.seed)
-            finetune(Path(splits.dataset_dir), out, config_name=config.config_name, train_config=train_config,
-                     oracle_level=splits.level, progress=progress)
+            train_config = TrainConfig(
+                epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed
+            )
+            finetune(
+                Path(splits.dataset_dir),
+                out,
+                config_name=config.config_name,
+                train_config=train_config,
+                oracle_level=splits.level,
+                progress=progress,
+            )
             oracle, _, _ = load_model(out)
         return oracle

@@ -88,14 +88,18 @@ class LossMethod:
         optimizer = torch.optim.AdamW(parameters, lr=config.lr)
         model.train()
         generator = torch.Generator().manual_seed(config.seed)
-        retain_batches = itertools.cycle(length_batches(retain, config.batch_size, generator)) if retain else None
+        retain_batches = (
+            itertools.cycle(length_batches(retain, config.batch_size, generator)) if retain else None
+        )
         steps = config.epochs * len(length_batches(forget, config.batch_size, torch.Generator()))
         began = time.perf_counter()
         with tqdm(total=steps, desc=f"unlearning ({self.name})", unit="step", disable=not progress) as bar:
             for _ in range(config.epochs):
                 for indices in length_batches(forget, config.batch_size, generator):
                     forget_batch = collate([forget[i] for i in indices], pad)
-                    retain_batch = collate([retain[i] for i in next(retain_batches)], pad) if retain_batches else None
+                    retain_batch = (
+                        collate([retain[i] for i in next(retain_batches)], pad) if retain_batches else None
+                    )
                     loss = self.loss(model, forget_batch, retain_batch, config)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
