@@ -47,10 +47,10 @@ METADATA_COLUMNS = (
 # Report layouts seen in MIMIC: banner + headers, lower-case headers with odd spacing, a wet read,
 # headers in another order, and no headers at all.
 REPORTS = (
-    "                                 FINAL REPORT\n EXAMINATION:  CHEST (PA AND LAT)\n \n INDICATION:  ___F with"
-    " cough  // eval for pneumonia\n \n TECHNIQUE:  Chest PA and lateral\n \n COMPARISON:  None.\n \n FINDINGS:"
-    " \n \n There is a small left pleural effusion.  No pneumothorax.\n \n IMPRESSION: \n \n Small left pleural"
-    " effusion.\n",
+    "                                 FINAL REPORT\n EXAMINATION:  CHEST (PA AND LAT)\n \n"
+    " INDICATION:  ___F with cough  // eval for pneumonia\n \n TECHNIQUE:  Chest PA and lateral\n \n"
+    " COMPARISON:  None.\n \n FINDINGS: \n \n There is a small left pleural effusion.  No pneumothorax.\n \n"
+    " IMPRESSION: \n \n Small left pleural effusion.\n",
     "FINAL REPORT\nIndication : shortness of breath\nComparison: ___\nFindings :\nHeart size is enlarged.\n"
     "Impression:\nCardiomegaly without edema.\n",
     "WET READ: ___ ___ 2:15 PM\n  no acute process\n\nFINAL REPORT\nHISTORY:  Chest pain.\n\nIMPRESSION:\n"

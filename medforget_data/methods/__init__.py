@@ -1,4 +1,4 @@
-"""Unlearning methods behind one interface (design §8): `unlearn(model, processor, splits, config) -> model`."""
+"""Unlearning methods behind one interface (design §8): unlearn(model, processor, splits, config) -> model."""
 
 from __future__ import annotations
 

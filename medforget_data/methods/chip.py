@@ -135,7 +135,7 @@ class CHIP:
         for name, module in modules.items():
             forget, retain, sibling = acts["forget"][name], acts["retain"][name], acts["sibling"][name]
             groups = []
-            for node, rows in sorted(target_rows.items(), key=lambda pair: str(pair[0])):
+            for _, rows in sorted(target_rows.items(), key=lambda pair: str(pair[0])):
                 parent = splits.parent(splits.forget[rows[0]].item)
                 groups.append((forget[rows], sibling[sibling_rows.get(parent, [])]))
             update = chip_update(module.weight.data, forget, retain, groups, config.top_fraction, config.tau)

@@ -32,7 +32,7 @@ class LossConfig(MethodConfig):
 
 
 def trainable_parameters(model, scope: ParameterScope) -> list[torch.nn.Parameter]:
-    """The parameters a method moves: the language model (+ the vision-language merger, + the vision tower)."""
+    """The parameters a method moves: the language model (+ the merger, + the vision tower)."""
     chosen = []
     for name, parameter in model.named_parameters():
         in_vision = ".visual." in f".{name}"
