@@ -33,6 +33,16 @@ class ChipConfig(MethodConfig):
     layer_fraction: float = 0.2  # last ~20% of the language layers (6 of 28 in the published run)
     include_merger: bool = True
     batch_size: int = 32
+    # Retain and sibling means are estimated on seeded samples of at most this many items: they are
+    # means, and CHIP's cost is then set by the forget set, not by the whole hierarchy.
+    max_reference_samples: int = 512
+
+
+def seeded_sample(examples: list[Example], limit: int, seed: int) -> list[Example]:
+    if len(examples) <= limit:
+        return examples
+    chosen = torch.randperm(len(examples), generator=torch.Generator().manual_seed(seed))[:limit]
+    return [examples[i] for i in sorted(chosen.tolist())]
 
 
 def chip_modules(model, layer_fraction: float, include_merger: bool) -> dict[str, torch.nn.Linear]:
@@ -114,22 +124,18 @@ class CHIP:
         began = time.perf_counter()
         torch.manual_seed(config.seed)
         modules = chip_modules(model, config.layer_fraction, config.include_merger)
+        retain = seeded_sample(splits.retain, config.max_reference_samples, config.seed)
+        sibling = seeded_sample(splits.sibling, config.max_reference_samples, config.seed + 1)
         acts = {
-            split: pooled_activations(
-                model, processor, examples, modules, config.alpha, config.batch_size, progress
-            )
-            for split, examples in (
-                ("forget", splits.forget),
-                ("retain", splits.retain),
-                ("sibling", splits.sibling),
-            )
+            split: pooled_activations(model, processor, examples, modules, config.alpha, config.batch_size, progress)
+            for split, examples in (("forget", splits.forget), ("retain", retain), ("sibling", sibling))
         }
         # Step 3's grouping: each target's forget samples against the siblings under the same parent.
         target_rows: dict[tuple, list[int]] = defaultdict(list)
         for row, example in enumerate(splits.forget):
             target_rows[splits.node(example.item)].append(row)
         sibling_rows: dict[object, list[int]] = defaultdict(list)
-        for row, example in enumerate(splits.sibling):
+        for row, example in enumerate(sibling):
             sibling_rows[splits.parent(example.item)].append(row)
         self.report = {}
         for name, module in modules.items():

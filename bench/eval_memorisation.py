@@ -1,0 +1,48 @@
+"""How well a model has memorised `train`: exact match (classification, cloze) and ROUGE-L (generation).
+
+    .venv/bin/python bench/eval_memorisation.py --model runs/vanilla --dataset DIR [--limit N]
+
+Greedy answers on the `train` split, scored with the project's scorer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from medforget_data.models.build import load_model
+from medforget_data.models.examples import read_examples
+from medforget_data.models.generate import generate_answers
+from medforget_data.scoring.metrics import exact_match, rouge_l
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--limit", type=int, default=None, help="score every k-th item to save time")
+    args = parser.parse_args()
+    model, processor, record = load_model(args.model)
+    examples = read_examples(args.dataset, "train", "train")
+    if args.limit:
+        examples = examples[:: max(1, len(examples) // args.limit)]
+    began = time.perf_counter()
+    answers = generate_answers(model, processor, examples, batch_size=64)
+    seconds = time.perf_counter() - began
+    scores: dict[str, list[float]] = defaultdict(list)
+    for e in examples:
+        if e.item.task == "generation":
+            scores["generation ROUGE-L"].append(rouge_l(answers[e.item.id], e.item.answer))
+        else:
+            scores[f"{e.item.task} EM"].append(exact_match(answers[e.item.id], e.item.answer, e.item.task,
+                                                           e.item.options))
+    print(f"{record.config_name} ({record.parameters:,} parameters), {len(examples)} train items, "
+          f"generation {seconds:.0f} s")
+    for name, values in sorted(scores.items()):
+        print(f"  {name}: {sum(values) / len(values):.3f} (n={len(values)})")
+
+
+if __name__ == "__main__":
+    main()
