@@ -39,7 +39,8 @@ def main() -> None:
         seconds = {}
         for name in args.methods:
             began = time.perf_counter()
-            get_method(name).unlearn(copy.deepcopy(model), processor, splits, make_config(name), progress=False)
+            method, config = get_method(name), make_config(name)
+            method.unlearn(copy.deepcopy(model), processor, splits, config, progress=False)
             seconds[name] = time.perf_counter() - began
         ratio = seconds["chip"] / seconds["ga"] if {"chip", "ga"} <= seconds.keys() else float("nan")
         cells = " | ".join(f"{seconds[name]:.1f} s" for name in args.methods)

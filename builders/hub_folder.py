@@ -6,14 +6,13 @@ failed build leaves nothing behind.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from medforget_data.atomic import atomic_folder
 from medforget_data.builders.card import parquet_name, render_card
 from medforget_data.dataset import Materialised, materialise
 from medforget_data.errors import MedForgetError
@@ -86,18 +85,8 @@ def build_dataset_folder(
     config: BuildConfig, out: Path, overwrite: bool = False, progress: bool = True
 ) -> Manifest:
     """Materialise `config` and write it to `out` atomically."""
-    out = Path(out)
-    if out.exists() and not overwrite:
+    if Path(out).exists() and not overwrite:  # refuse before the (long) materialisation
         raise MedForgetError(f"output folder {out} already exists; pass --overwrite to replace it")
     built = materialise(config, progress=progress)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        manifest = write_folder(built, staging, progress=progress)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return manifest
+    with atomic_folder(out, overwrite=overwrite) as staging:
+        return write_folder(built, staging, progress=progress)

@@ -16,16 +16,14 @@ sibling splits; `hierarchy_metadata.split` says which.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from medforget_data.atomic import atomic_folder
 from medforget_data.constants import LEVELS
-from medforget_data.errors import MedForgetError
 from medforget_data.features import ITEM_COLUMNS
 from medforget_data.loading import split_path
 from medforget_data.manifest import read_manifest
@@ -87,24 +85,14 @@ def export_published(dataset_dir: Path, out_dir: Path, overwrite: bool = False) 
     """Write the published layout for every level; returns rows per level and file. Atomic."""
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
     read_manifest(dataset_dir)  # a clear error for a folder that is not a MedForget build
-    if out_dir.exists() and not overwrite:
-        raise MedForgetError(f"output folder {out_dir} already exists; pass --overwrite to replace it")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     counts: dict[str, dict[str, int]] = {}
-    try:
+    with atomic_folder(out_dir, overwrite=overwrite) as staging:
         for level in LEVELS:
             (staging / level).mkdir()
             for name, splits in PUBLISHED_FILES.items():
                 rows = _rows(dataset_dir, level, splits)
                 pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), staging / level / name)
                 counts.setdefault(level, {})[name] = len(rows)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return counts
 
 

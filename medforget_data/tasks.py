@@ -75,33 +75,22 @@ def _section_fact(section: Section, view: str, distractor_texts: Sequence[str]) 
     span = view if name == "EXAMINATION" and view in section.text else _blank_span(section.text)
     masked = section.text.replace(span, CLOZE_BLANK, 1)
     if name in IMAGE_ANSWERABLE_SECTIONS:
-        finding = section.findings[0].kind if section.findings else NO_FINDING
+        # Classification asks for the section's main finding among the finding vocabulary.
         classification = (
             f"Which finding does the {name} section of this chest X-ray report describe?",
             f"According to the {name} section, what is the main finding on this radiograph?",
         )
-        options = tuple(
-            k for k in (*FINDING_KINDS, NO_FINDING) if k not in {f.kind for f in section.findings}
+        present = {f.kind for f in section.findings}
+        distractors = tuple(k for k in (*FINDING_KINDS, NO_FINDING) if k not in present)
+        correct: str | None = section.findings[0].kind if section.findings else NO_FINDING
+    else:
+        # Classification asks which text is this study's section, among other studies' texts.
+        classification = (
+            f"Which text is the {name} section of this chest X-ray report?",
+            f"Pick the {name} section that belongs to this radiograph.",
         )
-        return Fact(
-            key=f"section.{name}",
-            level="section",
-            section=name,
-            answer=section.text,
-            tasks=("generation", "cloze", "classification"),
-            generation=(
-                f"What does the {name} section of this chest X-ray report say?",
-                f"Write the {name} section of the radiology report for this image.",
-            ),
-            classification=classification,
-            cloze=(
-                f"Fill in the blank in the {name} section of this report: {masked}",
-                f"Complete the missing words of this study's {name} section: {masked}",
-            ),
-            distractors=options,
-            cloze_answer=span,
-            classification_answer=finding,
-        )
+        distractors = tuple(t for t in distractor_texts if t != section.text)
+        correct = None
     return Fact(
         key=f"section.{name}",
         level="section",
@@ -112,16 +101,14 @@ def _section_fact(section: Section, view: str, distractor_texts: Sequence[str]) 
             f"What does the {name} section of this chest X-ray report say?",
             f"Write the {name} section of the radiology report for this image.",
         ),
-        classification=(
-            f"Which text is the {name} section of this chest X-ray report?",
-            f"Pick the {name} section that belongs to this radiograph.",
-        ),
+        classification=classification,
         cloze=(
             f"Fill in the blank in the {name} section of this report: {masked}",
             f"Complete the missing words of this study's {name} section: {masked}",
         ),
-        distractors=tuple(t for t in distractor_texts if t != section.text),
+        distractors=distractors,
         cloze_answer=span,
+        classification_answer=correct,
     )
 
 

@@ -11,24 +11,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-CHEXPERT_COLUMNS = (
-    "subject_id",
-    "study_id",
-    "Atelectasis",
-    "Cardiomegaly",
-    "Consolidation",
-    "Edema",
-    "Enlarged Cardiomediastinum",
-    "Fracture",
-    "Lung Lesion",
-    "Lung Opacity",
-    "No Finding",
-    "Pleural Effusion",
-    "Pleural Other",
-    "Pneumonia",
-    "Pneumothorax",
-    "Support Devices",
-)
+from medforget_data.sources.mimic import CHEXPERT_LABELS
+
+CHEXPERT_COLUMNS = ("subject_id", "study_id", *CHEXPERT_LABELS)
 METADATA_COLUMNS = (
     "dicom_id",
     "subject_id",

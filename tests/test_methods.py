@@ -198,8 +198,9 @@ def test_method_lowers_forget_exact_match_and_is_seeded(vanilla, name: str) -> N
     )
 
 
-def test_unlearn_cli_saves_a_loadable_model_and_its_record(synthetic_mini_dir: Path, tmp_path: Path,
-                                                          vanilla, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unlearn_cli_saves_a_loadable_model_and_its_record(
+    synthetic_mini_dir: Path, tmp_path: Path, vanilla, capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
 
     from medforget_data.cli import main
@@ -209,20 +210,77 @@ def test_unlearn_cli_saves_a_loadable_model_and_its_record(synthetic_mini_dir: P
     model, processor, _ = vanilla
     base = tmp_path / "vanilla"
     dataset_hash = read_manifest(synthetic_mini_dir).dataset_hash
-    save_model(model, processor, base, ModelRecord(config_name="tiny", dataset_hash=dataset_hash, parameters=1))
+    save_model(
+        model, processor, base, ModelRecord(config_name="tiny", dataset_hash=dataset_hash, parameters=1)
+    )
     out = tmp_path / "chip"
-    assert main(["unlearn", "--dataset", str(synthetic_mini_dir), "--method", "chip", "--level", "patient",
-                 "--model", str(base), "--out", str(out), "--set", "top_fraction=0.2", "tau=0.9"]) == 0
+    assert (
+        main(
+            [
+                "unlearn",
+                "--dataset",
+                str(synthetic_mini_dir),
+                "--method",
+                "chip",
+                "--level",
+                "patient",
+                "--model",
+                str(base),
+                "--out",
+                str(out),
+                "--set",
+                "top_fraction=0.2",
+                "tau=0.9",
+            ]
+        )
+        == 0
+    )
     record = json.loads((out / "unlearn.json").read_text())
     assert record["config"]["top_fraction"] == 0.2 and record["config"]["tau"] == 0.9
     assert record["dataset_hash"] == dataset_hash and record["wall_seconds"] > 0
     unlearned, _, _ = load_model(out)
-    assert not all(torch.equal(a, b) for a, b in zip(unlearned.state_dict().values(), model.state_dict().values(),
-                                                     strict=True))
+    assert not all(
+        torch.equal(a, b)
+        for a, b in zip(unlearned.state_dict().values(), model.state_dict().values(), strict=True)
+    )
     capsys.readouterr()
-    assert main(["unlearn", "--dataset", str(synthetic_mini_dir), "--method", "chip", "--level", "patient",
-                 "--model", str(base), "--out", str(tmp_path / "x"), "--set", "tau=lots"]) == 2
+    assert (
+        main(
+            [
+                "unlearn",
+                "--dataset",
+                str(synthetic_mini_dir),
+                "--method",
+                "chip",
+                "--level",
+                "patient",
+                "--model",
+                str(base),
+                "--out",
+                str(tmp_path / "x"),
+                "--set",
+                "tau=lots",
+            ]
+        )
+        == 2
+    )
     assert "--set tau: Input should be a valid number" in capsys.readouterr().err
-    assert main(["unlearn", "--dataset", str(synthetic_mini_dir), "--method", "forgetful", "--level", "patient",
-                 "--model", str(base), "--out", str(tmp_path / "y")]) == 2
+    assert (
+        main(
+            [
+                "unlearn",
+                "--dataset",
+                str(synthetic_mini_dir),
+                "--method",
+                "forgetful",
+                "--level",
+                "patient",
+                "--model",
+                str(base),
+                "--out",
+                str(tmp_path / "y"),
+            ]
+        )
+        == 2
+    )
     assert "unknown method 'forgetful'" in capsys.readouterr().err
