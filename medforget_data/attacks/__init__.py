@@ -1,0 +1,1 @@
+"""Privacy attacks and forget quality: membership inference, KS against the oracle, reconstruction."""

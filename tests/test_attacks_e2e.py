@@ -1,0 +1,116 @@
+"""Attacks end to end on tiny models: vanilla leaks membership more than its oracle; leakage curves."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from medforget_data.attacks.plot import plot_leakage
+from medforget_data.attacks.run import attack
+from medforget_data.errors import MedForgetError
+from medforget_data.manifest import read_manifest
+from medforget_data.methods import get_method, make_config
+from medforget_data.methods.base import load_unlearn_splits
+from medforget_data.models.batches import Encoder
+from medforget_data.models.build import ModelRecord, new_model
+from medforget_data.models.train import TrainConfig, train
+from medforget_data.scoring.judge_offline import OfflineJudge
+from medforget_data.scoring.results import write_results
+from medforget_data.scoring.run import level_items
+from medforget_data.scoring.score import score_predictions
+from medforget_data.scoring.submission import SubmissionMetadata
+
+RECIPE = TrainConfig(epochs=25, batch_size=8, lr=5e-3, seed=0)
+
+
+def tiny_trained_on(dataset: Path, examples: list):
+    model, processor = new_model("tiny", dataset, seed=0)
+    encoder = Encoder(processor)
+    train(
+        model, [encoder.encode(e) for e in examples], processor.tokenizer.pad_token_id, RECIPE, progress=False
+    )
+    return model, processor
+
+
+def results_file(dataset: Path, method: str, out: Path) -> Path:
+    items = level_items(dataset, "patient")
+    gold = {i.id: i.answer for split in items.values() for i in split}
+    meta = SubmissionMetadata(method=method, model="tiny", level="patient", seed=0, contact="test")
+    write_results(
+        out, score_predictions(items, gold, meta, OfflineJudge(), read_manifest(dataset).dataset_hash)
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def models(synthetic_mini_dir: Path):
+    splits = load_unlearn_splits(synthetic_mini_dir, "patient")
+    shared = splits.sibling + splits.retain[:40]
+    vanilla = tiny_trained_on(synthetic_mini_dir, splits.forget + shared)
+    oracle = tiny_trained_on(synthetic_mini_dir, shared)  # the same recipe without the forget split
+    record = ModelRecord(
+        config_name="tiny", dataset_hash=read_manifest(synthetic_mini_dir).dataset_hash, parameters=1
+    )
+    return vanilla, oracle, record, splits
+
+
+def test_vanilla_leaks_more_than_the_oracle_and_curves_are_drawn(
+    synthetic_mini_dir: Path, tmp_path: Path, models
+) -> None:
+    (vanilla, processor), (oracle, oracle_processor), record, splits = models
+    oracle_results = attack(
+        oracle,
+        oracle_processor,
+        record,
+        synthetic_mini_dir,
+        "patient",
+        results_file(synthetic_mini_dir, "oracle", tmp_path / "oracle.json"),
+    )
+    vanilla_results = attack(
+        vanilla,
+        processor,
+        record,
+        synthetic_mini_dir,
+        "patient",
+        results_file(synthetic_mini_dir, "vanilla", tmp_path / "vanilla.json"),
+        oracle_results_path=tmp_path / "oracle.json",
+    )
+    mine, theirs = vanilla_results.attacks["membership"], oracle_results.attacks["membership"]
+    assert mine["auc"]["loss"] >= theirs["auc"]["loss"] + 0.1, (mine["auc"], theirs["auc"])
+    assert mine["privleak"]["loss"] > 0 and 0.0 <= mine["forget_quality_ks"] <= 1.0
+    recovery = mine["reconstruction"]["recovery"]
+    assert set(recovery) == {"none", "institution", "patient", "study"}
+
+    ga = get_method("ga").unlearn(
+        copy.deepcopy(vanilla),
+        processor,
+        splits,
+        make_config("ga", {"epochs": 3, "lr": 3e-3, "batch_size": 8}),
+        progress=False,
+    )
+    ga_results = attack(
+        ga,
+        processor,
+        record,
+        synthetic_mini_dir,
+        "patient",
+        results_file(synthetic_mini_dir, "ga", tmp_path / "ga.json"),
+    )
+    plot = plot_leakage({"vanilla": vanilla_results, "ga": ga_results}, tmp_path / "leakage.png")
+    assert plot.read_bytes().startswith(b"\x89PNG") and plot.stat().st_size > 5000
+
+
+def test_mismatched_inputs_are_refused(
+    synthetic_mini_dir: Path, openi_mini_dir: Path, tmp_path: Path, models
+) -> None:
+    (vanilla, processor), _, record, _ = models
+    results = results_file(synthetic_mini_dir, "vanilla", tmp_path / "r.json")
+    with pytest.raises(MedForgetError, match="is for level 'patient', not 'study'"):
+        attack(vanilla, processor, record, synthetic_mini_dir, "study", results)
+    with pytest.raises(MedForgetError, match="was scored on another dataset"):
+        attack(vanilla, processor, record, openi_mini_dir, "patient", results)
+    other_model = record.model_copy(update={"dataset_hash": "0" * 64})
+    with pytest.raises(MedForgetError, match="trained on another dataset"):
+        attack(vanilla, processor, other_model, synthetic_mini_dir, "patient", results)
