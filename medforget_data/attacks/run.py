@@ -80,7 +80,7 @@ def attack(
     results_path: Path,
     oracle_results_path: Path | None = None,
 ) -> Results:
-    """Membership inference, forget quality (given an oracle's results) and reconstruction, saved in the results."""
+    """Membership inference, forget quality (needs the oracle's results), reconstruction; saved."""
     results = read_results(results_path)
     check_matching(dataset_dir, level, results, record.dataset_hash, results_path)
     section = membership_section(model, processor, dataset_dir, level)
