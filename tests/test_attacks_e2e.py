@@ -114,3 +114,58 @@ def test_mismatched_inputs_are_refused(
     other_model = record.model_copy(update={"dataset_hash": "0" * 64})
     with pytest.raises(MedForgetError, match="trained on another dataset"):
         attack(vanilla, processor, other_model, synthetic_mini_dir, "patient", results)
+
+
+def test_attack_cli_writes_the_section_and_the_plot(
+    synthetic_mini_dir: Path, tmp_path: Path, models, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from medforget_data.cli import main
+    from medforget_data.models.build import save_model
+    from medforget_data.scoring.results import read_results
+
+    (vanilla, processor), _, record, _ = models
+    save_model(vanilla, processor, tmp_path / "model", record)
+    results = results_file(synthetic_mini_dir, "vanilla", tmp_path / "r.json")
+    assert (
+        main(
+            [
+                "attack",
+                "--dataset",
+                str(synthetic_mini_dir),
+                "--model",
+                str(tmp_path / "model"),
+                "--level",
+                "patient",
+                "--results",
+                str(results),
+                "--plot",
+                str(tmp_path / "curve.png"),
+            ]
+        )
+        == 0
+    )
+    assert "MIA AUC (forget vs holdout)" in capsys.readouterr().out
+    assert set(read_results(results).attacks["membership"]["auc"]) == {
+        "loss",
+        "zlib",
+        "min_k",
+        "min_k_plus_plus",
+    }
+    assert (tmp_path / "curve.png").read_bytes().startswith(b"\x89PNG")
+    assert (
+        main(
+            [
+                "attack",
+                "--dataset",
+                str(synthetic_mini_dir),
+                "--model",
+                str(tmp_path / "model"),
+                "--level",
+                "ward",
+                "--results",
+                str(results),
+            ]
+        )
+        == 2
+    )
+    assert "unknown level 'ward'" in capsys.readouterr().err

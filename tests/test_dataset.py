@@ -55,7 +55,7 @@ def test_every_config_has_every_split_and_loads_with_plain_datasets(openi_mini_d
 
 
 def test_package_loader_builds_into_the_cache_and_returns_the_level(tmp_path: Path) -> None:
-    splits = medforget_data.load_dataset("medforget", level="patient", size="mini", source="synthetic")
+    splits = medforget_data.load_dataset("medforget", level="patient", size="mini")
     assert set(splits) == set(LEVEL_SPLITS)
     assert all(len(splits[name]) > 0 for name in LEVEL_SPLITS)
 
