@@ -1,0 +1,48 @@
+"""CPU training throughput (samples/s) and generation throughput (tokens/s) of a model config.
+
+    .venv/bin/python bench/bench_model.py --dataset DIR [--config small] [--samples 512]
+
+Training: one pass of `--samples` train items (length-bucketed batches of 16) on a fresh model.
+Generation: greedy answers for `--samples` items, new tokens counted up to each answer's end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from medforget_data.models.batches import Encoder
+from medforget_data.models.build import new_model
+from medforget_data.models.examples import read_examples
+from medforget_data.models.generate import generate_answers
+from medforget_data.models.train import TrainConfig, train
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--config", default="small")
+    parser.add_argument("--samples", type=int, default=512)
+    args = parser.parse_args()
+    model, processor = new_model(args.config, args.dataset, seed=0)
+    examples = read_examples(args.dataset, "train", "train")[: args.samples]
+    encoder = Encoder(processor)
+    encoded = [encoder.encode(e) for e in examples]
+    began = time.perf_counter()
+    train(model, encoded, processor.tokenizer.pad_token_id, TrainConfig(epochs=1, batch_size=16), progress=False)
+    train_seconds = time.perf_counter() - began
+    began = time.perf_counter()
+    answers = generate_answers(model, processor, examples, batch_size=64, max_new_tokens=64, progress=False)
+    generate_seconds = time.perf_counter() - began
+    tokens = sum(len(processor.tokenizer(a)["input_ids"]) + 1 for a in answers.values())  # + the end token
+    parameters = sum(p.numel() for p in model.parameters())
+    print(f"{args.config}: {parameters:,} parameters, {torch.get_num_threads()} threads")
+    print(f"training: {len(encoded)} samples in {train_seconds:.1f} s = {len(encoded) / train_seconds:.1f} samples/s")
+    print(f"generation: {tokens} new tokens in {generate_seconds:.1f} s = {tokens / generate_seconds:.1f} tokens/s")
+
+
+if __name__ == "__main__":
+    main()
