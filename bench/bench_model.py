@@ -32,7 +32,9 @@ def main() -> None:
     encoder = Encoder(processor)
     encoded = [encoder.encode(e) for e in examples]
     began = time.perf_counter()
-    train(model, encoded, processor.tokenizer.pad_token_id, TrainConfig(epochs=1, batch_size=16), progress=False)
+    train(
+        model, encoded, processor.tokenizer.pad_token_id, TrainConfig(epochs=1, batch_size=16), progress=False
+    )
     train_seconds = time.perf_counter() - began
     began = time.perf_counter()
     answers = generate_answers(model, processor, examples, batch_size=64, max_new_tokens=64, progress=False)
@@ -40,8 +42,12 @@ def main() -> None:
     tokens = sum(len(processor.tokenizer(a)["input_ids"]) + 1 for a in answers.values())  # + the end token
     parameters = sum(p.numel() for p in model.parameters())
     print(f"{args.config}: {parameters:,} parameters, {torch.get_num_threads()} threads")
-    print(f"training: {len(encoded)} samples in {train_seconds:.1f} s = {len(encoded) / train_seconds:.1f} samples/s")
-    print(f"generation: {tokens} new tokens in {generate_seconds:.1f} s = {tokens / generate_seconds:.1f} tokens/s")
+    print(
+        f"training: {len(encoded)} samples in {train_seconds:.1f} s = {len(encoded) / train_seconds:.1f} samples/s"
+    )
+    print(
+        f"generation: {tokens} new tokens in {generate_seconds:.1f} s = {tokens / generate_seconds:.1f} tokens/s"
+    )
 
 
 if __name__ == "__main__":

@@ -36,10 +36,13 @@ def main() -> None:
         if e.item.task == "generation":
             scores["generation ROUGE-L"].append(rouge_l(answers[e.item.id], e.item.answer))
         else:
-            scores[f"{e.item.task} EM"].append(exact_match(answers[e.item.id], e.item.answer, e.item.task,
-                                                           e.item.options))
-    print(f"{record.config_name} ({record.parameters:,} parameters), {len(examples)} train items, "
-          f"generation {seconds:.0f} s")
+            scores[f"{e.item.task} EM"].append(
+                exact_match(answers[e.item.id], e.item.answer, e.item.task, e.item.options)
+            )
+    print(
+        f"{record.config_name} ({record.parameters:,} parameters), {len(examples)} train items, "
+        f"generation {seconds:.0f} s"
+    )
     for name, values in sorted(scores.items()):
         print(f"  {name}: {sum(values) / len(values):.3f} (n={len(values)})")
 
