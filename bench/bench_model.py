@@ -42,12 +42,9 @@ def main() -> None:
     tokens = sum(len(processor.tokenizer(a)["input_ids"]) + 1 for a in answers.values())  # + the end token
     parameters = sum(p.numel() for p in model.parameters())
     print(f"{args.config}: {parameters:,} parameters, {torch.get_num_threads()} threads")
-    print(
-        f"training: {len(encoded)} samples in {train_seconds:.1f} s = {len(encoded) / train_seconds:.1f} samples/s"
-    )
-    print(
-        f"generation: {tokens} new tokens in {generate_seconds:.1f} s = {tokens / generate_seconds:.1f} tokens/s"
-    )
+    train_rate, generate_rate = len(encoded) / train_seconds, tokens / generate_seconds
+    print(f"training: {len(encoded)} samples in {train_seconds:.1f} s = {train_rate:.1f} samples/s")
+    print(f"generation: {tokens} new tokens in {generate_seconds:.1f} s = {generate_rate:.1f} tokens/s")
 
 
 if __name__ == "__main__":
