@@ -1,0 +1,22 @@
+"""`medforget leaderboard RESULTS_DIR --out DIR`: Markdown, CSV, plot and a static page."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("leaderboard", help="aggregate results JSONs into the leaderboard")
+    parser.add_argument("results_dir", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.set_defaults(handler=run_leaderboard)
+
+
+def run_leaderboard(args: argparse.Namespace) -> int:
+    from medforget_data.leaderboard import write_leaderboard
+
+    out = write_leaderboard(args.results_dir, args.out)
+    print((out / "leaderboard.md").read_text(encoding="utf-8"))
+    print(f"leaderboard written to {out} (leaderboard.md, leaderboard.csv, forget_vs_retain.png, index.html)")
+    return 0

@@ -1,0 +1,214 @@
+"""The leaderboard: results JSONs → one row per (level, method) → Markdown, CSV, plots and a static page.
+
+Ranking: the mean over levels of the retain − forget gap (mean over tasks), larger is better;
+utility (holdout relative to vanilla) is shown beside it, since forgetting everything also
+opens a large gap only if retain survives.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import math
+from collections import defaultdict
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from medforget_data.atomic import atomic_folder
+from medforget_data.constants import LEVELS, TASKS
+from medforget_data.errors import MedForgetError
+from medforget_data.scoring.results import Results, read_results
+
+SPLIT_COLUMNS: tuple[str, ...] = ("forget", "retain", "sibling", "holdout")
+
+
+class LeaderboardRow(BaseModel):
+    level: str
+    method: str
+    scores: dict[str, float]  # "<split>/<task>" → mean
+    gap: float  # mean over tasks of retain − forget
+    sibling_gap: float
+    utility: float | None = None  # holdout relative to the reference (vanilla)
+    mia_auc: float | None = None
+    forget_quality: float | None = None
+    recovery: float | None = None  # reconstruction recovery at the deepest context
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if v is not None and not math.isnan(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
+def row_of(results: Results) -> LeaderboardRow:
+    scores = {
+        f"{split}/{task}": results.scores[split][task].mean
+        for split in SPLIT_COLUMNS
+        if split in results.scores
+        for task in TASKS
+        if task in results.scores[split]
+    }
+    membership = results.attacks.get("membership", {})
+    recovery = membership.get("reconstruction", {}).get("recovery", {})
+    return LeaderboardRow(
+        level=results.level,
+        method=results.metadata.method,
+        scores=scores,
+        gap=_mean([g.get("retain_minus_forget", math.nan) for g in results.gaps.values()]),
+        sibling_gap=_mean([g.get("sibling_minus_forget", math.nan) for g in results.gaps.values()]),
+        utility=results.utility["holdout"].relative if results.utility else None,
+        mia_auc=membership.get("auc", {}).get("loss"),
+        forget_quality=membership.get("forget_quality_ks"),
+        recovery=recovery[list(recovery)[-1]] if recovery else None,
+    )
+
+
+def ranking(rows: list[LeaderboardRow]) -> list[tuple[str, float, float]]:
+    """(method, mean gap over levels, mean utility), best first."""
+    by_method: dict[str, list[LeaderboardRow]] = defaultdict(list)
+    for row in rows:
+        by_method[row.method].append(row)
+    ranked = [
+        (m, _mean([r.gap for r in rs]), _mean([r.utility for r in rs if r.utility is not None]))
+        for m, rs in by_method.items()
+    ]
+    return sorted(ranked, key=lambda entry: (-entry[1] if not math.isnan(entry[1]) else math.inf, entry[0]))
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+def table_columns() -> list[str]:
+    return [f"{split}/{task}" for split in SPLIT_COLUMNS for task in TASKS]
+
+
+def to_markdown(rows: list[LeaderboardRow]) -> str:
+    lines = [
+        "# MedForget leaderboard",
+        "",
+        "## Overall (mean retain − forget gap over levels; utility beside)",
+        "",
+        "| rank | method | gap | utility |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {i} | {m} | {_fmt(g)} | {_fmt(u)} |" for i, (m, g, u) in enumerate(ranking(rows), start=1)]
+    extra = ["gap", "sibling gap", "utility", "MIA AUC", "forget quality", "recovery"]
+    for level in LEVELS:
+        level_rows = sorted((r for r in rows if r.level == level), key=lambda r: r.method)
+        if not level_rows:
+            continue
+        lines += [
+            "",
+            f"## Level: {level}",
+            "",
+            "| method | " + " | ".join(table_columns() + extra) + " |",
+            "|---" * (1 + len(table_columns()) + len(extra)) + "|",
+        ]
+        for r in level_rows:
+            cells = [_fmt(r.scores.get(c)) for c in table_columns()]
+            cells += [
+                _fmt(v) for v in (r.gap, r.sibling_gap, r.utility, r.mia_auc, r.forget_quality, r.recovery)
+            ]
+            lines.append(f"| {r.method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(rows: list[LeaderboardRow]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    header = [
+        "level",
+        "method",
+        *table_columns(),
+        "gap",
+        "sibling_gap",
+        "utility",
+        "mia_auc",
+        "forget_quality",
+        "recovery",
+    ]
+    writer.writerow(header)
+    for r in sorted(rows, key=lambda r: (LEVELS.index(r.level), r.method)):
+        writer.writerow(
+            [
+                r.level,
+                r.method,
+                *(r.scores.get(c, "") for c in table_columns()),
+                r.gap,
+                r.sibling_gap,
+                r.utility if r.utility is not None else "",
+                r.mia_auc if r.mia_auc is not None else "",
+                r.forget_quality if r.forget_quality is not None else "",
+                r.recovery if r.recovery is not None else "",
+            ]
+        )
+    return buffer.getvalue()
+
+
+def plot_forget_vs_retain(rows: list[LeaderboardRow], out: Path) -> Path:
+    """Per level: each method's forget score (x) against its retain score (y), means over tasks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = [level for level in LEVELS if any(r.level == level for r in rows)]
+    figure, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.8), squeeze=False)
+    for axis, level in zip(axes[0], levels, strict=True):
+        for r in sorted((r for r in rows if r.level == level), key=lambda r: r.method):
+            forget = _mean([r.scores.get(f"forget/{t}", math.nan) for t in TASKS])
+            retain = _mean([r.scores.get(f"retain/{t}", math.nan) for t in TASKS])
+            axis.scatter(forget, retain)
+            axis.annotate(r.method, (forget, retain), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        axis.plot([0, 1], [0, 1], linestyle=":", color="grey")
+        axis.set(
+            xlim=(0, 1),
+            ylim=(0, 1),
+            xlabel="forget score (lower is better)",
+            ylabel="retain score",
+            title=level,
+        )
+    figure.tight_layout()
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+    return out
+
+
+def to_html(markdown_rows: list[LeaderboardRow], images: list[str]) -> str:
+    rank_rows = "".join(
+        f"<tr><td>{i}</td><td>{html.escape(m)}</td><td>{_fmt(g)}</td><td>{_fmt(u)}</td></tr>"
+        for i, (m, g, u) in enumerate(ranking(markdown_rows), start=1)
+    )
+    detail = html.escape(to_csv(markdown_rows))
+    figures = "".join(f'<img src="{html.escape(name)}" alt="{html.escape(name)}">' for name in images)
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>MedForget leaderboard</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;border-bottom:1px solid #ddd}"
+        "img{max-width:100%}</style></head><body><h1>MedForget leaderboard</h1>"
+        "<table id='ranking'><tr><th>rank</th><th>method</th><th>retain − forget gap</th>"
+        "<th>utility</th></tr>"
+        f"{rank_rows}</table>{figures}<h2>All rows (CSV)</h2><pre>{detail}</pre></body></html>\n"
+    )
+
+
+def load_rows(results_dir: Path) -> list[LeaderboardRow]:
+    paths = sorted(Path(results_dir).glob("**/*.json"))
+    results = [read_results(path) for path in paths]
+    if not results:
+        raise MedForgetError(f"no results JSON under {results_dir}")
+    hashes = {r.dataset_hash for r in results}
+    if len(hashes) > 1:
+        raise MedForgetError(f"results under {results_dir} come from {len(hashes)} different datasets")
+    return [row_of(r) for r in results]
+
+
+def write_leaderboard(results_dir: Path, out: Path, overwrite: bool = True) -> Path:
+    rows = load_rows(results_dir)
+    with atomic_folder(out, overwrite=overwrite) as staging:
+        (staging / "leaderboard.md").write_text(to_markdown(rows), encoding="utf-8")
+        (staging / "leaderboard.csv").write_text(to_csv(rows), encoding="utf-8")
+        plot_forget_vs_retain(rows, staging / "forget_vs_retain.png")
+        (staging / "index.html").write_text(to_html(rows, ["forget_vs_retain.png"]), encoding="utf-8")
+    return out
