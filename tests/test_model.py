@@ -214,3 +214,27 @@ def test_cli_finetune_oracle_and_generate_a_valid_submission(
         )
         == 0
     )
+
+
+def test_two_cpu_processes_train_with_accelerate(synthetic_mini_dir: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        str(root / "scripts" / "accelerate_finetune.py"),
+        str(synthetic_mini_dir),
+        str(tmp_path / "m"),
+        "--epochs",
+        "1",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "2 processes" in done.stdout
+    _, _, record = load_model(tmp_path / "m")
+    assert record.recipe["processes"] == 2 and len(record.history) == 1

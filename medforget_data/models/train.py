@@ -74,10 +74,13 @@ def train(
     device: str = "cpu",
     parameters: Sequence[torch.nn.Parameter] | None = None,
     stop_after_epochs: int | None = None,
+    accelerator=None,
 ) -> list[dict]:
     """Train in place; returns the per-epoch history (mean loss, seconds).
 
     `stop_after_epochs` ends the run early, as an interruption would (the resume test uses it).
+    With an `accelerate.Accelerator`, each process takes every world-size-th batch of the same
+    seeded order and gradients are averaged across processes (multi-GPU or multi-process CPU).
     """
     torch.manual_seed(config.seed)
     model.to(device).train()
@@ -85,7 +88,11 @@ def train(
         list(parameters) if parameters is not None else [p for p in model.parameters() if p.requires_grad]
     )
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    if accelerator is not None:
+        model, optimizer = accelerator.prepare(model, optimizer)
+        device = accelerator.device
+    steps_per_epoch = math.ceil(len(encoded) / config.batch_size) // world
     total = steps_per_epoch * config.epochs
     warmup = max(1, int(config.warmup_fraction * total))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total, warmup))
@@ -107,12 +114,17 @@ def train(
     )
     for epoch in range(start_epoch, config.epochs):
         began, losses = time.perf_counter(), []
-        for indices in length_batches(encoded, config.batch_size, epoch_generator(config.seed, epoch)):
+        batches = length_batches(encoded, config.batch_size, epoch_generator(config.seed, epoch))
+        for indices in batches[rank::world][:steps_per_epoch]:  # equal step counts keep processes in sync
             batch = collate([encoded[i] for i in indices], pad_id)
             loss = answer_nll(model(**model_inputs(batch, device)).logits, batch["labels"].to(device))
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, config.clip_norm)
+            if accelerator is not None:
+                accelerator.backward(loss)
+                accelerator.clip_grad_norm_(trainable, config.clip_norm)
+            else:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trainable, config.clip_norm)
             optimizer.step()
             scheduler.step()
             losses.append(loss.item())
@@ -121,8 +133,9 @@ def train(
         history.append(
             {"epoch": epoch, "loss": sum(losses) / len(losses), "seconds": time.perf_counter() - began}
         )
-        if checkpoint is not None:
-            _save_checkpoint(checkpoint, model, optimizer, scheduler, epoch, history)
+        if checkpoint is not None and rank == 0:
+            unwrapped = accelerator.unwrap_model(model) if accelerator is not None else model
+            _save_checkpoint(checkpoint, unwrapped, optimizer, scheduler, epoch, history)
         if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
             break
     bar.close()
