@@ -126,24 +126,8 @@ def test_attack_cli_writes_the_section_and_the_plot(
     (vanilla, processor), _, record, _ = models
     save_model(vanilla, processor, tmp_path / "model", record)
     results = results_file(synthetic_mini_dir, "vanilla", tmp_path / "r.json")
-    assert (
-        main(
-            [
-                "attack",
-                "--dataset",
-                str(synthetic_mini_dir),
-                "--model",
-                str(tmp_path / "model"),
-                "--level",
-                "patient",
-                "--results",
-                str(results),
-                "--plot",
-                str(tmp_path / "curve.png"),
-            ]
-        )
-        == 0
-    )
+    base = f"attack --dataset {synthetic_mini_dir} --model {tmp_path / 'model'} --results {results}".split()
+    assert main([*base, "--level", "patient", "--plot", str(tmp_path / "curve.png")]) == 0
     assert "MIA AUC (forget vs holdout)" in capsys.readouterr().out
     assert set(read_results(results).attacks["membership"]["auc"]) == {
         "loss",
@@ -152,20 +136,5 @@ def test_attack_cli_writes_the_section_and_the_plot(
         "min_k_plus_plus",
     }
     assert (tmp_path / "curve.png").read_bytes().startswith(b"\x89PNG")
-    assert (
-        main(
-            [
-                "attack",
-                "--dataset",
-                str(synthetic_mini_dir),
-                "--model",
-                str(tmp_path / "model"),
-                "--level",
-                "ward",
-                "--results",
-                str(results),
-            ]
-        )
-        == 2
-    )
+    assert main([*base, "--level", "ward"]) == 2
     assert "unknown level 'ward'" in capsys.readouterr().err

@@ -213,74 +213,20 @@ def test_unlearn_cli_saves_a_loadable_model_and_its_record(
     save_model(
         model, processor, base, ModelRecord(config_name="tiny", dataset_hash=dataset_hash, parameters=1)
     )
-    out = tmp_path / "chip"
-    assert (
-        main(
-            [
-                "unlearn",
-                "--dataset",
-                str(synthetic_mini_dir),
-                "--method",
-                "chip",
-                "--level",
-                "patient",
-                "--model",
-                str(base),
-                "--out",
-                str(out),
-                "--set",
-                "top_fraction=0.2",
-                "tau=0.9",
-            ]
-        )
-        == 0
-    )
-    record = json.loads((out / "unlearn.json").read_text())
+
+    def unlearn(method: str, out: str, *overrides: str) -> int:
+        args = f"unlearn --dataset {synthetic_mini_dir} --method {method} --level patient --model {base}"
+        return main([*args.split(), "--out", str(tmp_path / out), "--set", *overrides])
+
+    assert unlearn("chip", "chip", "top_fraction=0.2", "tau=0.9") == 0
+    record = json.loads((tmp_path / "chip" / "unlearn.json").read_text())
     assert record["config"]["top_fraction"] == 0.2 and record["config"]["tau"] == 0.9
     assert record["dataset_hash"] == dataset_hash and record["wall_seconds"] > 0
-    unlearned, _, _ = load_model(out)
-    assert not all(
-        torch.equal(a, b)
-        for a, b in zip(unlearned.state_dict().values(), model.state_dict().values(), strict=True)
-    )
+    unlearned, _, _ = load_model(tmp_path / "chip")
+    pairs = zip(unlearned.state_dict().values(), model.state_dict().values(), strict=True)
+    assert not all(torch.equal(a, b) for a, b in pairs)
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "unlearn",
-                "--dataset",
-                str(synthetic_mini_dir),
-                "--method",
-                "chip",
-                "--level",
-                "patient",
-                "--model",
-                str(base),
-                "--out",
-                str(tmp_path / "x"),
-                "--set",
-                "tau=lots",
-            ]
-        )
-        == 2
-    )
+    assert unlearn("chip", "x", "tau=lots") == 2
     assert "--set tau: Input should be a valid number" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "unlearn",
-                "--dataset",
-                str(synthetic_mini_dir),
-                "--method",
-                "forgetful",
-                "--level",
-                "patient",
-                "--model",
-                str(base),
-                "--out",
-                str(tmp_path / "y"),
-            ]
-        )
-        == 2
-    )
+    assert unlearn("forgetful", "y") == 2
     assert "unknown method 'forgetful'" in capsys.readouterr().err
