@@ -111,6 +111,11 @@ def test_mismatched_inputs_are_refused(
         attack(vanilla, processor, record, synthetic_mini_dir, "study", results)
     with pytest.raises(MedForgetError, match="was scored on another dataset"):
         attack(vanilla, processor, record, openi_mini_dir, "patient", results)
+    unlearned_elsewhere = record.model_copy(
+        update={"recipe": {"unlearn": {"method": "ga", "level": "study"}}}
+    )
+    with pytest.raises(MedForgetError, match="unlearned at level 'study', not 'patient'"):
+        attack(vanilla, processor, unlearned_elsewhere, synthetic_mini_dir, "patient", results)
     other_model = record.model_copy(update={"dataset_hash": "0" * 64})
     with pytest.raises(MedForgetError, match="trained on another dataset"):
         attack(vanilla, processor, other_model, synthetic_mini_dir, "patient", results)

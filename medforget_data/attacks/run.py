@@ -83,6 +83,9 @@ def attack(
     """Membership inference, forget quality (needs the oracle's results), reconstruction; saved."""
     results = read_results(results_path)
     check_matching(dataset_dir, level, results, record.dataset_hash, results_path)
+    unlearned_at = (record.recipe.get("unlearn") or {}).get("level")
+    if unlearned_at not in (None, level):
+        raise MedForgetError(f"the model was unlearned at level {unlearned_at!r}, not {level!r}")
     section = membership_section(model, processor, dataset_dir, level)
     section["reconstruction"] = reconstruction_section(model, processor, dataset_dir, level)
     if oracle_results_path is not None:
