@@ -3,13 +3,16 @@
     .venv/bin/python bench/bench_scoring.py [--items 100000]
 
 Items are the `patient` level of a mini build (built into a temporary folder), repeated with
-fresh ids; predictions are the answers with every third word dropped and one finding negated, so
-ROUGE-L, option parsing and the negation judge all do real work.
+fresh ids; predictions are the answers with a random third of the words dropped, every fifth one
+negated, and a unique tag appended, so no two predictions are equal: the judge's per-text cache
+never hits on a prediction, and ROUGE-L, option parsing and negation scoping all do real work.
+The timing covers scoring, aggregation (bootstrap CIs) and the results model, not the build.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -22,11 +25,12 @@ from medforget_data.scoring.score import score_predictions
 from medforget_data.scoring.submission import SubmissionMetadata
 
 
-def perturb(answer: str, index: int) -> str:
+def perturb(answer: str, index: int, rng: random.Random) -> str:
     words = answer.split()
-    kept = [w for k, w in enumerate(words) if (k + index) % 3]
+    kept = [w for w in words if rng.random() > 1 / 3]
     text = " ".join(kept) or answer
-    return f"No {text}" if index % 5 == 0 else text
+    text = f"No {text}" if index % 5 == 0 else text
+    return f"{text} [{index}]"
 
 
 def main() -> None:
@@ -40,15 +44,17 @@ def main() -> None:
     pool = [(split, item) for split, items in base.items() for item in items]
     by_split: dict[str, list] = {split: [] for split in base}
     predictions: dict[str, str] = {}
+    rng = random.Random(0)
     for index in range(args.items):
         split, item = pool[index % len(pool)]
         copy = item.model_copy(update={"id": f"{item.id}#{index}"})
         by_split[split].append(copy)
-        predictions[copy.id] = perturb(item.answer, index)
+        predictions[copy.id] = perturb(item.answer, index, rng)
     metadata = SubmissionMetadata(method="bench", model="none", level="patient", seed=0, contact="bench")
     start = time.perf_counter()
     results = score_predictions(by_split, predictions, metadata, OfflineJudge(), dataset_hash="bench")
     elapsed = time.perf_counter() - start
+    assert len(set(predictions.values())) == len(predictions)
     tasks = {
         t: sum(1 for i in results.items if i.task == t) for t in ("generation", "classification", "cloze")
     }

@@ -2,59 +2,25 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from medforget_data.errors import MedForgetError
+from medforget_data.scoring import judge_llm
 from medforget_data.scoring.judge_llm import LLMJudge, LLMJudgeConfig, parse_verdict
-
-
-class ScriptedJudgeServer:
-    """Answers /chat/completions from a script: a list of (status, body) per request, then the last one."""
-
-    def __init__(self) -> None:
-        self.script: list[tuple[int, str]] = []
-        self.requests: list[dict] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                length = int(self.headers["Content-Length"])
-                server.requests.append(json.loads(self.rfile.read(length)))
-                status, body = server.script.pop(0) if len(server.script) > 1 else server.script[0]
-                payload = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-
-def verdict(score: object) -> tuple[int, str]:
-    content = json.dumps({"score": score})
-    return 200, json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]})
+from tests.scoring_fixtures import ScriptedJudgeServer, chat_reply, verdict
 
 
 @pytest.fixture
 def server() -> Iterator[ScriptedJudgeServer]:
     scripted = ScriptedJudgeServer()
     yield scripted
-    scripted.httpd.shutdown()
+    scripted.close()
 
 
-def make_judge(url: str, cache: Path, retries: int = 3) -> LLMJudge:
+def make_judge(url: str, cache: Path, retries: int = 3, **config: object) -> LLMJudge:
     return LLMJudge(
         LLMJudgeConfig(
             base_url=url,
@@ -62,8 +28,8 @@ def make_judge(url: str, cache: Path, retries: int = 3) -> LLMJudge:
             api_key="k",
             cache_dir=cache,
             max_retries=retries,
-            backoff_seconds=0.01,
             timeout_seconds=5,
+            **{"backoff_seconds": 0.01, **config},
         )
     )
 
@@ -86,12 +52,13 @@ def test_retries_through_429_500_and_malformed_json(server: ScriptedJudgeServer,
     server.script = [
         (429, "{}"),
         (500, "oops"),
-        (200, '{"choices": [{"message": {"content": "not json"}}]}'),
+        chat_reply("not json"),
+        (200, "{not even json"),
         verdict(1.0),
     ]
-    judge = make_judge(server.url, tmp_path, retries=3)
+    judge = make_judge(server.url, tmp_path, retries=4)
     assert judge.factuality("Q", "p", "r", "patient.name") == 1.0
-    assert judge.requests == 4 and judge.unscored == 0
+    assert judge.requests == 5 and judge.unscored == 0
 
 
 def test_exhausted_retries_leave_the_item_unscored(server: ScriptedJudgeServer, tmp_path: Path) -> None:
@@ -115,3 +82,85 @@ def test_verdict_parsing_and_configuration_errors(tmp_path: Path) -> None:
             parse_verdict(bad)
     with pytest.raises(MedForgetError, match="needs a base URL and a model"):
         LLMJudge(LLMJudgeConfig(base_url="", model="", cache_dir=tmp_path))
+
+
+def test_backoff_doubles_and_honours_retry_after(
+    server: ScriptedJudgeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sleeps: list[float] = []
+    monkeypatch.setattr(judge_llm.time, "sleep", sleeps.append)
+    server.script = [
+        (503, "{}"),
+        (503, "{}"),
+        (429, "{}", {"Retry-After": "7"}),
+        (429, "{}", {"Retry-After": "99"}),
+    ]
+    server.script.append(verdict(0.25))
+    judge = make_judge(server.url, tmp_path, retries=4, backoff_seconds=0.5, max_backoff_seconds=10)
+    assert judge.factuality("Q", "p", "r", "patient.name") == 0.25
+    # 0.5, then doubled to 1.0, then the server's 7 s (> 2.0), then its 99 s capped at 10
+    assert sleeps == [0.5, 1.0, 7.0, 10.0]
+    assert server.paths == ["/v1/chat/completions"] * 5
+    assert server.requests[0]["messages"][0]["content"].startswith("You are grading")
+
+
+def test_a_configuration_error_is_one_clear_error(server: ScriptedJudgeServer, tmp_path: Path) -> None:
+    server.script = [(401, '{"error": "bad key"}')]
+    judge = make_judge(server.url, tmp_path)
+    with pytest.raises(MedForgetError, match="HTTP 401 .*check the base URL, model and API key"):
+        judge.factuality("Q", "p", "r", "patient.name")
+    assert judge.requests == 1  # not retried
+
+
+def test_an_endpoint_that_never_answers_stops_with_an_error(tmp_path: Path) -> None:
+    judge = make_judge("http://127.0.0.1:9/v1", tmp_path, retries=0, max_consecutive_failures=3)
+    assert judge.factuality("Q", "p1", "r", "patient.name") is None
+    assert judge.factuality("Q", "p2", "r", "patient.name") is None
+    with pytest.raises(MedForgetError, match="gave no verdict for the first 3 items"):
+        judge.factuality("Q", "p3", "r", "patient.name")
+
+
+def test_an_outage_after_verdicts_leaves_the_rest_unscored_without_asking(
+    server: ScriptedJudgeServer, tmp_path: Path
+) -> None:
+    server.script = [verdict(1.0), (500, "down")]
+    judge = make_judge(server.url, tmp_path, retries=1, max_consecutive_failures=2)
+    assert judge.factuality("Q", "p0", "r", "patient.name") == 1.0
+    assert [judge.factuality("Q", f"p{i}", "r", "patient.name") for i in range(1, 6)] == [None] * 5
+    assert judge.tripped and judge.unscored == 5
+    assert judge.requests == 1 + 2 * 2  # two failing items with one retry each, then no more requests
+    # A cached verdict is still served after the trip.
+    assert judge.factuality("Q", "p0", "r", "patient.name") == 1.0
+
+
+def test_a_damaged_cache_entry_is_asked_again(server: ScriptedJudgeServer, tmp_path: Path) -> None:
+    server.script = [verdict(0.5)]
+    judge = make_judge(server.url, tmp_path)
+    path = judge.cache_path(judge.prompt("Q", "p", "r"))
+    path.parent.mkdir(parents=True)
+    path.write_text('{"score": ', encoding="utf-8")
+    assert judge.factuality("Q", "p", "r", "section.FINDINGS") == 0.5
+    assert judge.requests == 1 and parse_verdict(path.read_text(encoding="utf-8")) == 0.5
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_the_cache_key_changes_with_the_model_and_the_prompt(tmp_path: Path) -> None:
+    a = make_judge("http://127.0.0.1:9/v1", tmp_path)
+    b = LLMJudge(a.config.model_copy(update={"model": "other"}))
+    prompt = a.prompt("Q", "p", "r")
+    assert a.cache_path(prompt) != b.cache_path(prompt)
+    assert a.cache_path(prompt) != a.cache_path(a.prompt("Q", "p2", "r"))
+    assert judge_llm.RUBRIC_VERSION in a.version
+
+
+def test_prefetch_asks_in_parallel_and_scoring_reads_from_memory(
+    server: ScriptedJudgeServer, tmp_path: Path
+) -> None:
+    server.script = [verdict(0.5)]
+    server.delay = 0.2
+    judge = make_judge(server.url, tmp_path, concurrency=4)
+    requests = [("Q", f"p{i}", "r", "section.FINDINGS") for i in range(8)] + [("Q", "p0", "r", "x")]
+    judge.prefetch(requests)
+    assert judge.requests == 8 and server.max_in_flight > 1  # one request per distinct prompt
+    assert [judge.factuality(*request) for request in requests] == [0.5] * 9
+    assert judge.requests == 8

@@ -79,6 +79,14 @@ def bad_case(tmp_path: Path, dataset: Path, kind: str) -> Path:
         records[5] = {"id": ids[4], "prediction": "x" * (MAX_PREDICTION_CHARS + 1)}
     elif kind == "missing metadata field":
         records[0] = {"metadata": {k: v for k, v in METADATA.items() if k != "contact"}}
+    elif kind == "no metadata record":
+        records = records[1:]
+    elif kind == "second metadata record":
+        records.insert(2, {"metadata": METADATA})
+    elif kind == "unexpected field":
+        records[2] = {"id": ids[1], "prediction": "x", "score": 1.0}
+    elif kind == "prediction not a string":
+        records[2] = {"id": ids[1], "prediction": None}
     write_lines(path, records)
     if kind == "non-UTF-8 line":
         lines = path.read_bytes().split(b"\n")
@@ -101,6 +109,10 @@ def bad_case(tmp_path: Path, dataset: Path, kind: str) -> Path:
         ("missing metadata field", ":1: missing field 'contact'"),
         ("non-UTF-8 line", ":4: not valid UTF-8"),
         ("truncated line", ":{line}: not valid JSON"),
+        ("no metadata record", ':1: the first record must be {{"metadata": {{...}}}} alone'),
+        ("second metadata record", ":3: a second metadata record"),
+        ("unexpected field", ":3: unexpected field 'score'"),
+        ("prediction not a string", ":3: prediction: Input should be a valid string"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
@@ -180,3 +192,12 @@ def test_metric_module_loads_by_path_and_computes() -> None:
     assert result["generation"] == pytest.approx(0.25 * 2 / 3)
     assert result["classification"] == 1.0 and result["cloze"] == 1.0
     assert result["score"] == pytest.approx((1 + 1 / 6 + 1) / 3)
+
+
+def test_metric_card_and_module_sit_where_metric_path_points() -> None:
+    from huggingface_hub.repocard import metadata_load
+
+    folder = Path(medforget_data.metric_path())
+    assert (folder / "medforget_metric.py").is_file()
+    card = metadata_load(folder / "README.md")
+    assert card is not None and "evaluate" in card["tags"] and card["title"] == "MedForget"

@@ -1,22 +1,14 @@
 """MedForget metric: exact match (classification, cloze) and 0.25·ROUGE-L + 0.75·factuality (generation).
 
 Thin over `medforget_data.scoring`: the definitions live there, this module only declares the
-inputs for `evaluate`.
+inputs for `evaluate` and hands them to `score_answer` and `summarise`.
 """
 
 import datasets
 import evaluate
 
 from medforget_data.scoring.judge_offline import OfflineJudge
-from medforget_data.scoring.metrics import (
-    EXACT_MATCH,
-    FACTUALITY,
-    ROUGE_L,
-    SCORE,
-    exact_match,
-    generation_total,
-    rouge_l,
-)
+from medforget_data.scoring.score import score_answer, summarise
 
 _CITATION = """\
 @misc{medforget,
@@ -66,27 +58,23 @@ class MedforgetMetric(evaluate.Metric):
                     "facts": datasets.Value("string"),
                 }
             ),
-            reference_urls=["https://github.com/"],
+            codebase_urls=["https://pypi.org/project/medforget/"],
+            reference_urls=["https://github.com/google-research/google-research/tree/master/rouge"],
         )
 
-    def _compute(self, predictions, references, tasks, options, facts):
+    def _compute(
+        self,
+        predictions: list[str],
+        references: list[str],
+        tasks: list[str],
+        options: list[list[str]],
+        facts: list[str],
+    ) -> dict[str, float]:
         judge = OfflineJudge()
-        per_metric: dict[str, list[float]] = {SCORE: [], EXACT_MATCH: [], ROUGE_L: [], FACTUALITY: []}
-        per_task: dict[str, list[float]] = {}
-        for prediction, reference, task, choices, fact in zip(
-            predictions, references, tasks, options, facts, strict=True
-        ):
-            if task == "generation":
-                rouge = rouge_l(prediction, reference)
-                factuality = judge.factuality("", prediction, reference, fact)
-                value = generation_total(rouge, factuality)
-                per_metric[ROUGE_L].append(rouge)
-                per_metric[FACTUALITY].append(factuality)
-            else:
-                value = exact_match(prediction, reference, task, choices)
-                per_metric[EXACT_MATCH].append(value)
-            per_metric[SCORE].append(value)
-            per_task.setdefault(task, []).append(value)
-        means = {name: sum(values) / len(values) for name, values in per_metric.items() if values}
-        means.update({task: sum(values) / len(values) for task, values in per_task.items()})
-        return means
+        answers = [
+            score_answer(prediction, reference, task, choices, fact, judge)
+            for prediction, reference, task, choices, fact in zip(
+                predictions, references, tasks, options, facts, strict=True
+            )
+        ]
+        return summarise(answers, tasks)

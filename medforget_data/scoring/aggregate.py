@@ -8,6 +8,7 @@ import numpy as np
 
 BOOTSTRAP_SAMPLES = 1000
 CONFIDENCE = 0.95
+_MAX_DRAWS = 4_000_000  # indices drawn per block (32 MB)
 
 
 def mean_ci(
@@ -18,7 +19,15 @@ def mean_ci(
     if array.size == 0:
         return float("nan"), float("nan"), float("nan")
     rng = np.random.default_rng(seed)
-    means = array[rng.integers(0, array.size, size=(samples, array.size))].mean(axis=1)
+    # Resample in blocks so a large split never needs a samples × n index matrix at once; the
+    # generator's stream is the same drawn in blocks or in one go.
+    block = max(1, _MAX_DRAWS // array.size)
+    means = np.concatenate(
+        [
+            array[rng.integers(0, array.size, size=(min(block, samples - start), array.size))].mean(axis=1)
+            for start in range(0, samples, block)
+        ]
+    )
     tail = (1 - CONFIDENCE) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return float(array.mean()), float(low), float(high)

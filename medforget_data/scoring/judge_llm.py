@@ -1,8 +1,13 @@
 """An LLM factuality judge for any OpenAI-compatible chat-completions endpoint.
 
 The rubric prompt is pinned and versioned; verdicts are cached on disk keyed by the SHA-256 of
-(model, prompt), so rescoring is free and reproducible. A verdict that cannot be obtained after
-the retries is None: the item is *unscored* and counted as such, never a silent 0.
+(rubric version, model, prompt), so rescoring is free and reproducible. A verdict that cannot be
+obtained after the retries is None: the item is *unscored* and counted as such, never a silent 0.
+
+An endpoint that is down is not retried for every remaining item: after `max_consecutive_failures`
+items in a row get no verdict the judge stops asking. If it never gave a verdict at all it raises
+a one-line MedForgetError (a misconfigured URL, key or model should not yield a results file full of
+unscored items); otherwise the remaining items are unscored.
 """
 
 from __future__ import annotations
@@ -10,12 +15,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from medforget_data.errors import MedForgetError
 
 JUDGE_NAME = "llm"
 RUBRIC_VERSION = "medforget-factuality-rubric-v1"
@@ -30,19 +41,34 @@ Question: {question}
 Reference answer: {reference}
 Model answer: {prediction}"""
 
+ENV_BASE_URL = "MEDFORGET_JUDGE_BASE_URL"
+ENV_MODEL = "MEDFORGET_JUDGE_MODEL"
+ENV_API_KEY = "MEDFORGET_JUDGE_API_KEY"
+# HTTP statuses worth another try; anything else (401, 404, …) is a configuration error.
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
 
 class LLMJudgeConfig(BaseModel):
-    base_url: str = Field(default_factory=lambda: os.environ.get("MEDFORGET_JUDGE_BASE_URL", ""))
-    model: str = Field(default_factory=lambda: os.environ.get("MEDFORGET_JUDGE_MODEL", ""))
-    api_key: str = Field(default_factory=lambda: os.environ.get("MEDFORGET_JUDGE_API_KEY", ""), repr=False)
-    cache_dir: Path | None = None
-    max_retries: int = 4
-    backoff_seconds: float = 1.0  # doubled after each failed try
-    timeout_seconds: float = 60.0
+    model_config = ConfigDict(frozen=True)
+
+    base_url: str = Field(default_factory=lambda: os.environ.get(ENV_BASE_URL, ""))
+    model: str = Field(default_factory=lambda: os.environ.get(ENV_MODEL, ""))
+    api_key: str = Field(default_factory=lambda: os.environ.get(ENV_API_KEY, ""), repr=False)
+    cache_dir: Path | None = None  # default: <medforget cache>/judge
+    max_retries: int = Field(default=4, ge=0)
+    backoff_seconds: float = Field(default=1.0, ge=0)  # doubled after each failed try
+    max_backoff_seconds: float = Field(default=30.0, ge=0)  # also caps a server's Retry-After
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    max_consecutive_failures: int = Field(default=5, ge=1)
+    concurrency: int = Field(default=4, ge=1)  # requests in flight during `prefetch`
 
 
 class VerdictError(Exception):
-    """One failed try: a transport error, an HTTP error or an unreadable verdict."""
+    """One failed try: a transport error, a retryable HTTP error or an unreadable verdict."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def parse_verdict(content: str) -> float:
@@ -57,25 +83,42 @@ def parse_verdict(content: str) -> float:
     return score
 
 
+def _retry_after(error: urllib.error.HTTPError) -> float | None:
+    value = error.headers.get("Retry-After") if error.headers else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:  # an HTTP date: fall back to our own backoff
+        return None
+
+
 class LLMJudge:
     name = JUDGE_NAME
     version = RUBRIC_VERSION
 
     def __init__(self, config: LLMJudgeConfig | None = None) -> None:
-        self.config = config or LLMJudgeConfig()
-        if not self.config.base_url or not self.config.model:
-            from medforget_data.errors import MedForgetError
-
+        config = config or LLMJudgeConfig()
+        if not config.base_url or not config.model:
             raise MedForgetError(
                 "the llm judge needs a base URL and a model (--judge-base-url/--judge-model or "
-                "MEDFORGET_JUDGE_BASE_URL/MEDFORGET_JUDGE_MODEL)"
+                f"{ENV_BASE_URL}/{ENV_MODEL})"
             )
-        if self.config.cache_dir is None:
+        if config.cache_dir is None:
             from medforget_data.loading import cache_root
 
-            self.config = self.config.model_copy(update={"cache_dir": cache_root() / "judge"})
+            config = config.model_copy(update={"cache_dir": cache_root() / "judge"})
+        self.config = config
         self.requests = 0  # HTTP requests sent (tests read it to see cache hits)
+        self.verdicts = 0  # verdicts obtained, from the endpoint or the cache
         self.unscored = 0
+        self.last_error = ""
+        self._failures_in_a_row = 0
+        self._memo: dict[str, float | None] = {}  # prompt -> verdict of this run (None: unscored)
+        self._lock = threading.Lock()  # counters and memo are shared by prefetch's threads
+
+    @property
+    def tripped(self) -> bool:
+        """True once the endpoint has failed for enough items in a row that asking again is futile."""
+        return self._failures_in_a_row >= self.config.max_consecutive_failures
 
     def prompt(self, question: str, prediction: str, reference: str) -> str:
         return (
@@ -84,7 +127,7 @@ class LLMJudge:
             .replace("{prediction}", prediction)
         )
 
-    def _cache_path(self, prompt: str) -> Path:
+    def cache_path(self, prompt: str) -> Path:
         key = hashlib.sha256(f"{RUBRIC_VERSION}\0{self.config.model}\0{prompt}".encode()).hexdigest()
         assert self.config.cache_dir is not None
         return self.config.cache_dir / key[:2] / f"{key}.json"
@@ -99,12 +142,18 @@ class LLMJudge:
             method="POST",
             headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.config.api_key}"},
         )
-        self.requests += 1
+        with self._lock:
+            self.requests += 1
         try:
             with urllib.request.urlopen(request, timeout=self.config.timeout_seconds) as response:
                 payload = json.loads(response.read().decode("utf-8"))
         except urllib.error.HTTPError as error:
-            raise VerdictError(f"HTTP {error.code}") from None
+            if error.code not in RETRYABLE_STATUSES:
+                raise MedForgetError(
+                    f"llm judge {self.config.base_url} answered HTTP {error.code} {error.reason}; "
+                    "check the base URL, model and API key"
+                ) from None
+            raise VerdictError(f"HTTP {error.code}", retry_after=_retry_after(error)) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, ValueError) as error:
             raise VerdictError(f"{type(error).__name__}: {error}") from None
         try:
@@ -112,27 +161,84 @@ class LLMJudge:
         except (KeyError, IndexError, TypeError) as error:
             raise VerdictError("reply has no choices[0].message.content") from error
 
-    def factuality(self, question: str, prediction: str, reference: str, fact: str) -> float | None:
-        prompt = self.prompt(question, prediction, reference)
-        cached = self._cache_path(prompt)
-        if cached.is_file():
-            return float(json.loads(cached.read_text())["score"])
+    def _read_cache(self, path: Path) -> float | None:
+        try:
+            return parse_verdict(path.read_text(encoding="utf-8"))
+        except (OSError, VerdictError):  # absent or damaged: ask again
+            return None
+
+    def _write_cache(self, path: Path, score: float) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = json.dumps({"score": score, "rubric": RUBRIC_VERSION, "model": self.config.model})
+        # A unique temporary name, so two scorers sharing the cache never interleave writes.
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(record)
+        os.replace(temporary, path)
+
+    def _give_up(self) -> None:
+        with self._lock:
+            self.unscored += 1
+            self._failures_in_a_row += 1
+            fatal = self.tripped and not self.verdicts
+        if fatal:
+            raise MedForgetError(
+                f"llm judge {self.config.base_url} gave no verdict for the first "
+                f"{self._failures_in_a_row} items (last error: {self.last_error})"
+            )
+
+    def _obtain(self, prompt: str) -> float | None:
+        """A verdict from the disk cache or the endpoint (with retries), or None."""
+        cached = self.cache_path(prompt)
+        if (score := self._read_cache(cached)) is not None:
+            with self._lock:
+                self.verdicts += 1
+            return score
+        if self.tripped:
+            with self._lock:
+                self.unscored += 1
+            return None
         delay = self.config.backoff_seconds
         for attempt in range(self.config.max_retries + 1):
             try:
                 score = self._ask(prompt)
-            except VerdictError:
+            except VerdictError as error:
+                self.last_error = str(error)
                 if attempt == self.config.max_retries:
-                    self.unscored += 1
-                    return None
-                time.sleep(delay)
+                    break
+                wait = delay if error.retry_after is None else max(delay, error.retry_after)
+                time.sleep(min(wait, self.config.max_backoff_seconds))
                 delay *= 2
                 continue
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            temporary = cached.with_suffix(".tmp")
-            temporary.write_text(
-                json.dumps({"score": score, "rubric": RUBRIC_VERSION, "model": self.config.model})
-            )
-            temporary.replace(cached)
+            self._write_cache(cached, score)
+            with self._lock:
+                self.verdicts += 1
+                self._failures_in_a_row = 0
             return score
+        self._give_up()
         return None
+
+    def _verdict(self, prompt: str) -> float | None:
+        if prompt not in self._memo:
+            self._memo[prompt] = self._obtain(prompt)
+        return self._memo[prompt]
+
+    def prefetch(self, requests: Iterable[tuple[str, str, str, str]]) -> None:
+        """Obtain the verdicts of many (question, prediction, reference, fact) at once, in parallel.
+
+        The scorer calls this before scoring item by item, which then reads the verdicts from memory.
+        """
+        prompts = [self.prompt(q, p, r) for q, p, r, _ in requests]
+        todo = [prompt for prompt in dict.fromkeys(prompts) if prompt not in self._memo]
+        with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
+            futures = [pool.submit(self._verdict, prompt) for prompt in todo]
+            try:
+                for future in as_completed(futures):
+                    future.result()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def factuality(self, question: str, prediction: str, reference: str, fact: str) -> float | None:
+        return self._verdict(self.prompt(question, prediction, reference))

@@ -1,9 +1,10 @@
 """The offline factuality judge: clinical findings with negation, and exact identity facts.
 
-Negation follows NegEx (Chapman et al., 2001): a finding mention is negated when a negation
-trigger precedes it within the same clause. We implement the trigger scoping here rather than
-through negspacy because negspacy needs spaCy's pipeline (and a few hundred MB), and the scorer
-must run at thousands of items per second on 2 cores; the trigger list is NegEx's core set.
+Negation follows NegEx (Chapman et al., 2001): a finding mention is negated by a pre-negation
+trigger before it or a post-negation trigger after it within the same clause, unless the trigger
+is part of a pseudo-negation ("no change in"). We implement the scoping here instead of using
+negspacy: spaCy's thinc imports torch whenever torch is installed (3 s, and design §2 forbids the
+scoring layer from loading torch), and at ~12k docs/s its pipeline is 4x slower than this.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from medforget_data.findings import FINDING_SYNONYMS
 from medforget_data.scoring.normalise import normalise
 
 JUDGE_NAME = "offline"
-JUDGE_VERSION = "offline-findings-negex-v1"
+JUDGE_VERSION = "offline-findings-negex-v2"
 
 PRESENT, ABSENT = "present", "absent"
-NEGATION_TRIGGERS: tuple[str, ...] = (
+# NegEx's trigger classes (Chapman et al., 2001), the core of its English clinical list.
+PRE_NEGATIONS: tuple[str, ...] = (
     "no",
     "not",
     "without",
@@ -35,15 +37,60 @@ NEGATION_TRIGGERS: tuple[str, ...] = (
     "denies",
     "never",
 )
-# Clause boundaries end a trigger's scope ("no effusion but cardiomegaly").
+# After the finding: "effusion has resolved", "pneumothorax is not seen".
+POST_NEGATIONS: tuple[str, ...] = (
+    "is ruled out",
+    "are ruled out",
+    "has resolved",
+    "have resolved",
+    "resolved",
+    "is absent",
+    "are absent",
+    "not seen",
+    "not identified",
+    "not present",
+    "no longer seen",
+    "no longer present",
+)
+# Look like negations but are not: "no change in the effusion" affirms the effusion.
+PSEUDO_NEGATIONS: tuple[str, ...] = (
+    "no change",
+    "no interval change",
+    "no significant change",
+    "not only",
+    "no increase",
+    "not increased",
+    "no decrease",
+    "cannot be excluded",
+    "cannot be ruled out",
+    "not excluded",
+    "not ruled out",
+)
+NEGATION_TRIGGERS: tuple[str, ...] = (*PRE_NEGATIONS, *POST_NEGATIONS)
+
+
+def _alternation(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    ordered = sorted(phrases, key=len, reverse=True)  # longest first, so "no evidence of" beats "no"
+    return re.compile(r"\b(?:" + "|".join(re.escape(p) for p in ordered) + r")\b")
+
+
+# Clause boundaries (NegEx's termination terms) end a trigger's scope ("no effusion but cardiomegaly").
 _CLAUSE = re.compile(r"[.;:!?\n]|\b(?:but|however|although|except|which|with the exception of)\b")
-_TRIGGER = re.compile(r"\b(?:" + "|".join(re.escape(t) for t in NEGATION_TRIGGERS) + r")\b")
+_PRE, _POST, _PSEUDO = (
+    _alternation(PRE_NEGATIONS),
+    _alternation(POST_NEGATIONS),
+    _alternation(PSEUDO_NEGATIONS),
+)
 _PHRASES = sorted(
     ((phrase, kind) for kind, phrases in FINDING_SYNONYMS.items() for phrase in phrases),
     key=lambda pair: -len(pair[0]),
 )
 _MENTION = re.compile(r"\b(" + "|".join(re.escape(p) for p, _ in _PHRASES) + r")\b")
 _KIND_OF = dict(_PHRASES)
+
+
+def _outside(matches: list[re.Match[str]], blocked: list[tuple[int, int]]) -> list[re.Match[str]]:
+    return [m for m in matches if not any(start <= m.start() < end for start, end in blocked)]
 
 
 @lru_cache(maxsize=200_000)
@@ -53,10 +100,14 @@ def finding_status(text: str) -> dict[str, str]:
     for clause in _CLAUSE.split(text.lower()):
         if not clause or not (mentions := list(_MENTION.finditer(clause))):
             continue
-        triggers = [m.end() for m in _TRIGGER.finditer(clause)]
+        pseudo = [m.span() for m in _PSEUDO.finditer(clause)]
+        before = [m.end() for m in _outside(list(_PRE.finditer(clause)), pseudo)]
+        after = [m.start() for m in _outside(list(_POST.finditer(clause)), pseudo)]
         for mention in mentions:
             kind = _KIND_OF[mention.group(1)]
-            negated = any(end <= mention.start() for end in triggers)
+            negated = any(end <= mention.start() for end in before) or any(
+                start >= mention.end() for start in after
+            )
             if not negated:
                 status[kind] = PRESENT
             else:

@@ -9,13 +9,13 @@ from rouge_score import rouge_scorer
 
 from medforget_data.scoring.normalise import normalise, parse_option
 
-# Metric names, defined once: results, tables and the metric module use these keys.
+# Metric names, defined once: per-item fields, result keys and the metric module's outputs use these.
+SCORE = "score"  # the headline per item: exact match, or the generation total
 EXACT_MATCH = "exact_match"
 ROUGE_L = "rouge_l"
 FACTUALITY = "factuality"
-TOTAL = "total"
-SCORE = "score"  # the headline per item: exact match, or the generation total
-METRIC_NAMES: tuple[str, ...] = (SCORE, EXACT_MATCH, ROUGE_L, FACTUALITY, TOTAL)
+METRIC_FIELDS: tuple[str, ...] = (SCORE, EXACT_MATCH, ROUGE_L, FACTUALITY)
+UNSCORED = "unscored"  # how many items got no judge verdict
 
 ROUGE_WEIGHT = 0.25
 FACTUALITY_WEIGHT = 0.75

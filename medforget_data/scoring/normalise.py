@@ -14,6 +14,11 @@ _LETTERS = "".join(OPTION_LETTERS)
 # "B", "(B)", "B)", "B.", "b:" alone, or followed by text: "B) cardiomegaly".
 _LETTER_ONLY = re.compile(rf"^\(?([{_LETTERS}])\s*[).:]?$", re.IGNORECASE)
 _LETTER_LEAD = re.compile(rf"^\(?([{_LETTERS}])\s*[).:]\s+(.+)$", re.IGNORECASE | re.DOTALL)
+# "The answer is B", "Answer: B", "Correct option - B": a lead-in that names no option.
+_PREAMBLE = re.compile(
+    r"^(?:the\s+)?(?:correct\s+|best\s+|final\s+)?(?:answer|option|choice)(?:\s+is)?\s*[:\-]?\s+",
+    re.IGNORECASE,
+)
 _LETTER_MENTION = re.compile(rf"(?:^|\s|\()([{_LETTERS}])\)", re.IGNORECASE)
 
 
@@ -31,10 +36,11 @@ def parse_option(prediction: str, options: Sequence[str]) -> str | None:
     """The option letter a prediction names, or None when it names none or more than one.
 
     Accepted: a letter alone (`B`, `B)`, `(b)`), a letter with its option text (`b) cardiomegaly`),
-    or the option text alone (`Cardiomegaly.`). A letter whose text names another option, two
+    or the option text alone (`Cardiomegaly.`), each optionally after a lead-in
+    (`The answer is B`). A letter whose text names another option, two
     letters, or text containing two options is ambiguous and reads as None (scored wrong).
     """
-    text = prediction.strip()
+    text = _PREAMBLE.sub("", prediction.strip(), count=1)
     letters = OPTION_LETTERS[: len(options)]
     normalised_options = [normalise(option) for option in options]
     if match := _LETTER_ONLY.match(text):

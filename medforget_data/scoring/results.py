@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -47,29 +49,47 @@ class UtilityScore(BaseModel):
     relative: float
 
 
+class ModalityResults(BaseModel):
+    """Scores of one input modality other than the default image+text (e.g. text-only prompts)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    scores: dict[str, dict[str, SplitTaskScore]]  # split -> task -> score
+    gaps: dict[str, dict[str, float]]
+    unscored: int
+    items: list[ItemScore]
+
+
 class Results(BaseModel):
+    """A scored submission. Image+text scores are top level; other sections are added by later steps."""
+
     schema_version: int = RESULTS_SCHEMA_VERSION
     dataset_hash: str
     level: str
     metadata: SubmissionMetadata
-    judge: dict[str, str]
+    judge: dict[str, str]  # name, version
     scores: dict[str, dict[str, SplitTaskScore]]  # split -> task -> score
     gaps: dict[str, dict[str, float]]  # task -> {"retain_minus_forget", "sibling_minus_forget"}
     utility: dict[str, UtilityScore] | None = None  # "holdout", "retain" relative to the reference
     unscored: int
     items: list[ItemScore]
-    attacks: dict[str, Any] = {}
+    text_only: ModalityResults | None = None  # when the submission has text-only predictions
+    attacks: dict[str, Any] = {}  # filled by `medforget attack` (membership, reconstruction, …)
 
 
 def write_results(path: Path, results: Results) -> None:
-    """Atomic: a temporary file renamed over the target, so no half-written results exist."""
+    """Atomic: a uniquely named temporary file renamed over the target, so no half-written results."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(
-        json.dumps(results.model_dump(mode="json"), indent=1, allow_nan=True) + "\n", encoding="utf-8"
-    )
-    temporary.replace(path)
+    text = json.dumps(results.model_dump(mode="json"), indent=1) + "\n"
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def read_results(path: Path) -> Results:

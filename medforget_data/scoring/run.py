@@ -51,4 +51,5 @@ def score_submission_file(
         manifest.dataset_hash,
         reference=reference,
         seed=seed,
+        text_only=submission.text_only,
     )

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple, Protocol
 
 from medforget_data.constants import HOLDOUT_SPLIT, LEVEL_SPLITS, TASKS
 from medforget_data.schema import QAItem
 from medforget_data.scoring.aggregate import gap, mean_ci, relative
-from medforget_data.scoring.metrics import exact_match, generation_total, rouge_l
-from medforget_data.scoring.results import ItemScore, Results, SplitTaskScore, UtilityScore
+from medforget_data.scoring.metrics import (
+    METRIC_FIELDS,
+    UNSCORED,
+    exact_match,
+    generation_total,
+    rouge_l,
+)
+from medforget_data.scoring.results import (
+    ItemScore,
+    ModalityResults,
+    Results,
+    SplitTaskScore,
+    UtilityScore,
+)
 from medforget_data.scoring.submission import SubmissionMetadata
 
 
@@ -24,29 +36,60 @@ class Judge(Protocol):
     def factuality(self, question: str, prediction: str, reference: str, fact: str) -> float | None: ...
 
 
-def score_item(item: QAItem, split: str, prediction: str, judge: Judge) -> ItemScore:
-    if item.task != "generation":
-        value = exact_match(prediction, item.answer, item.task, item.options)
-        return ItemScore(
-            id=item.id,
-            split=split,
-            task=item.task,
-            image_answerable=item.image_answerable,
-            score=value,
-            exact_match=value,
-        )
-    rouge = rouge_l(prediction, item.answer)
-    factuality = judge.factuality(item.question, prediction, item.answer, item.fact)
+class AnswerScore(NamedTuple):
+    """One answer's metrics; the ones that do not apply to its task are None."""
+
+    score: float | None  # exact match, or the generation total (None: unscored)
+    exact_match: float | None = None
+    rouge_l: float | None = None
+    factuality: float | None = None
+
+
+def score_answer(
+    prediction: str,
+    reference: str,
+    task: str,
+    options: Sequence[str],
+    fact: str,
+    judge: Judge,
+    question: str = "",
+) -> AnswerScore:
+    """The per-item definition every caller shares (the CLI, the `evaluate` module, the attacks)."""
+    if task != "generation":
+        value = exact_match(prediction, reference, task, options)
+        return AnswerScore(score=value, exact_match=value)
+    rouge = rouge_l(prediction, reference)
+    factuality = judge.factuality(question, prediction, reference, fact)
     total = None if factuality is None else generation_total(rouge, factuality)
-    return ItemScore(
-        id=item.id,
-        split=split,
-        task=item.task,
-        image_answerable=item.image_answerable,
-        score=total,
-        rouge_l=rouge,
-        factuality=factuality,
+    return AnswerScore(score=total, rouge_l=rouge, factuality=factuality)
+
+
+def score_item(item: QAItem, split: str, prediction: str, judge: Judge) -> ItemScore:
+    answer = score_answer(
+        prediction, item.answer, item.task, item.options, item.fact, judge, question=item.question
     )
+    return ItemScore(
+        id=item.id, split=split, task=item.task, image_answerable=item.image_answerable, **answer._asdict()
+    )
+
+
+def summarise(answers: Sequence[AnswerScore], tasks: Sequence[str]) -> dict[str, float]:
+    """Means of a flat list of answers: each metric over the items it applies to, and one per task.
+
+    Unscored answers are left out of every mean and counted under `unscored` when there are any.
+    """
+    means: dict[str, float] = {}
+    for name in METRIC_FIELDS:
+        values = [getattr(a, name) for a in answers if getattr(a, name) is not None]
+        if values:
+            means[name] = sum(values) / len(values)
+    for task in dict.fromkeys(tasks):
+        values = [a.score for a, t in zip(answers, tasks, strict=True) if t == task and a.score is not None]
+        if values:
+            means[task] = sum(values) / len(values)
+    if unscored := sum(a.score is None for a in answers):
+        means[UNSCORED] = float(unscored)
+    return means
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -104,6 +147,26 @@ def utility_means(items: list[ItemScore]) -> dict[str, float]:
     }
 
 
+def _score_all(
+    items_by_split: dict[str, list[QAItem]], predictions: dict[str, str], judge: Judge
+) -> list[ItemScore]:
+    # A judge that can batch (the LLM judge: parallel requests) gets every verdict asked up front.
+    if (prefetch := getattr(judge, "prefetch", None)) is not None:
+        prefetch(
+            [
+                (item.question, predictions[item.id], item.answer, item.fact)
+                for items in items_by_split.values()
+                for item in items
+                if item.task == "generation"
+            ]
+        )
+    return [
+        score_item(item, split, predictions[item.id], judge)
+        for split, items in items_by_split.items()
+        for item in items
+    ]
+
+
 def score_predictions(
     items_by_split: dict[str, list[QAItem]],
     predictions: dict[str, str],
@@ -112,12 +175,10 @@ def score_predictions(
     dataset_hash: str,
     reference: Results | None = None,
     seed: int = 0,
+    text_only: dict[str, str] | None = None,
 ) -> Results:
-    scored = [
-        score_item(item, split, predictions[item.id], judge)
-        for split, items in items_by_split.items()
-        for item in items
-    ]
+    """Score every item (image+text, and text-only when given), aggregate, and compare to a reference."""
+    scored = _score_all(items_by_split, predictions, judge)
     scores = aggregate(scored, seed=seed)
     utility = None
     if reference is not None:
@@ -128,6 +189,16 @@ def score_predictions(
             )
             for name in mine
         }
+    text_only_results = None
+    if text_only:
+        scored_text = _score_all(items_by_split, text_only, judge)
+        text_scores = aggregate(scored_text, seed=seed)
+        text_only_results = ModalityResults(
+            scores=text_scores,
+            gaps=split_gaps(text_scores),
+            unscored=sum(i.score is None for i in scored_text),
+            items=scored_text,
+        )
     return Results(
         dataset_hash=dataset_hash,
         level=metadata.level,
@@ -138,4 +209,5 @@ def score_predictions(
         utility=utility,
         unscored=sum(i.score is None for i in scored),
         items=scored,
+        text_only=text_only_results,
     )

@@ -1,13 +1,19 @@
-"""The submission format: JSONL, a metadata record first, then one {"id", "prediction"} per line.
+"""The submission format: UTF-8 JSONL, a metadata record first, then one prediction per line.
 
-{"metadata": {"method": "chip", "model": "medforget-small", "level": "patient", "seed": 0,
-              "contact": "you@example.org"}}
-{"id": "study-0001:patient.name:cloze", "prediction": "Monica Padilla"}
+    {"metadata": {"method": "chip", "model": "medforget-small", "level": "patient", "seed": 0,
+                  "contact": "you@example.org"}}
+    {"id": "study-0001:patient.name:cloze", "prediction": "Monica Padilla"}
+
+Every item of every split of the level must have exactly one line. A submission may also give
+each item the answer to the question asked *without* the image, as "prediction_text_only" (on
+every line or on none); it is scored as a second, text-only table. Blank lines are ignored.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -16,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from medforget_data.constants import LEVELS, Level
 from medforget_data.errors import MedForgetError, check_choice
 
-MAX_PREDICTION_CHARS = 8192
+MAX_PREDICTION_CHARS = 8192  # far beyond any reference answer; guards the scorer's memory and time
+TEXT_ONLY_FIELD = "prediction_text_only"
 
 
 class SubmissionMetadata(BaseModel):
@@ -34,6 +41,7 @@ class Prediction(BaseModel):
 
     id: str = Field(min_length=1)
     prediction: str = Field(max_length=MAX_PREDICTION_CHARS)
+    prediction_text_only: str | None = Field(default=None, max_length=MAX_PREDICTION_CHARS)
 
 
 class Submission(BaseModel):
@@ -41,6 +49,7 @@ class Submission(BaseModel):
 
     metadata: SubmissionMetadata
     predictions: dict[str, str]
+    text_only: dict[str, str] = {}  # id -> prediction without the image; empty when not given
     lines: dict[str, int]  # id -> line number, for error messages
 
 
@@ -51,6 +60,8 @@ def _first_error(error: ValidationError) -> str:
         return f"missing field {where!r}"
     if detail["type"] == "string_too_long":
         return f"{where} is longer than {MAX_PREDICTION_CHARS} characters"
+    if detail["type"] == "extra_forbidden":
+        return f"unexpected field {where!r}"
     return f"{where}: {detail['msg']}"
 
 
@@ -61,8 +72,9 @@ def read_submission(path: Path) -> Submission:
         raise MedForgetError(f"submission {path} does not exist")
     metadata: SubmissionMetadata | None = None
     predictions: dict[str, str] = {}
+    text_only: dict[str, str] = {}
     lines: dict[str, int] = {}
-    raw = path.read_bytes()
+    raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf")  # a BOM from Windows editors is harmless
     for number, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
             continue
@@ -78,10 +90,16 @@ def read_submission(path: Path) -> Submission:
             raise MedForgetError(f"{path}:{number}: expected a JSON object")
         try:
             if metadata is None:
-                if "metadata" not in record:
-                    raise MedForgetError(f'{path}:{number}: the first record must be {{"metadata": {{...}}}}')
+                if set(record) != {"metadata"}:
+                    raise MedForgetError(
+                        f'{path}:{number}: the first record must be {{"metadata": {{...}}}} alone'
+                    )
                 metadata = SubmissionMetadata.model_validate(record["metadata"])
                 continue
+            if "metadata" in record:
+                raise MedForgetError(
+                    f"{path}:{number}: a second metadata record (only the first line has one)"
+                )
             prediction = Prediction.model_validate(record)
         except ValidationError as error:
             raise MedForgetError(f"{path}:{number}: {_first_error(error)}") from None
@@ -89,11 +107,19 @@ def read_submission(path: Path) -> Submission:
             raise MedForgetError(
                 f"{path}:{number}: duplicate id {prediction.id!r} (first on line {lines[prediction.id]})"
             )
+        if lines and (prediction.prediction_text_only is None) != (not text_only):
+            first = next(iter(lines.values()))
+            raise MedForgetError(
+                f"{path}:{number}: {TEXT_ONLY_FIELD!r} must be on every prediction line or on none "
+                f"(line {first} {'has' if text_only else 'lacks'} it)"
+            )
         predictions[prediction.id] = prediction.prediction
+        if prediction.prediction_text_only is not None:
+            text_only[prediction.id] = prediction.prediction_text_only
         lines[prediction.id] = number
     if metadata is None:
         raise MedForgetError(f"{path}: empty submission (no metadata record)")
-    return Submission(metadata=metadata, predictions=predictions, lines=lines)
+    return Submission(metadata=metadata, predictions=predictions, text_only=text_only, lines=lines)
 
 
 def check_coverage(submission: Submission, level: str, item_ids: Iterable[str], path: Path) -> None:
@@ -112,12 +138,24 @@ def check_coverage(submission: Submission, level: str, item_ids: Iterable[str], 
         raise MedForgetError(f"{path}: missing predictions for {len(missing)} ids (first: {missing[0]!r})")
 
 
-def write_submission(path: Path, metadata: SubmissionMetadata, predictions: dict[str, str]) -> None:
+def write_submission(
+    path: Path,
+    metadata: SubmissionMetadata,
+    predictions: dict[str, str],
+    text_only: dict[str, str] | None = None,
+) -> None:
     """Write atomically (the generate command and tests use this)."""
     path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(json.dumps({"metadata": metadata.model_dump()}) + "\n")
-        for item_id, prediction in predictions.items():
-            handle.write(json.dumps({"id": item_id, "prediction": prediction}, ensure_ascii=False) + "\n")
-    temporary.replace(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(json.dumps({"metadata": metadata.model_dump()}) + "\n")
+            for item_id, prediction in predictions.items():
+                record = {"id": item_id, "prediction": prediction}
+                if text_only is not None:
+                    record[TEXT_ONLY_FIELD] = text_only[item_id]
+                stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
