@@ -1,16 +1,25 @@
-"""Export to the published MedForget layout, so the published CHIP and evaluation scripts read our data.
+"""Export a built dataset folder to the published MedForget layout.
 
-Per level: `<level>/forget_set_all.parquet` and `<level>/retain_set_all.parquet`, one row per
-(image, section) group with the published columns:
+The published CHIP and evaluation scripts read `<LEVEL>_level/forget_set_all.parquet` and
+`<LEVEL>_level/retain_set_all.parquet` (e.g. `patient_level/...`), one row per image and
+hierarchy node, with the columns:
 
-* `image` — {"bytes", "path"} of the study radiograph; `image_path` — a stable relative name;
-* `metadata` — JSON list of {"Question", "Answer"} (each entry also carries our item fields — id,
-  task, options, fact, … — so the export round-trips; readers of the published format ignore them);
+* `image` — {"bytes", "path"} of the study radiograph; `image_path` — `institution/patient/study.png`
+  (the published reader falls back to these path parts when hierarchy ids are absent);
+* `metadata` — JSON list of {"Question", "Answer"}; each entry also carries our item fields (id,
+  task, options, fact, fact_level, variant, group_id, image_answerable) so the export round-trips
+  — published readers ignore extra keys;
 * `hierarchy_metadata` — JSON with institution_id, patient_id, study_id, section_name,
-  hierarchy_level and ID (the group's id).
+  hierarchy_level, ID, plus `split` (our split) and `target_level` (the config exported);
+* `ID` — the image's id (our study id), a column as well, as the published CHIP reader expects.
 
-The published code has only forget and retain sets, so `retain_set_all` holds our retain and
-sibling splits; `hierarchy_metadata.split` says which.
+A row groups the QA items of one image *about one node*: the published CHIP reader files every QA
+pair of a row under the node that `hierarchy_level` (and `section_name`) names, so the row's
+`hierarchy_level` is its items' fact level, not the exported config level (which the folder names).
+
+The published code knows only forget and retain sets, so `retain_set_all` holds our `retain`
+and `sibling` splits, told apart by `hierarchy_metadata.split`. Rephrased and holdout splits have
+no published counterpart and are not exported.
 """
 
 from __future__ import annotations
@@ -21,88 +30,146 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict
 
 from medforget_data.atomic import atomic_folder
 from medforget_data.constants import LEVELS
-from medforget_data.features import ITEM_COLUMNS
+from medforget_data.errors import MedForgetError, check_choice
+from medforget_data.features import ITEM_COLUMNS, row_item
 from medforget_data.loading import split_path
-from medforget_data.manifest import read_manifest
+from medforget_data.manifest import read_manifest, write_json
 from medforget_data.schema import QAItem
 
-PUBLISHED_FILES = {"forget_set_all.parquet": ("forget",), "retain_set_all.parquet": ("retain", "sibling")}
+FORGET_FILE = "forget_set_all.parquet"
+RETAIN_FILE = "retain_set_all.parquet"
+PUBLISHED_FILES: dict[str, tuple[str, ...]] = {FORGET_FILE: ("forget",), RETAIN_FILE: ("retain", "sibling")}
+EXPORT_INFO_FILE = "export.json"
+HIERARCHY_KEYS: tuple[str, ...] = (
+    "institution_id", "patient_id", "study_id", "section_name", "hierarchy_level", "ID",
+)  # fmt: skip
+# Item fields carried in each metadata entry beside Question/Answer (the rest live in hierarchy_metadata).
+ENTRY_FIELDS: tuple[str, ...] = (
+    "id", "task", "options", "fact", "fact_level", "variant", "group_id", "image_answerable",
+)  # fmt: skip
 SCHEMA = pa.schema(
     [
         ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
         ("image_path", pa.string()),
         ("metadata", pa.string()),
         ("hierarchy_metadata", pa.string()),
+        ("ID", pa.string()),
     ]
 )
 
 
-def _qa_entry(item: QAItem) -> dict:
-    extra = item.model_dump(
-        exclude={"question", "answer", "institution_id", "patient_id", "study_id", "section"}
-    )
-    return {"Question": item.question, "Answer": item.answer, **extra}
+class FileCount(BaseModel):
+    """What one exported file holds: rows (image × node) and QA items."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rows: int
+    items: int
 
 
-def _rows(dataset_dir: Path, level: str, splits: tuple[str, ...]) -> list[dict]:
-    groups: dict[tuple[str, str, str], list[QAItem]] = defaultdict(list)
+def level_dir(level: str) -> str:
+    """The published folder name of a level: `patient` → `patient_level`."""
+    return f"{level}_level"
+
+
+def _image_suffix(data: bytes) -> str:
+    return ".jpg" if data[:3] == b"\xff\xd8\xff" else ".png"
+
+
+def _entry(item: QAItem) -> dict:
+    fields = item.model_dump(include=set(ENTRY_FIELDS))
+    return {"Question": item.question, "Answer": item.answer, **{k: fields[k] for k in ENTRY_FIELDS}}
+
+
+def _read_split(dataset_dir: Path, level: str, split: str) -> list[tuple[QAItem, bytes]]:
+    path = split_path(dataset_dir, level, split)
+    if not path.is_file():
+        raise MedForgetError(f"{dataset_dir} has no split {level}/{split} ({path.name} is missing)")
+    table = pq.read_table(path, columns=[*ITEM_COLUMNS, "image"])
+    return [(row_item(row), row["image"]["bytes"]) for row in table.to_pylist()]
+
+
+def _rows(dataset_dir: Path, level: str, splits: tuple[str, ...]) -> tuple[list[dict], int]:
+    """Published rows of the given splits of one level, and how many items they hold."""
+    # (split, study, fact level, section) → items, in split order; one image per study.
+    groups: dict[tuple[str, str, str, str], list[QAItem]] = defaultdict(list)
     images: dict[str, bytes] = {}
     for split in splits:
-        table = pq.read_table(split_path(dataset_dir, level, split), columns=[*ITEM_COLUMNS, "image"])
-        for row in table.to_pylist():
-            item = QAItem(**{name: row[name] for name in ITEM_COLUMNS})
-            images.setdefault(item.study_id, row["image"]["bytes"])
-            groups[(split, item.study_id, item.section or "")].append(item)
+        for item, image in _read_split(dataset_dir, level, split):
+            images.setdefault(item.study_id, image)
+            groups[(split, item.study_id, item.fact_level, item.section or "")].append(item)
     rows = []
-    for (split, study_id, section), items in sorted(groups.items()):
+    for (split, study_id, fact_level, section), items in sorted(groups.items()):
         first = items[0]
-        group_id = f"{study_id}/{section or 'study'}"
+        image_path = f"{first.institution_id}/{first.patient_id}/{study_id}{_image_suffix(images[study_id])}"
+        hierarchy = {
+            "institution_id": first.institution_id,
+            "patient_id": first.patient_id,
+            "study_id": study_id,
+            "section_name": section or None,
+            "hierarchy_level": fact_level,
+            "ID": study_id,
+            "split": split,
+            "target_level": level,
+        }
         rows.append(
             {
-                "image": {"bytes": images[study_id], "path": f"{study_id}.png"},
-                "image_path": f"images/{first.institution_id}/{first.patient_id}/{study_id}.png",
-                "metadata": json.dumps([_qa_entry(item) for item in items], ensure_ascii=False),
-                "hierarchy_metadata": json.dumps(
-                    {
-                        "institution_id": first.institution_id,
-                        "patient_id": first.patient_id,
-                        "study_id": study_id,
-                        "section_name": section or None,
-                        "hierarchy_level": level,
-                        "ID": group_id,
-                        "split": split,
-                    }
-                ),
+                "image": {"bytes": images[study_id], "path": image_path},
+                "image_path": image_path,
+                "metadata": json.dumps([_entry(item) for item in items], ensure_ascii=False),
+                "hierarchy_metadata": json.dumps(hierarchy, ensure_ascii=False),
+                "ID": study_id,
             }
         )
-    return rows
+    return rows, sum(len(items) for items in groups.values())
 
 
-def export_published(dataset_dir: Path, out_dir: Path, overwrite: bool = False) -> dict[str, dict[str, int]]:
-    """Write the published layout for every level; returns rows per level and file. Atomic."""
+def export_published(
+    dataset_dir: Path, out_dir: Path, overwrite: bool = False
+) -> dict[str, dict[str, FileCount]]:
+    """Write the published layout of every level into `out_dir` (atomically); level → file → count."""
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
-    read_manifest(dataset_dir)  # a clear error for a folder that is not a MedForget build
-    counts: dict[str, dict[str, int]] = {}
+    manifest = read_manifest(dataset_dir)  # a clear error for a folder that is not a MedForget build
+    counts: dict[str, dict[str, FileCount]] = {}
     with atomic_folder(out_dir, overwrite=overwrite) as staging:
         for level in LEVELS:
-            (staging / level).mkdir()
+            (staging / level_dir(level)).mkdir()
             for name, splits in PUBLISHED_FILES.items():
-                rows = _rows(dataset_dir, level, splits)
-                pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), staging / level / name)
-                counts.setdefault(level, {})[name] = len(rows)
+                rows, items = _rows(dataset_dir, level, splits)
+                table = pa.Table.from_pylist(rows, schema=SCHEMA)
+                pq.write_table(table, staging / level_dir(level) / name, row_group_size=100)
+                counts.setdefault(level, {})[name] = FileCount(rows=len(rows), items=items)
+        # Provenance travels with the copy: a MIMIC export is as restricted as the build it came from.
+        write_json(
+            staging / EXPORT_INFO_FILE,
+            {
+                "format": "published",
+                "source": manifest.build.source,
+                "licence": manifest.licence,
+                "public_push_allowed": manifest.public_push_allowed,
+                "dataset_hash": manifest.dataset_hash,
+                "retain_set_all": "retain and sibling splits (hierarchy_metadata.split says which)",
+                "counts": {lv: {f: c.model_dump() for f, c in files.items()} for lv, files in counts.items()},
+            },
+        )
     return counts
 
 
 def read_published(out_dir: Path, level: str, name: str) -> list[QAItem]:
     """Every QA item of one exported file, rebuilt from `metadata` and `hierarchy_metadata`."""
+    check_choice("level", level, LEVELS)
+    check_choice("published file", name, PUBLISHED_FILES)
+    path = Path(out_dir) / level_dir(level) / name
+    if not path.is_file():
+        raise MedForgetError(f"{out_dir} has no published file {level_dir(level)}/{name}")
     items = []
-    for row in pq.read_table(Path(out_dir) / level / name).to_pylist():
+    for row in pq.read_table(path).to_pylist():
         hierarchy = json.loads(row["hierarchy_metadata"])
         for entry in json.loads(row["metadata"]):
-            fields = {k: v for k, v in entry.items() if k not in ("Question", "Answer")}
             items.append(
                 QAItem(
                     question=entry["Question"],
@@ -111,7 +178,7 @@ def read_published(out_dir: Path, level: str, name: str) -> list[QAItem]:
                     patient_id=hierarchy["patient_id"],
                     study_id=hierarchy["study_id"],
                     section=hierarchy["section_name"],
-                    **fields,
+                    **{k: entry[k] for k in ENTRY_FIELDS},
                 )
             )
     return items

@@ -1,4 +1,10 @@
-"""A tiny MIMIC-CXR-JPG-shaped tree, written by the tests (no credentialed data involved)."""
+"""A tiny MIMIC-CXR-JPG-shaped tree, written by the tests (no credentialed data involved).
+
+`make_mimic_tree` writes `files/pNN/pSUBJECT/sSTUDY/*.jpg`, the reports `sSTUDY.txt` in five header
+layouts, and the two gzipped CSVs with PhysioNet's columns; the last patient holds one study of
+every broken kind. It returns what a correct reader must find, written out literally (not computed
+with the source's own mapping), so the tests can catch a wrong mapping.
+"""
 
 from __future__ import annotations
 
@@ -11,51 +17,139 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from medforget_data.sources.mimic import CHEXPERT_LABELS
+from medforget_data.schema import Finding
 
+CHEXPERT_LABELS = (
+    "Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Enlarged Cardiomediastinum", "Fracture",
+    "Lung Lesion", "Lung Opacity", "No Finding", "Pleural Effusion", "Pleural Other", "Pneumonia",
+    "Pneumothorax", "Support Devices",
+)  # fmt: skip
 CHEXPERT_COLUMNS = ("subject_id", "study_id", *CHEXPERT_LABELS)
 METADATA_COLUMNS = (
-    "dicom_id",
-    "subject_id",
-    "study_id",
-    "PerformedProcedureStepDescription",
-    "ViewPosition",
-    "Rows",
-    "Columns",
-    "StudyDate",
-    "StudyTime",
-    "ProcedureCodeSequence_CodeMeaning",
-    "ViewCodeSequence_CodeMeaning",
+    "dicom_id", "subject_id", "study_id", "PerformedProcedureStepDescription", "ViewPosition", "Rows",
+    "Columns", "StudyDate", "StudyTime", "ProcedureCodeSequence_CodeMeaning", "ViewCodeSequence_CodeMeaning",
     "PatientOrientationCodeSequence_CodeMeaning",
+)  # fmt: skip
+TWO_VIEW = "CHEST (PA AND LAT)"
+PORTABLE = "CHEST (PORTABLE AP)"
+
+# (report text, expected sections of the SourceReport); "{procedure}" stands for the metadata's
+# PerformedProcedureStepDescription, which names the exam when the report has no EXAMINATION header.
+LAYOUTS: tuple[tuple[str, dict[str, str]], ...] = (
+    (  # FINAL REPORT banner, every header, indented and padded as PhysioNet ships them
+        "                                 FINAL REPORT\n EXAMINATION:  CHEST (PA AND LAT)\n \n"
+        " INDICATION:  ___F with cough  // eval for pneumonia\n \n TECHNIQUE:  Chest PA and lateral\n \n"
+        " COMPARISON:  None.\n \n FINDINGS: \n \n There is a small left pleural effusion.  No\n"
+        " pneumothorax.\n \n IMPRESSION: \n \n Small left pleural effusion.\n",
+        {
+            "EXAMINATION": "CHEST (PA AND LAT). Technique: Chest PA and lateral. Comparison: None.",
+            "INDICATION": "___F with cough // eval for pneumonia",
+            "FINDINGS": "There is a small left pleural effusion. No pneumothorax.",
+            "IMPRESSION": "Small left pleural effusion.",
+        },
+    ),
+    (  # mixed case, a space before the colon, no EXAMINATION header
+        "FINAL REPORT\nIndication : shortness of breath\nComparison: ___\n"
+        "Findings :\nHeart size is enlarged.\nImpression:\nCardiomegaly without edema.\n",
+        {
+            "EXAMINATION": "{procedure}. Comparison: ___.",
+            "INDICATION": "shortness of breath",
+            "FINDINGS": "Heart size is enlarged.",
+            "IMPRESSION": "Cardiomegaly without edema.",
+        },
+    ),
+    (  # a wet read before the final report; IMPRESSION before FINDINGS
+        "WET READ: ___ ___ 2:15 PM\n  possible left lower lobe opacity\n"
+        "______________________________________________________________________________\n"
+        "                                 FINAL REPORT\nHISTORY:  Chest pain.\n\nIMPRESSION:\n"
+        "No acute cardiopulmonary process.\n\nFINDINGS:\nLungs are clear. No focal consolidation.\n",
+        {
+            "EXAMINATION": "{procedure}.",
+            "INDICATION": "Chest pain.",
+            "FINDINGS": "Lungs are clear. No focal consolidation.",
+            "IMPRESSION": "No acute cardiopulmonary process.",
+        },
+    ),
+    (  # no headers at all
+        "PA and lateral views of the chest. The lungs are clear. There is no pleural effusion or\n"
+        "pneumothorax.\n",
+        {
+            "EXAMINATION": "{procedure}.",
+            "FINDINGS": "PA and lateral views of the chest. The lungs are clear. "
+            "There is no pleural effusion or pneumothorax.",
+        },
+    ),
+    (  # bare upper-case headers, REASON FOR EXAM, CONCLUSION and a notification that is dropped
+        "REASON FOR EXAM:  eval for line placement\n\nFINDINGS\nRight PICC line tip in the low SVC.\n\n"
+        "CONCLUSION: Line in standard position.\nNOTIFICATION:  Dr. ___ was informed at 10:15.\n",
+        {
+            "EXAMINATION": "{procedure}.",
+            "INDICATION": "eval for line placement",
+            "FINDINGS": "Right PICC line tip in the low SVC.",
+            "IMPRESSION": "Line in standard position.",
+        },
+    ),
+)
+# (label cells, expected findings): positive only, negative and uncertain are not findings.
+LABELLINGS: tuple[tuple[dict[str, str], tuple[Finding, ...]], ...] = (
+    (
+        {"Pleural Effusion": "1.0", "Cardiomegaly": "0.0", "Edema": "-1.0"},
+        (Finding(kind="pleural effusion"),),
+    ),
+    (
+        {"Cardiomegaly": "1.0", "Support Devices": "1.0", "Lung Opacity": "-1.0"},
+        (Finding(kind="cardiomegaly"), Finding(kind="medical device")),
+    ),
+    ({"No Finding": "1.0"}, ()),
+    (
+        {
+            "Consolidation": "1.0",
+            "Pneumonia": "1.0",
+            "Atelectasis": "1.0",
+            "Enlarged Cardiomediastinum": "1.0",
+        },
+        (Finding(kind="atelectasis"), Finding(kind="opacity")),
+    ),
+)
+# Views per study, in dicom-id order: the lateral sorts first, yet the PA must be chosen.
+VIEW_SETS: tuple[tuple[str, ...], ...] = (("LATERAL", "PA"), ("AP",), ("PA", "LATERAL"), ("AP", "LATERAL"))
+EXPECTED_VIEW = {("LATERAL", "PA"): "PA", ("AP",): "AP", ("PA", "LATERAL"): "PA", ("AP", "LATERAL"): "AP"}
+
+BROKEN_KINDS: tuple[str, ...] = (
+    "missing report",
+    "missing image",  # the folder has no JPEG
+    "missing image (no folder)",  # a report whose study folder is absent
+    "unreadable image",  # not a JPEG at all
+    "unreadable image (truncated)",
+    "study absent from the metadata CSV",
+    "study absent from the CheXpert CSV",
+    "malformed CheXpert labels",
+    "no PA, AP or lateral image in the metadata CSV",
+    "report has neither FINDINGS nor IMPRESSION",
 )
 
-# Report layouts seen in MIMIC: banner + headers, lower-case headers with odd spacing, a wet read,
-# headers in another order, and no headers at all.
-REPORTS = (
-    "                                 FINAL REPORT\n EXAMINATION:  CHEST (PA AND LAT)\n \n"
-    " INDICATION:  ___F with cough  // eval for pneumonia\n \n TECHNIQUE:  Chest PA and lateral\n \n"
-    " COMPARISON:  None.\n \n FINDINGS: \n \n There is a small left pleural effusion.  No pneumothorax.\n \n"
-    " IMPRESSION: \n \n Small left pleural effusion.\n",
-    "FINAL REPORT\nIndication : shortness of breath\nComparison: ___\nFindings :\nHeart size is enlarged.\n"
-    "Impression:\nCardiomegaly without edema.\n",
-    "WET READ: ___ ___ 2:15 PM\n  no acute process\n\nFINAL REPORT\nHISTORY:  Chest pain.\n\nIMPRESSION:\n"
-    "No acute cardiopulmonary process.\n\nFINDINGS:\nLungs are clear. No focal consolidation.\n",
-    "PA and lateral views of the chest. The lungs are clear. There is no pleural effusion or pneumothorax.\n",
-)
+
+@dataclass(frozen=True)
+class ExpectedStudy:
+    subject: str  # "p10000032"
+    sections: dict[str, str]
+    view: str
+    date: str  # ISO
+    findings: tuple[Finding, ...]
+    image: str  # file name of the JPEG the source must choose
 
 
 @dataclass
 class MimicFixture:
     root: Path
-    studies: dict[str, str] = field(default_factory=dict)  # study id → subject id, for usable studies
-    sections: dict[str, dict[str, str]] = field(default_factory=dict)  # study id → expected sections
-    skipped: dict[str, int] = field(default_factory=dict)
+    studies: dict[str, ExpectedStudy] = field(default_factory=dict)  # usable study id → expectation
+    skipped: dict[str, int] = field(default_factory=dict)  # reason → count, as SourceLoad.skipped
 
 
-def _jpeg(seed: int) -> bytes:
-    pixels = (np.random.default_rng(seed).random((64, 80)) * 255).astype(np.uint8)
+def jpeg_bytes(seed: int, size: tuple[int, int] = (80, 64)) -> bytes:
+    pixels = (np.random.default_rng(seed).random((size[1], size[0])) * 255).astype(np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(pixels, mode="L").save(buffer, format="JPEG")
+    Image.fromarray(pixels, mode="L").save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
 
 
@@ -66,100 +160,92 @@ def _write_gz_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, obj
         writer.writerows(rows)
 
 
-EXPECTED_SECTIONS = (
-    {
-        "INDICATION": "___F with cough // eval for pneumonia",
-        "FINDINGS": "There is a small left pleural effusion. No pneumothorax.",
-        "IMPRESSION": "Small left pleural effusion.",
-    },
-    {
-        "INDICATION": "shortness of breath",
-        "FINDINGS": "Heart size is enlarged.",
-        "IMPRESSION": "Cardiomegaly without edema.",
-    },
-    {
-        "INDICATION": "Chest pain.",
-        "FINDINGS": "Lungs are clear. No focal consolidation.",
-        "IMPRESSION": "No acute cardiopulmonary process.",
-    },
-    {
-        "FINDINGS": "PA and lateral views of the chest. The lungs are clear. There is no pleural effusion or "
-        "pneumothorax."
-    },
-)
+def _metadata_row(subject: int, study: int, dicom: str, view: str, date: str, procedure: str) -> dict:
+    return {
+        "dicom_id": dicom,
+        "subject_id": subject,
+        "study_id": study,
+        "PerformedProcedureStepDescription": procedure,
+        "ViewPosition": view,
+        "Rows": 64,
+        "Columns": 80,
+        "StudyDate": date,
+        "StudyTime": "101530.125",
+        "ProcedureCodeSequence_CodeMeaning": procedure,
+        "ViewCodeSequence_CodeMeaning": {"PA": "postero-anterior", "AP": "antero-posterior"}.get(
+            view, "lateral"
+        ),
+        "PatientOrientationCodeSequence_CodeMeaning": "Erect",
+    }
 
 
 def make_mimic_tree(root: Path, patients: int = 14, studies_per_patient: int = 3) -> MimicFixture:
-    """`patients` subjects with `studies_per_patient` studies each; the last patient has four broken ones."""
+    """`patients` subjects with `studies_per_patient` usable studies each; the last subject also has
+    one study of every kind in BROKEN_KINDS (and one usable study whose PA image is unreadable)."""
     fixture = MimicFixture(root=root)
-    metadata, labels = [], []
-    skipped = {
-        "missing report": 0,
-        "missing or unreadable image": 0,
-        "study absent from the metadata CSV": 0,
-        "study absent from the CheXpert CSV": 0,
-    }
+    metadata: list[dict] = []
+    labels: list[dict] = []
+    skipped: dict[str, int] = {}
+    counter = 0
     for p in range(patients):
-        subject = 10000000 + p
+        subject = 10000032 + p * 1117
         subject_dir = root / "files" / f"p{str(subject)[:2]}" / f"p{subject}"
-        for s in range(4 if p == patients - 1 else studies_per_patient):
-            study = 50000000 + p * 10 + s
+        subject_dir.mkdir(parents=True)
+        kinds: list[str | None] = [None] * studies_per_patient
+        if p == patients - 1:
+            kinds += [*BROKEN_KINDS, "PA unreadable, lateral used"]
+        for s, kind in enumerate(kinds):
+            counter += 1
+            study = 50000000 + counter * 7919
             study_dir = subject_dir / f"s{study}"
-            study_dir.mkdir(parents=True)
-            layout = (p + s) % len(REPORTS)
-            broken = p == patients - 1 and s < 4
-            kind = (
-                (
-                    "missing report",
-                    "missing or unreadable image",
-                    "study absent from the metadata CSV",
-                    "study absent from the CheXpert CSV",
-                )[s]
-                if broken
-                else None
-            )
+            report, sections = LAYOUTS[counter % len(LAYOUTS)]
+            cells, findings = LABELLINGS[counter % len(LABELLINGS)]
+            views = VIEW_SETS[counter % len(VIEW_SETS)]
+            if kind == "PA unreadable, lateral used":
+                views = ("LATERAL", "PA")
+            if kind == "no PA, AP or lateral image in the metadata CSV":
+                views = ("",)
+            if kind == "report has neither FINDINGS nor IMPRESSION":
+                report = "FINAL REPORT\nINDICATION: cough\nCOMPARISON: None.\n"
+            date = f"{2150 + p}{1 + s % 12:02d}{10 + s:02d}"
+            procedure = TWO_VIEW if "LATERAL" in views else PORTABLE
+            if kind != "missing image (no folder)":
+                study_dir.mkdir()
             if kind != "missing report":
-                study_dir.with_suffix(".txt").write_text(REPORTS[layout], encoding="utf-8")
-            views = ("PA", "LATERAL") if s % 2 == 0 else ("AP",)
+                study_dir.with_suffix(".txt").write_text(report, encoding="utf-8")
             for v, view in enumerate(views):
-                dicom = f"{study:08d}-{v}"
+                dicom = f"{study:08x}-{v:04d}-{subject:08x}"
                 image = study_dir / f"{dicom}.jpg"
-                image.write_bytes(
-                    b"not a jpeg" if kind == "missing or unreadable image" else _jpeg(study * 10 + v)
-                )
+                if kind == "unreadable image" or (kind == "PA unreadable, lateral used" and view == "PA"):
+                    image.write_bytes(b"\xff\xd8 not a jpeg")
+                elif kind == "unreadable image (truncated)":
+                    data = jpeg_bytes(study + v)
+                    image.write_bytes(data[: len(data) // 2])
+                elif kind not in ("missing image", "missing image (no folder)"):
+                    image.write_bytes(jpeg_bytes(study + v))
                 if kind != "study absent from the metadata CSV":
-                    metadata.append(
-                        {
-                            "dicom_id": dicom,
-                            "subject_id": subject,
-                            "study_id": study,
-                            "PerformedProcedureStepDescription": "CHEST (PA AND LAT)",
-                            "ViewPosition": view,
-                            "Rows": 64,
-                            "Columns": 80,
-                            "StudyDate": f"2{180 + s:03d}0{1 + p % 9}1{s}",
-                            "StudyTime": "101010.0",
-                            "ProcedureCodeSequence_CodeMeaning": "CHEST",
-                            "ViewCodeSequence_CodeMeaning": "postero-anterior",
-                            "PatientOrientationCodeSequence_CodeMeaning": "Erect",
-                        }
-                    )
+                    metadata.append(_metadata_row(subject, study, dicom, view, date, procedure))
             if kind != "study absent from the CheXpert CSV":
-                label = dict.fromkeys(CHEXPERT_COLUMNS[2:], "")
-                label.update(
-                    {"Pleural Effusion": "1.0", "Cardiomegaly": "0.0", "Edema": "-1.0"}
-                    if layout == 0
-                    else {"Cardiomegaly": "1.0", "Support Devices": "1.0"}
-                    if layout == 1
-                    else {"No Finding": "1.0"}
+                row = dict.fromkeys(CHEXPERT_LABELS, "")
+                row.update({"Edema": "maybe"} if kind == "malformed CheXpert labels" else cells)
+                labels.append({"subject_id": subject, "study_id": study, **row})
+            if kind is None or kind == "PA unreadable, lateral used":
+                expected_sections = dict(sections)
+                expected_sections["EXAMINATION"] = sections["EXAMINATION"].replace("{procedure}", procedure)
+                chosen_view = "lateral" if kind else EXPECTED_VIEW[views]
+                chosen_index = views.index({"lateral": "LATERAL"}.get(chosen_view, chosen_view))
+                fixture.studies[f"s{study}"] = ExpectedStudy(
+                    subject=f"p{subject}",
+                    sections=expected_sections,
+                    view=chosen_view,
+                    date=f"{date[:4]}-{date[4:6]}-{date[6:]}",
+                    findings=findings,
+                    image=f"{study:08x}-{chosen_index:04d}-{subject:08x}.jpg",
                 )
-                labels.append({"subject_id": subject, "study_id": study, **label})
-            if kind:
-                skipped[kind] += 1
             else:
-                fixture.studies[f"s{study}"] = f"p{subject}"
-                fixture.sections[f"s{study}"] = EXPECTED_SECTIONS[layout]
+                reason = kind.split(" (")[0]
+                skipped[reason] = skipped.get(reason, 0) + 1
     _write_gz_csv(root / "mimic-cxr-2.0.0-metadata.csv.gz", METADATA_COLUMNS, metadata)
     _write_gz_csv(root / "mimic-cxr-2.0.0-chexpert.csv.gz", CHEXPERT_COLUMNS, labels)
-    fixture.skipped = {k: v for k, v in skipped.items() if v}
+    fixture.skipped = dict(sorted(skipped.items()))
     return fixture

@@ -9,21 +9,28 @@ EXPORT_FORMATS: tuple[str, ...] = ("published",)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("export", help="export a dataset folder to another layout")
-    parser.add_argument("--format", default="published", help="published (forget_set_all / retain_set_all)")
-    parser.add_argument("dataset_dir", type=Path)
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--overwrite", action="store_true")
+    parser = subparsers.add_parser(
+        "export",
+        help="export a built dataset folder to another layout",
+        description="published: <level>_level/forget_set_all.parquet and retain_set_all.parquet "
+        "(retain ∪ sibling), readable by the published MedForget CHIP and evaluation scripts",
+    )
+    # Validated by the library (one-line error naming the valid formats), not by argparse choices.
+    parser.add_argument("--format", default="published", help=f"one of {', '.join(EXPORT_FORMATS)}")
+    parser.add_argument("dataset_dir", type=Path, metavar="DIR", help="a folder made by `medforget build`")
+    parser.add_argument("out", type=Path, metavar="OUT", help="output folder (must not exist)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.set_defaults(handler=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
     from medforget_data.errors import check_choice
-    from medforget_data.export import export_published
+    from medforget_data.export import export_published, level_dir
 
     check_choice("format", args.format, EXPORT_FORMATS)
     counts = export_published(args.dataset_dir, args.out, overwrite=args.overwrite)
     for level, files in counts.items():
-        print(f"{level}: " + ", ".join(f"{name} {rows} rows" for name, rows in files.items()))
+        described = (f"{name} {c.rows} rows / {c.items} items" for name, c in files.items())
+        print(f"{level_dir(level)}: " + ", ".join(described))
     print(f"published layout written to {args.out}")
     return 0
