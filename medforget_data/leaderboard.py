@@ -12,6 +12,7 @@ import html
 import io
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -34,6 +35,7 @@ class LeaderboardRow(BaseModel):
     mia_auc: float | None = None
     forget_quality: float | None = None
     recovery: float | None = None  # reconstruction recovery at the deepest context
+    seconds: float | None = None  # the method's own wall time (unlearning; training for the oracle)
 
 
 def _mean(values: list[float]) -> float:
@@ -61,6 +63,7 @@ def row_of(results: Results) -> LeaderboardRow:
         mia_auc=membership.get("auc", {}).get("loss"),
         forget_quality=membership.get("forget_quality_ks"),
         recovery=recovery[list(recovery)[-1]] if recovery else None,
+        seconds=results.timings.get("unlearn"),
     )
 
 
@@ -94,7 +97,7 @@ def to_markdown(rows: list[LeaderboardRow]) -> str:
         "|---|---|---|---|",
     ]
     lines += [f"| {i} | {m} | {_fmt(g)} | {_fmt(u)} |" for i, (m, g, u) in enumerate(ranking(rows), start=1)]
-    extra = ["gap", "sibling gap", "utility", "MIA AUC", "forget quality", "recovery"]
+    extra = ["gap", "sibling gap", "utility", "MIA AUC", "forget quality", "recovery", "wall s"]
     for level in LEVELS:
         level_rows = sorted((r for r in rows if r.level == level), key=lambda r: r.method)
         if not level_rows:
@@ -111,6 +114,7 @@ def to_markdown(rows: list[LeaderboardRow]) -> str:
             cells += [
                 _fmt(v) for v in (r.gap, r.sibling_gap, r.utility, r.mia_auc, r.forget_quality, r.recovery)
             ]
+            cells.append("–" if r.seconds is None else f"{r.seconds:.1f}")
             lines.append(f"| {r.method} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -128,6 +132,7 @@ def to_csv(rows: list[LeaderboardRow]) -> str:
         "mia_auc",
         "forget_quality",
         "recovery",
+        "seconds",
     ]
     writer.writerow(header)
     for r in sorted(rows, key=lambda r: (LEVELS.index(r.level), r.method)):
@@ -142,6 +147,7 @@ def to_csv(rows: list[LeaderboardRow]) -> str:
                 r.mia_auc if r.mia_auc is not None else "",
                 r.forget_quality if r.forget_quality is not None else "",
                 r.recovery if r.recovery is not None else "",
+                r.seconds if r.seconds is not None else "",
             ]
         )
     return buffer.getvalue()
@@ -193,22 +199,36 @@ def to_html(markdown_rows: list[LeaderboardRow], images: list[str]) -> str:
     )
 
 
-def load_rows(results_dir: Path) -> list[LeaderboardRow]:
-    paths = sorted(Path(results_dir).glob("**/*.json"))
-    results = [read_results(path) for path in paths]
-    if not results:
-        raise MedForgetError(f"no results JSON under {results_dir}")
-    hashes = {r.dataset_hash for r in results}
+def load_results(results: Path | Sequence[Path]) -> list[Results]:
+    """Results from a folder of results JSONs (searched recursively) or from the given files."""
+    where = str(results) if isinstance(results, Path) else "the given results"
+    paths = sorted(results.glob("**/*.json")) if isinstance(results, Path) else list(results)
+    loaded = [read_results(path) for path in paths]
+    if not loaded:
+        raise MedForgetError(f"no results JSON under {where}")
+    hashes = {r.dataset_hash for r in loaded}
     if len(hashes) > 1:
-        raise MedForgetError(f"results under {results_dir} come from {len(hashes)} different datasets")
-    return [row_of(r) for r in results]
+        raise MedForgetError(f"results under {where} come from {len(hashes)} different datasets")
+    return loaded
 
 
-def write_leaderboard(results_dir: Path, out: Path, overwrite: bool = True) -> Path:
-    rows = load_rows(results_dir)
+def write_leaderboard(results: Path | Sequence[Path], out: Path, overwrite: bool = True) -> Path:
+    """leaderboard.md / .csv, forget_vs_retain.png, a leakage curve per attacked level, index.html."""
+    from medforget_data.attacks.plot import plot_leakage
+
+    loaded = load_results(results)
+    rows = [row_of(r) for r in loaded]
     with atomic_folder(out, overwrite=overwrite) as staging:
         (staging / "leaderboard.md").write_text(to_markdown(rows), encoding="utf-8")
         (staging / "leaderboard.csv").write_text(to_csv(rows), encoding="utf-8")
-        plot_forget_vs_retain(rows, staging / "forget_vs_retain.png")
-        (staging / "index.html").write_text(to_html(rows, ["forget_vs_retain.png"]), encoding="utf-8")
+        images = [plot_forget_vs_retain(rows, staging / "forget_vs_retain.png").name]
+        for level in LEVELS:
+            attacked = {
+                r.metadata.method: r
+                for r in loaded
+                if r.level == level and "reconstruction" in r.attacks.get("membership", {})
+            }
+            if attacked:
+                images.append(plot_leakage(attacked, staging / f"leakage_{level}.png").name)
+        (staging / "index.html").write_text(to_html(rows, images), encoding="utf-8")
     return out

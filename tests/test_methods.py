@@ -28,7 +28,7 @@ METHOD_OVERRIDES: dict[str, dict] = {
     "kl": FAST,
     "npo": {**FAST, "lr": 1e-2},
     "forget_mi": {**FAST, "lr": 1e-2},
-    "chip": {"top_fraction": 0.3},
+    "chip": {"top_fraction": 0.5, "layer_fraction": 1.0},
     "oracle": {"config_name": "tiny", "epochs": 2, "batch_size": 32},  # never sees forget: EM ≈ 0 at once
 }
 
@@ -227,6 +227,6 @@ def test_unlearn_cli_saves_a_loadable_model_and_its_record(
     assert not all(torch.equal(a, b) for a, b in pairs)
     capsys.readouterr()
     assert unlearn("chip", "x", "tau=lots") == 2
-    assert "--set tau: Input should be a valid number" in capsys.readouterr().err
+    assert "chip config tau: Input should be a valid number" in capsys.readouterr().err
     assert unlearn("forgetful", "y") == 2
     assert "unknown method 'forgetful'" in capsys.readouterr().err

@@ -26,29 +26,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from medforget_data.constants import LEVELS
-    from medforget_data.errors import check_choice
     from medforget_data.models.build import load_model
-    from medforget_data.models.examples import read_examples
-    from medforget_data.models.generate import DEFAULT_MAX_NEW_TOKENS, generate_answers
-    from medforget_data.scoring.submission import SubmissionMetadata, write_submission
+    from medforget_data.models.generate import DEFAULT_MAX_NEW_TOKENS, generate_submission
+    from medforget_data.scoring.submission import SubmissionMetadata
 
-    check_choice("level", args.level, LEVELS)
-    for split in args.splits:
-        check_choice("split", split, LEVEL_SPLITS)
     folder = dataset_dir(args)
     model, processor, record = load_model(args.model, device=args.device)
-    examples = [e for split in args.splits for e in read_examples(folder, args.level, split)]
-    answers = generate_answers(
-        model,
-        processor,
-        examples,
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
-    )
     metadata = SubmissionMetadata(
         method=args.method, model=record.config_name, level=args.level, seed=args.seed, contact=args.contact
     )
-    write_submission(args.out, metadata, {e.item.id: answers[e.item.id] for e in examples})
-    print(f"{len(examples)} answers written to {args.out}")
+    count = generate_submission(
+        model,
+        processor,
+        folder,
+        args.level,
+        args.out,
+        metadata,
+        splits=args.splits,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
+    )
+    print(f"{count} answers written to {args.out}")
     return 0

@@ -18,5 +18,5 @@ def run_leaderboard(args: argparse.Namespace) -> int:
 
     out = write_leaderboard(args.results_dir, args.out)
     print((out / "leaderboard.md").read_text(encoding="utf-8"))
-    print(f"leaderboard written to {out} (leaderboard.md, leaderboard.csv, forget_vs_retain.png, index.html)")
+    print(f"leaderboard written to {out}: " + ", ".join(sorted(p.name for p in out.iterdir())))
     return 0

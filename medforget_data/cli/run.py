@@ -1,8 +1,4 @@
-"""`medforget run`: the main job on the embedded default.
-
-For now it builds the default dataset (openi, full) into the user cache, verifies it and prints
-its summary; the model, methods and leaderboard stages join as they land.
-"""
+"""`medforget run`: the whole benchmark on the embedded default, resumable (see pipeline/runner.py)."""
 
 from __future__ import annotations
 
@@ -14,31 +10,68 @@ from medforget_data.errors import MedForgetError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("run", help="run the benchmark on the embedded default")
+    parser = subparsers.add_parser(
+        "run",
+        help="run the whole benchmark: build, train, unlearn, generate, score, attack, leaderboard",
+        description="Rerunning with the same options skips every finished stage.",
+    )
     add_build_options(parser)
-    parser.add_argument("--out", type=Path, default=None, help="dataset folder (default: the user cache)")
+    parser.add_argument("--dataset", type=Path, default=None, help="dataset folder (default: the user cache)")
+    parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/SOURCE-SIZE-MODEL)")
+    parser.add_argument("--model", default="small", help="model config: tiny, small or base")
+    parser.add_argument("--methods", nargs="+", default=None, help="unlearning methods (default: all)")
+    parser.add_argument("--levels", nargs="+", default=None, help="levels (default: all four)")
+    parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default: the recipe's)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="generation length cap")
     parser.set_defaults(handler=run_benchmark)
 
 
-def run_benchmark(args: argparse.Namespace) -> int:
+def dataset_folder(args: argparse.Namespace) -> Path:
+    """The dataset the run uses: `--dataset` (built there if absent) or the cached default build."""
     from medforget_data.builders import build_dataset_folder
-    from medforget_data.cli.info import print_summary
     from medforget_data.invariants import verify_folder
     from medforget_data.loading import local_dataset_dir
     from medforget_data.manifest import MANIFEST_FILE
 
     config = build_config(args)
-    if args.out is not None:
-        folder = args.out
+    if args.dataset is not None:
+        folder = args.dataset
         if not (folder / MANIFEST_FILE).is_file():
             build_dataset_folder(config, folder)
     elif config.mimic_root or config.image_size != 224:
-        raise MedForgetError("--mimic-root and --image-size need --out (the cache holds default builds only)")
+        raise MedForgetError(
+            "--mimic-root and --image-size need --dataset (the cache holds default builds only)"
+        )
     else:
         folder = local_dataset_dir(size=config.size, source=config.source, seed=config.seed)
     problems = verify_folder(folder)
     if problems:
         raise MedForgetError(f"{folder}: {problems[0]}")
+    return folder
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    from medforget_data.cli.info import print_summary
+    from medforget_data.pipeline.config import RunConfig
+    from medforget_data.pipeline.runner import BenchmarkRun
+
+    options = {
+        "model": args.model,
+        "seed": args.seed,
+        "device": args.device,
+        **({"methods": tuple(args.methods)} if args.methods else {}),
+        **({"levels": tuple(args.levels)} if args.levels else {}),
+        **({"epochs": args.epochs} if args.epochs is not None else {}),
+        **({"max_new_tokens": args.max_new_tokens} if args.max_new_tokens is not None else {}),
+    }
+    config = RunConfig(**options)  # validates names before anything is built
+    folder = dataset_folder(args)
     print_summary(folder)
-    print(f"dataset ready and verified: {folder}")
+    out = args.out or Path("runs") / f"{args.source}-{args.size}-{args.model}"
+    run = BenchmarkRun(config, folder, out)
+    board = run.run()
+    print((board / "leaderboard.md").read_text(encoding="utf-8"))
+    print(run.timing_summary())
+    print(f"leaderboard written to {board} (open index.html); results under {out / 'results'}")
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 from medforget_data.cli.finetune import add_dataset_options, dataset_dir
@@ -40,42 +39,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_unlearn(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from medforget_data.manifest import read_manifest
-    from medforget_data.methods import get_method
-    from medforget_data.methods.base import load_unlearn_splits
-    from medforget_data.models.build import ModelRecord, load_model, save_model
+    from medforget_data.methods import make_config
+    from medforget_data.methods.apply import apply_method
+    from medforget_data.models.build import load_model, save_model
 
-    method = get_method(args.method)
-    try:
-        config = method.config_class(**parse_overrides(args.overrides))
-    except ValidationError as error:
-        detail = error.errors()[0]
-        raise MedForgetError(f"--set {'.'.join(map(str, detail['loc']))}: {detail['msg']}") from None
+    config = make_config(args.method, parse_overrides(args.overrides))
     if args.out.exists():
         raise MedForgetError(f"output folder {args.out} already exists")
     folder = dataset_dir(args)
     model, processor, record = load_model(args.model, device=args.device)
-    manifest = read_manifest(folder)
-    if record.dataset_hash != manifest.dataset_hash:
-        raise MedForgetError(f"model {args.model} was trained on another dataset than {folder}")
-    splits = load_unlearn_splits(folder, args.level)
-    began = time.perf_counter()
-    model = method.unlearn(model, processor, splits, config)
-    wall = time.perf_counter() - began
-    save_model(
-        model.cpu(),
-        processor,
-        args.out,
-        ModelRecord(
-            config_name=record.config_name,
-            dataset_hash=manifest.dataset_hash,
-            parameters=sum(p.numel() for p in model.parameters()),
-            recipe={**record.recipe, "unlearn": {"method": args.method, "level": args.level}},
-            history=record.history,
-        ),
-    )
+    done = apply_method(args.method, model, processor, record, folder, args.level, config)
+    save_model(done.model.cpu(), processor, args.out, done.record)
     (args.out / UNLEARN_RECORD).write_text(
         json.dumps(
             {
@@ -83,13 +58,13 @@ def run_unlearn(args: argparse.Namespace) -> int:
                 "level": args.level,
                 "config": config.model_dump(),
                 "base_model": str(args.model),
-                "dataset_hash": manifest.dataset_hash,
-                "wall_seconds": wall,
+                "dataset_hash": read_manifest(folder).dataset_hash,
+                "wall_seconds": done.wall_seconds,
             },
             indent=1,
         )
         + "\n",
         encoding="utf-8",
     )
-    print(f"{args.method} at level {args.level}: {wall:.1f} s; model written to {args.out}")
+    print(f"{args.method} at level {args.level}: {done.wall_seconds:.1f} s; model written to {args.out}")
     return 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from medforget_data.errors import check_choice
+from pydantic import ValidationError
+
+from medforget_data.errors import MedForgetError, check_choice
 from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
 from medforget_data.methods.chip import CHIP
 from medforget_data.methods.forget_mi import ForgetMI
@@ -24,8 +26,12 @@ def get_method(name: str) -> Method:
 
 
 def make_config(name: str, overrides: dict[str, object] | None = None) -> MethodConfig:
-    """The method's pydantic config with its defaults, updated by `overrides` (validated)."""
-    return get_method(name).config_class(**(overrides or {}))
+    """The method's pydantic config with its defaults, updated by `overrides`; a bad one is one line."""
+    try:
+        return get_method(name).config_class(**(overrides or {}))
+    except ValidationError as error:
+        detail = error.errors()[0]
+        raise MedForgetError(f"{name} config {'.'.join(map(str, detail['loc']))}: {detail['msg']}") from None
 
 
 def unlearn(

@@ -121,6 +121,25 @@ def answer_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     )
 
 
+def output_head(model) -> torch.nn.Module:
+    """The language-model head, through wrappers (DDP's `.module`, peft's forwarding)."""
+    return getattr(model, "module", model).get_output_embeddings()
+
+
+def answer_loss(model, batch: dict[str, torch.Tensor], device: torch.device | str) -> torch.Tensor:
+    """`answer_nll` of the model on the batch, with the vocabulary head applied to answer positions only.
+
+    Prompts are most of each sequence; projecting them onto the vocabulary (and back-propagating
+    a softmax over it) was over a third of a training step on CPU for logits nobody reads.
+    """
+    output = model(**model_inputs(batch, device), output_hidden_states=True, logits_to_keep=1)
+    hidden = output.hidden_states[-1][:, :-1, :]  # the final (normed) states that predict token t+1
+    labels = batch["labels"][:, 1:].to(device)
+    mask = labels != IGNORE_INDEX
+    logits = output_head(model)(hidden[mask]).float()
+    return torch.nn.functional.cross_entropy(logits, labels[mask])
+
+
 def token_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probability of each next token, [batch, length−1], and the mask of answer positions."""
     shifted_logits, shifted_labels = logits[:, :-1, :].float(), labels[:, 1:]

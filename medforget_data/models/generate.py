@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from medforget_data.constants import LEVEL_SPLITS, LEVELS
+from medforget_data.errors import check_choice
 from medforget_data.models.batches import Encoder, collate, model_inputs
-from medforget_data.models.examples import Example
+from medforget_data.models.examples import Example, read_examples
 from medforget_data.models.tokenizer import EOS
+from medforget_data.scoring.submission import SubmissionMetadata, write_submission
 
 DEFAULT_MAX_NEW_TOKENS = 160  # the longest report sections are ~130 tokens
 
@@ -49,3 +53,27 @@ def generate_answers(
         for e, tokens in zip(chunk, new_tokens, strict=True):
             answers[e.item_id] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
     return answers
+
+
+def generate_submission(
+    model,
+    processor,
+    dataset_dir: Path,
+    level: str,
+    out: Path,
+    metadata: SubmissionMetadata,
+    splits: Sequence[str] = LEVEL_SPLITS,
+    batch_size: int = 32,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    progress: bool = True,
+) -> int:
+    """Greedy answers to every item of `splits` at `level` written as a submission; returns the count."""
+    check_choice("level", level, LEVELS)
+    for split in splits:
+        check_choice("split", split, LEVEL_SPLITS)
+    examples = [e for split in splits for e in read_examples(dataset_dir, level, split)]
+    answers = generate_answers(
+        model, processor, examples, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress
+    )
+    write_submission(out, metadata, {e.item.id: answers[e.item.id] for e in examples})
+    return len(examples)

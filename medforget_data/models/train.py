@@ -13,7 +13,7 @@ from safetensors.torch import load_model as load_weights
 from safetensors.torch import save_model as save_weights
 from tqdm.auto import tqdm
 
-from medforget_data.models.batches import Encoded, answer_nll, collate, length_batches, model_inputs
+from medforget_data.models.batches import Encoded, answer_loss, collate, length_batches
 
 CHECKPOINT_DIR = "checkpoint"
 
@@ -117,7 +117,7 @@ def train(
         batches = length_batches(encoded, config.batch_size, epoch_generator(config.seed, epoch))
         for indices in batches[rank::world][:steps_per_epoch]:  # equal step counts keep processes in sync
             batch = collate([encoded[i] for i in indices], pad_id)
-            loss = answer_nll(model(**model_inputs(batch, device)).logits, batch["labels"].to(device))
+            loss = answer_loss(model, batch, device)
             optimizer.zero_grad(set_to_none=True)
             if accelerator is not None:
                 accelerator.backward(loss)

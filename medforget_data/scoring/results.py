@@ -75,6 +75,7 @@ class Results(BaseModel):
     items: list[ItemScore]
     text_only: ModalityResults | None = None  # when the submission has text-only predictions
     attacks: dict[str, Any] = {}  # filled by `medforget attack` (membership, reconstruction, …)
+    timings: dict[str, float] = {}  # seconds per stage when `medforget run` made it (unlearn, generate, …)
 
 
 def write_results(path: Path, results: Results) -> None:

@@ -1,0 +1,1 @@
+"""`medforget run`: the whole benchmark as resumable stages (design §10)."""

@@ -1,0 +1,64 @@
+"""What one benchmark run is: dataset, model, methods, levels, recipe — and the key of each stage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from medforget_data.constants import DEFAULT_SEED, LEVELS
+from medforget_data.errors import check_choice
+from medforget_data.methods import METHOD_NAMES
+from medforget_data.models.configs import MODEL_NAMES
+from medforget_data.models.generate import DEFAULT_MAX_NEW_TOKENS
+from medforget_data.models.train import TrainConfig
+
+REFERENCE_METHODS: tuple[str, ...] = ("vanilla", "oracle")  # rows every table has
+UNLEARNING_METHODS: tuple[str, ...] = tuple(m for m in METHOD_NAMES if m not in REFERENCE_METHODS)
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = "small"
+    methods: tuple[str, ...] = UNLEARNING_METHODS
+    levels: tuple[str, ...] = LEVELS
+    epochs: int | None = None  # None: the fine-tuning recipe's default
+    seed: int = DEFAULT_SEED
+    device: str = "cpu"
+    batch_size: int = 32  # generation
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        check_choice("model config", value, MODEL_NAMES)
+        return value
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            check_choice("method", name, UNLEARNING_METHODS)
+        return tuple(m for m in UNLEARNING_METHODS if m in value)  # registry order, no repeats
+
+    @field_validator("levels")
+    @classmethod
+    def _known_levels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            check_choice("level", name, LEVELS)
+        return tuple(level for level in LEVELS if level in value)
+
+    def train_config(self) -> TrainConfig:
+        overrides = {"epochs": self.epochs} if self.epochs is not None else {}
+        return TrainConfig(seed=self.seed, **overrides)
+
+    def cell_methods(self) -> tuple[str, ...]:
+        """Per level, in the order they must run: the oracle's attack and vanilla's scores come first."""
+        return (*REFERENCE_METHODS, *self.methods)
+
+
+def stage_key(payload: dict) -> str:
+    """A stage's identity: the sha256 of everything that determines its output (canonical JSON)."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,0 +1,267 @@
+"""The benchmark run: vanilla → oracles → per level and method: unlearn → generate → score → attack → board.
+
+Every stage has a key (the sha256 of what determines its output) and a done-marker written last,
+so a rerun skips finished stages, resumes an interrupted fine-tuning from its epoch checkpoint and
+redoes at most the cell that was in progress. Unlearned models live in memory only: a cell's
+lasting output is its submission and its results JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from medforget_data.attacks.run import attack
+from medforget_data.leaderboard import write_leaderboard
+from medforget_data.manifest import read_manifest
+from medforget_data.methods import make_config
+from medforget_data.methods.apply import apply_method
+from medforget_data.models.build import MODEL_CARD_FILE, load_model
+from medforget_data.models.finetune import finetune
+from medforget_data.models.generate import generate_submission
+from medforget_data.models.train import CHECKPOINT_DIR
+from medforget_data.pipeline.config import RunConfig, stage_key
+from medforget_data.pipeline.state import RunState
+from medforget_data.scoring.judge_offline import OfflineJudge
+from medforget_data.scoring.results import read_results, write_results
+from medforget_data.scoring.run import score_submission_file
+from medforget_data.scoring.submission import SubmissionMetadata
+
+RUN_RECORD = "run.json"
+LEADERBOARD_DIR = "leaderboard"
+
+
+class BenchmarkRun:
+    def __init__(self, config: RunConfig, dataset_dir: Path, run_dir: Path, progress: bool = True) -> None:
+        self.config, self.dataset_dir, self.run_dir, self.progress = (
+            config,
+            Path(dataset_dir),
+            Path(run_dir),
+            progress,
+        )
+        self.dataset_hash = read_manifest(self.dataset_dir).dataset_hash
+        self.state = RunState(self.run_dir)
+        self.model_keys: dict[str, str] = {}
+
+    # ----- paths
+    def model_dir(self, name: str) -> Path:
+        return self.run_dir / "models" / name
+
+    def results_path(self, level: str, method: str) -> Path:
+        return self.run_dir / "results" / level / f"{method}.json"
+
+    def submission_path(self, level: str, method: str) -> Path:
+        return self.run_dir / "submissions" / level / f"{method}.jsonl"
+
+    # ----- models
+    def trained_model(self, oracle_level: str | None) -> Path:
+        """The vanilla model, or the retrain oracle of a level; trained once, resumed if interrupted."""
+        name = "vanilla" if oracle_level is None else f"oracle-{oracle_level}"
+        train_config = self.config.train_config()
+        key = stage_key(
+            {
+                "dataset": self.dataset_hash,
+                "model": self.config.model,
+                "train": train_config.model_dump(),
+                "oracle_level": oracle_level,
+            }
+        )
+        self.model_keys[name] = key
+        stage, folder = f"model-{name}", self.model_dir(name)
+        if self.state.is_done(stage, key) and (folder / MODEL_CARD_FILE).is_file():
+            return folder
+        resume = self.state.started_with(stage, key) and (folder / CHECKPOINT_DIR).is_dir()
+        if folder.exists() and not resume:
+            shutil.rmtree(folder)  # another recipe's leftovers
+        self.state.mark(stage, key, done=False)
+        record = finetune(
+            self.dataset_dir,
+            folder,
+            config_name=self.config.model,
+            train_config=train_config,
+            oracle_level=oracle_level,
+            resume=resume,
+            progress=self.progress,
+            device=self.config.device,
+        )
+        shutil.rmtree(folder / CHECKPOINT_DIR, ignore_errors=True)  # optimizer state only served resume
+        self.state.mark(stage, key, done=True, seconds={"train": record.recipe["wall_seconds"]})
+        return folder
+
+    # ----- cells
+    def cell_key(self, level: str, method: str) -> str:
+        config = make_config(method, {"seed": self.config.seed}) if method != "oracle" else None
+        return stage_key(
+            {
+                "dataset": self.dataset_hash,
+                "vanilla": self.model_keys["vanilla"],
+                "oracle": self.model_keys[f"oracle-{level}"],
+                "method": method,
+                "config": config.model_dump() if config else None,
+                "generation": {
+                    "batch_size": self.config.batch_size,
+                    "max_new_tokens": self.config.max_new_tokens,
+                },
+                "judge": OfflineJudge.version,
+                "seed": self.config.seed,
+            }
+        )
+
+    def answer_and_score(self, level: str, method: str, model, processor, record, timings: dict) -> Path:
+        """Generate the level's submission and score it against vanilla's results (utility)."""
+        submission, results = self.submission_path(level, method), self.results_path(level, method)
+        submission.parent.mkdir(parents=True, exist_ok=True)
+        results.parent.mkdir(parents=True, exist_ok=True)
+        metadata = SubmissionMetadata(
+            method=method,
+            model=record.config_name,
+            level=level,
+            seed=self.config.seed,
+            contact="medforget run",
+        )
+        began = time.perf_counter()
+        generate_submission(
+            model.to(self.config.device),
+            processor,
+            self.dataset_dir,
+            level,
+            submission,
+            metadata,
+            batch_size=self.config.batch_size,
+            max_new_tokens=self.config.max_new_tokens,
+            progress=self.progress,
+        )
+        timings["generate"] = time.perf_counter() - began
+        began = time.perf_counter()
+        reference = self.results_path(level, "vanilla")
+        if method == "vanilla":  # its own reference: scored once to exist, once to be relative to itself
+            write_results(results, self._score(submission, level, None))
+        write_results(results, self._score(submission, level, reference))
+        timings["score"] = time.perf_counter() - began
+        return results
+
+    def _score(self, submission: Path, level: str, reference: Path | None):
+        return score_submission_file(
+            submission, level, self.dataset_dir, OfflineJudge(), reference, seed=self.config.seed
+        )
+
+    def attack_and_finish(
+        self, level: str, method: str, model, processor, record, timings: dict, key: str
+    ) -> None:
+        began = time.perf_counter()
+        oracle = None if method == "oracle" else self.results_path(level, "oracle")
+        path = self.results_path(level, method)
+        attack(model, processor, record, self.dataset_dir, level, path, oracle)
+        timings["attack"] = time.perf_counter() - began
+        results = read_results(path)
+        write_results(path, results.model_copy(update={"timings": timings}))
+        self.state.mark(f"cell-{level}-{method}", key, done=True, seconds=timings)
+
+    def reference_cells(self, level: str, advance: Callable[[str], None]) -> None:
+        """Vanilla's scores (every utility's reference), then the oracle, then vanilla's attacks."""
+        vanilla_key, oracle_key = self.cell_key(level, "vanilla"), self.cell_key(level, "oracle")
+        vanilla_done = self.state.is_done(f"cell-{level}-vanilla", vanilla_key)
+        oracle_done = self.state.is_done(f"cell-{level}-oracle", oracle_key)
+        if vanilla_done and oracle_done:
+            advance("vanilla")
+            advance("oracle")
+            return
+        vanilla, processor, vanilla_record = load_model(self.model_dir("vanilla"), device=self.config.device)
+        vanilla_timings: dict[str, float] = {"unlearn": 0.0}
+        self.answer_and_score(level, "vanilla", vanilla, processor, vanilla_record, vanilla_timings)
+        if not oracle_done:
+            oracle, oracle_processor, oracle_record = load_model(
+                self.model_dir(f"oracle-{level}"), device=self.config.device
+            )
+            timings = {"unlearn": self.state.read(f"model-oracle-{level}")["seconds"]["train"]}
+            self.answer_and_score(level, "oracle", oracle, oracle_processor, oracle_record, timings)
+            self.attack_and_finish(
+                level, "oracle", oracle, oracle_processor, oracle_record, timings, oracle_key
+            )
+        advance("oracle")
+        self.attack_and_finish(
+            level, "vanilla", vanilla, processor, vanilla_record, vanilla_timings, vanilla_key
+        )
+        advance("vanilla")
+
+    def method_cell(self, level: str, method: str) -> None:
+        key = self.cell_key(level, method)
+        if self.state.is_done(f"cell-{level}-{method}", key) and self.results_path(level, method).is_file():
+            return
+        model, processor, record = load_model(self.model_dir("vanilla"), device=self.config.device)
+        config = make_config(method, {"seed": self.config.seed})
+        unlearned = apply_method(
+            method, model, processor, record, self.dataset_dir, level, config, progress=self.progress
+        )
+        timings = {"unlearn": unlearned.wall_seconds}
+        self.answer_and_score(level, method, unlearned.model, processor, unlearned.record, timings)
+        self.attack_and_finish(level, method, unlearned.model, processor, unlearned.record, timings, key)
+
+    # ----- the whole run
+    def stage_seconds(self) -> dict[str, float]:
+        """Seconds per kind of stage, summed over this run's finished stages (as first computed)."""
+        totals: dict[str, float] = {}
+        for stage, seconds in self.state.all_seconds().items():
+            for kind, value in seconds.items():
+                kind = "train" if stage.startswith("model-") else kind
+                if stage.startswith("cell-") and stage.endswith("-oracle") and kind == "unlearn":
+                    continue  # the oracle's "unlearning" is its training, counted once under train
+                totals[kind] = totals.get(kind, 0.0) + value
+        return totals
+
+    def timing_summary(self) -> str:
+        totals = self.stage_seconds()
+        parts = [f"{kind} {seconds / 60:.1f} min" for kind, seconds in totals.items()]
+        return f"stage times (compute, summed): {', '.join(parts)}; total {sum(totals.values()) / 60:.1f} min"
+
+    def run(self) -> Path:
+        config = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / RUN_RECORD).write_text(
+            json.dumps(
+                {
+                    "config": config.model_dump(),
+                    "dataset_dir": str(self.dataset_dir),
+                    "dataset_hash": self.dataset_hash,
+                },
+                indent=1,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        cells = [(level, method) for level in config.levels for method in config.cell_methods()]
+        with tqdm(
+            total=1 + len(config.levels) + len(cells) + 1,
+            desc="benchmark",
+            unit="stage",
+            disable=not self.progress,
+        ) as overall:
+            overall.set_postfix_str("vanilla model")
+            self.trained_model(None)
+            overall.update()
+            for level in config.levels:
+                overall.set_postfix_str(f"oracle model ({level})")
+                self.trained_model(level)
+                overall.update()
+            for level in config.levels:
+                overall.set_postfix_str(f"{level}: vanilla + oracle")
+                self.reference_cells(level, lambda method: overall.update())
+                for method in config.methods:
+                    overall.set_postfix_str(f"{level}: {method}")
+                    self.method_cell(level, method)
+                    overall.update()
+            overall.set_postfix_str("leaderboard")
+            board = write_leaderboard(
+                [self.results_path(level, method) for level, method in cells], self.run_dir / LEADERBOARD_DIR
+            )
+            overall.update()
+        (self.run_dir / "timings.json").write_text(
+            json.dumps({"stages": self.state.all_seconds(), "totals": self.stage_seconds()}, indent=1) + "\n",
+            encoding="utf-8",
+        )
+        return board

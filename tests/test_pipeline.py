@@ -1,0 +1,119 @@
+"""`medforget run` end to end on the tiny model: every cell, the leaderboard, and resuming after a kill."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from medforget_data.cli import main
+from medforget_data.constants import LEVELS, TASKS
+from medforget_data.methods import METHOD_NAMES
+from medforget_data.scoring.results import read_results
+
+MINI_RUN = ["run", "--size", "mini", "--model", "tiny", "--epochs", "4", "--max-new-tokens", "12"]
+
+
+@pytest.fixture(scope="module")
+def mini_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "mini"
+    assert main([*MINI_RUN, "--out", str(out)]) == 0
+    return out
+
+
+def leaderboard_rows(run: Path) -> list[dict[str, str]]:
+    with (run / "leaderboard" / "leaderboard.csv").open(encoding="utf-8") as stream:
+        return list(csv.DictReader(stream))
+
+
+def test_mini_run_fills_every_cell_and_the_leaderboard(mini_run: Path) -> None:
+    rows = leaderboard_rows(mini_run)
+    assert sorted((r["level"], r["method"]) for r in rows) == sorted(
+        (level, method) for level in LEVELS for method in METHOD_NAMES
+    )
+    for row in rows:
+        results = read_results(mini_run / "results" / row["level"] / f"{row['method']}.json")
+        assert results.level == row["level"] and results.metadata.method == row["method"]
+        # the gap column is the mean over tasks of retain − forget, recomputed from the scores
+        gaps = [results.scores["retain"][t].mean - results.scores["forget"][t].mean for t in TASKS]
+        assert float(row["gap"]) == pytest.approx(sum(gaps) / len(gaps))
+        assert set(results.timings) == {"unlearn", "generate", "score", "attack"}
+        membership = results.attacks["membership"]
+        assert set(membership["reconstruction"]["recovery"]) == set(membership["reconstruction"]["depths"])
+        # forget quality compares with the oracle: every row has it except the oracle itself
+        assert ("forget_quality_ks" in membership) == (row["method"] != "oracle")
+        holdout = results.utility["holdout"]
+        if row["method"] == "vanilla" and holdout.reference > 0:
+            assert holdout.relative == pytest.approx(1.0)
+    page = (mini_run / "leaderboard" / "index.html").read_text(encoding="utf-8")
+    for level in LEVELS:
+        assert (mini_run / "leaderboard" / f"leakage_{level}.png").stat().st_size > 0
+        assert f"leakage_{level}.png" in page
+    timings = json.loads((mini_run / "timings.json").read_text(encoding="utf-8"))
+    assert set(timings["totals"]) == {"train", "unlearn", "generate", "score", "attack"}
+    # 1 vanilla + 4 oracles trained, 4 levels × 8 methods scored
+    assert len(timings["stages"]) == 5 + len(LEVELS) * len(METHOD_NAMES)
+
+
+def _run_in_subprocess(args: list[str]) -> subprocess.Popen:
+    code = "import sys; from medforget_data.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def _finished(state: Path) -> dict[str, int]:
+    """Done-markers and their modification times."""
+    return {
+        path.name: path.stat().st_mtime_ns
+        for path in state.glob("*.json")
+        if json.loads(path.read_text(encoding="utf-8"))["done"]
+    }
+
+
+def test_killed_run_resumes_without_redoing_finished_cells(tmp_path: Path, mini_run: Path) -> None:
+    out = tmp_path / "run"
+    args = [*MINI_RUN, "--levels", "patient", "--methods", "ga", "chip", "--out", str(out)]
+    process = _run_in_subprocess(args)
+    oracle_marker = out / "state" / "cell-patient-oracle.json"
+    deadline = time.monotonic() + 600
+    while not (oracle_marker.is_file() and json.loads(oracle_marker.read_text())["done"]):
+        assert process.poll() is None, "the run ended before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    finished = _finished(out / "state")
+    assert {"model-vanilla.json", "model-oracle-patient.json", "cell-patient-oracle.json"} <= set(finished)
+    assert not (out / "leaderboard").exists()
+
+    assert main(args) == 0
+    after = _finished(out / "state")
+    assert all(after[name] == mtime for name, mtime in finished.items())  # nothing finished was redone
+    assert len(after) == 2 + 4
+
+    # the resumed run's rows equal the same cells of the uninterrupted run (wall times aside)
+    def comparable(rows: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
+        return {
+            (r["level"], r["method"]): {k: v for k, v in r.items() if k != "seconds"}
+            for r in rows
+            if r["level"] == "patient" and r["method"] in ("vanilla", "oracle", "ga", "chip")
+        }
+
+    assert comparable(leaderboard_rows(out)) == comparable(leaderboard_rows(mini_run))
+
+
+def test_bad_run_options_fail_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["run", "--size", "mini", "--model", "tiny", "--levels", "hospital", "--out", str(out)]) == 2
+    assert "unknown level 'hospital'" in capsys.readouterr().err
+    assert main(["run", "--size", "mini", "--model", "huge", "--out", str(out)]) == 2
+    assert "unknown model config 'huge'" in capsys.readouterr().err
+    assert main(["run", "--size", "mini", "--methods", "oracle", "--out", str(out)]) == 2
+    assert "unknown method 'oracle'" in capsys.readouterr().err
+    assert not out.exists()
