@@ -16,4 +16,13 @@ if ! "$py" -c "import torch" 2>/dev/null; then
 fi
 "$py" -m pip install -q --no-deps "torchxrayvision==1.5.7"
 "$py" -m pip install -q -e ".[${extras}]"
+if [[ "$extras" == *dev* ]] && ! command -v chromedriver >/dev/null; then
+    # The leaderboard Space's browser test drives Debian's Chromium through its driver.
+    if command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; then
+        apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+            || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }
+    else
+        echo "warning: install chromium and chromium-driver (Debian) for tests/test_space.py" >&2
+    fi
+fi
 echo "installed: $("$py" -c 'import medforget_data, torch; print("medforget", medforget_data.__version__, "torch", torch.__version__)')"
