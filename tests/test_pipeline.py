@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 import time
@@ -117,3 +118,19 @@ def test_bad_run_options_fail_before_any_work(tmp_path: Path, capsys: pytest.Cap
     assert main(["run", "--size", "mini", "--methods", "oracle", "--out", str(out)]) == 2
     assert "unknown method 'oracle'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_run_folder_in_use_is_refused_and_a_stale_lock_is_taken(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from medforget_data.pipeline.state import run_lock
+
+    folder = tmp_path / "run"
+    with run_lock(folder):  # this process holds it, as a live `medforget run` would
+        assert main(["run", "--size", "mini", "--model", "tiny", "--out", str(folder)]) == 2
+        assert f"{folder} is in use by another medforget run (pid " in capsys.readouterr().err
+    assert not (folder / "run.lock").exists()
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    (folder / "run.lock").write_text(finished.stdout.decode().strip())  # its process has exited
+    with run_lock(folder):
+        assert (folder / "run.lock").read_text() == str(os.getpid())

@@ -26,7 +26,7 @@ from medforget_data.models.finetune import finetune
 from medforget_data.models.generate import generate_submission
 from medforget_data.models.train import CHECKPOINT_DIR
 from medforget_data.pipeline.config import RunConfig, stage_key
-from medforget_data.pipeline.state import RunState
+from medforget_data.pipeline.state import RunState, run_lock
 from medforget_data.scoring.judge_offline import OfflineJudge
 from medforget_data.scoring.results import read_results, write_results
 from medforget_data.scoring.run import score_submission_file
@@ -220,8 +220,11 @@ class BenchmarkRun:
         return f"stage times (compute, summed): {', '.join(parts)}; total {sum(totals.values()) / 60:.1f} min"
 
     def run(self) -> Path:
+        with run_lock(self.run_dir):
+            return self._run()
+
+    def _run(self) -> Path:
         config = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / RUN_RECORD).write_text(
             json.dumps(
                 {

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from medforget_data.errors import MedForgetError
 
 
 class RunState:
@@ -44,3 +48,37 @@ class RunState:
             path.stem: json.loads(path.read_text(encoding="utf-8")).get("seconds", {})
             for path in sorted(self.folder.glob("*.json"))
         }
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """One `medforget run` per run folder: two would train into the same checkpoints."""
+    path = Path(run_dir) / "run.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            holder = path.read_text(encoding="utf-8").strip()
+            if holder.isdigit() and _alive(int(holder)):
+                raise MedForgetError(f"{run_dir} is in use by another medforget run (pid {holder})") from None
+            path.unlink(missing_ok=True)  # left by a run that was killed
+    else:
+        raise MedForgetError(f"could not lock {run_dir}")  # lost a race for it twice
+    os.write(handle, str(os.getpid()).encode())
+    os.close(handle)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
