@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from medforget_data.cli import main
-from medforget_data.models.batches import IGNORE_INDEX, Encoder, answer_token_logprobs, collate, model_inputs
+from medforget_data.models.batches import (
+    IGNORE_INDEX,
+    Encoder,
+    answer_loss,
+    answer_token_logprobs,
+    collate,
+    model_inputs,
+)
 from medforget_data.models.build import ModelRecord, load_model, new_model, save_model
 from medforget_data.models.examples import read_examples
 from medforget_data.models.finetune import finetune
@@ -51,6 +58,31 @@ def test_padding_keeps_labels_aligned(tiny) -> None:
         with torch.no_grad():
             logprobs = answer_token_logprobs(model(**model_inputs(batch, "cpu")).logits, batch["labels"])
         assert [len(lp) for lp in logprobs] == [sum(x != IGNORE_INDEX for x in e.labels) for e in encoded]
+
+
+def test_answer_loss_is_the_mean_answer_token_nll_of_the_full_logits(tiny) -> None:
+    """The training loss applies the vocabulary head to answer positions only; value and gradient
+    must equal the mean negative log-likelihood of the answer tokens read off the full logits."""
+    model, processor, examples = tiny
+    encoder = Encoder(processor)
+    batch = collate([encoder.encode(e) for e in examples[:5]], processor.tokenizer.pad_token_id)
+    model.zero_grad()
+    fast = answer_loss(model, batch, "cpu")
+    fast.backward()
+    fast_grad = model.lm_head.weight.grad.clone()
+    model.zero_grad()
+    logits = model(**model_inputs(batch, "cpu")).logits
+    terms = [
+        -torch.log_softmax(logits[row, position - 1], dim=-1)[batch["labels"][row, position]]
+        for row in range(batch["labels"].shape[0])
+        for position in range(1, batch["labels"].shape[1])
+        if batch["labels"][row, position] != IGNORE_INDEX
+    ]
+    full = torch.stack(terms).mean()
+    full.backward()
+    assert fast.item() == pytest.approx(full.item(), rel=1e-5)
+    assert torch.allclose(fast_grad, model.lm_head.weight.grad, atol=1e-6)
+    model.zero_grad()
 
 
 def test_saved_model_reloads_and_generates_the_same_tokens(tiny, tmp_path: Path) -> None:
