@@ -79,7 +79,8 @@ def ranking(rows: list[LeaderboardRow]) -> list[tuple[str, float, float]]:
     return sorted(ranked, key=lambda entry: (-entry[1] if not math.isnan(entry[1]) else math.inf, entry[0]))
 
 
-def _fmt(value: float | None) -> str:
+def format_value(value: float | None) -> str:
+    """A score cell: three decimals, or a dash when there is none."""
     return "–" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
@@ -96,7 +97,10 @@ def to_markdown(rows: list[LeaderboardRow]) -> str:
         "| rank | method | gap | utility |",
         "|---|---|---|---|",
     ]
-    lines += [f"| {i} | {m} | {_fmt(g)} | {_fmt(u)} |" for i, (m, g, u) in enumerate(ranking(rows), start=1)]
+    lines += [
+        f"| {i} | {m} | {format_value(g)} | {format_value(u)} |"
+        for i, (m, g, u) in enumerate(ranking(rows), start=1)
+    ]
     extra = ["gap", "sibling gap", "utility", "MIA AUC", "forget quality", "recovery", "wall s"]
     for level in LEVELS:
         level_rows = sorted((r for r in rows if r.level == level), key=lambda r: r.method)
@@ -110,9 +114,10 @@ def to_markdown(rows: list[LeaderboardRow]) -> str:
             "|---" * (1 + len(table_columns()) + len(extra)) + "|",
         ]
         for r in level_rows:
-            cells = [_fmt(r.scores.get(c)) for c in table_columns()]
+            cells = [format_value(r.scores.get(c)) for c in table_columns()]
             cells += [
-                _fmt(v) for v in (r.gap, r.sibling_gap, r.utility, r.mia_auc, r.forget_quality, r.recovery)
+                format_value(v)
+                for v in (r.gap, r.sibling_gap, r.utility, r.mia_auc, r.forget_quality, r.recovery)
             ]
             cells.append("–" if r.seconds is None else f"{r.seconds:.1f}")
             lines.append(f"| {r.method} | " + " | ".join(cells) + " |")
@@ -184,7 +189,7 @@ def plot_forget_vs_retain(rows: list[LeaderboardRow], out: Path) -> Path:
 
 def to_html(markdown_rows: list[LeaderboardRow], images: list[str]) -> str:
     rank_rows = "".join(
-        f"<tr><td>{i}</td><td>{html.escape(m)}</td><td>{_fmt(g)}</td><td>{_fmt(u)}</td></tr>"
+        f"<tr><td>{i}</td><td>{html.escape(m)}</td><td>{format_value(g)}</td><td>{format_value(u)}</td></tr>"
         for i, (m, g, u) in enumerate(ranking(markdown_rows), start=1)
     )
     detail = html.escape(to_csv(markdown_rows))

@@ -11,7 +11,13 @@ import re
 from pathlib import Path
 
 from medforget_data.errors import MedForgetError
-from medforget_data.leaderboard import LeaderboardRow, load_results, plot_forget_vs_retain, row_of
+from medforget_data.leaderboard import (
+    LeaderboardRow,
+    format_value,
+    load_results,
+    plot_forget_vs_retain,
+    row_of,
+)
 from medforget_data.scoring.judge_offline import OfflineJudge
 from medforget_data.scoring.results import write_results
 from medforget_data.scoring.run import score_submission_file
@@ -28,10 +34,6 @@ TABLE_HEADERS: tuple[str, ...] = (
 UPLOADS_DIR = "uploads"
 
 
-def _cell(value: float | None) -> str:
-    return "–" if value is None or value != value else f"{value:.3f}"
-
-
 def rows(results_dir: Path) -> list[LeaderboardRow]:
     if not any(Path(results_dir).glob("**/*.json")):
         return []
@@ -44,7 +46,11 @@ def table(results_dir: Path) -> list[list[str]]:
 
     ordered = sorted(rows(results_dir), key=lambda r: (LEVELS.index(r.level), -r.gap, r.method))
     return [
-        [r.level, r.method, *map(_cell, (r.gap, r.sibling_gap, r.utility, r.mia_auc, r.forget_quality))]
+        [
+            r.level,
+            r.method,
+            *map(format_value, (r.gap, r.sibling_gap, r.utility, r.mia_auc, r.forget_quality)),
+        ]
         for r in ordered
     ]
 

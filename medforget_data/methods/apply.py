@@ -20,7 +20,6 @@ from medforget_data.models.build import ModelRecord
 class Unlearned:
     model: object
     record: ModelRecord
-    config: MethodConfig
     wall_seconds: float
 
 
@@ -50,4 +49,4 @@ def apply_method(
         recipe={**record.recipe, "unlearn": {"method": name, "level": level}},
         history=record.history,
     )
-    return Unlearned(model=model, record=unlearned, config=config, wall_seconds=wall)
+    return Unlearned(model=model, record=unlearned, wall_seconds=wall)
