@@ -143,3 +143,42 @@ def test_attack_cli_writes_the_section_and_the_plot(
     assert (tmp_path / "curve.png").read_bytes().startswith(b"\x89PNG")
     assert main([*base, "--level", "ward"]) == 2
     assert "unknown level 'ward'" in capsys.readouterr().err
+
+
+def test_membership_scores_equal_the_full_logits_formulas(models) -> None:
+    """The attacks read logits at answer positions only; each score must equal its definition
+    computed here from the full logits, position by position, in double precision."""
+    import math
+    import zlib
+
+    import torch
+
+    from medforget_data.attacks.collect import membership_scores
+    from medforget_data.attacks.mia import MIN_K_FRACTION
+    from medforget_data.models.batches import collate, model_inputs
+
+    (model, processor), _, _, splits = models
+    examples = splits.forget[:4]
+    scores = membership_scores(model, processor, examples, batch_size=3)
+    encoder = Encoder(processor)
+    for example in examples:
+        batch = collate([encoder.encode(example)], processor.tokenizer.pad_token_id)
+        with torch.no_grad():
+            logits = model(**model_inputs(batch, "cpu")).logits[0].double()
+        labels = batch["labels"][0]
+        positions = [t for t in range(1, len(labels)) if labels[t] != -100]
+        log_probs = [torch.log_softmax(logits[t - 1], -1) for t in positions]
+        picked = [float(lp[labels[t]]) for lp, t in zip(log_probs, positions, strict=True)]
+        plus = []
+        for lp, t in zip(log_probs, positions, strict=True):
+            mu = float((lp.exp() * lp).sum())
+            sigma = math.sqrt(float((lp.exp() * lp.square()).sum()) - mu * mu)
+            plus.append((float(lp[labels[t]]) - mu) / sigma)
+        lowest = max(1, int(MIN_K_FRACTION * len(picked)))
+        expected = {
+            "loss": sum(picked) / len(picked),
+            "zlib": sum(picked) / len(zlib.compress(example.item.answer.encode("utf-8"))),
+            "min_k": sum(sorted(picked)[:lowest]) / lowest,
+            "min_k_plus_plus": sum(sorted(plus)[:lowest]) / lowest,
+        }
+        assert scores[example.item.id] == pytest.approx(expected, rel=1e-4, abs=1e-5)

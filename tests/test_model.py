@@ -11,8 +11,8 @@ from medforget_data.cli import main
 from medforget_data.models.batches import (
     IGNORE_INDEX,
     Encoder,
+    answer_logits,
     answer_loss,
-    answer_token_logprobs,
     collate,
     model_inputs,
 )
@@ -52,12 +52,22 @@ def test_padding_keeps_labels_aligned(tiny) -> None:
     encoder = Encoder(processor)
     encoded = [encoder.encode(e) for e in examples[:3]]
     pad = processor.tokenizer.pad_token_id
+    per_side = []
     for left in (False, True):
         batch = collate(encoded, pad, left_pad=left)
         assert batch["attention_mask"].sum().item() == sum(len(e.input_ids) for e in encoded)
         with torch.no_grad():
-            logprobs = answer_token_logprobs(model(**model_inputs(batch, "cpu")).logits, batch["labels"])
+            answer = answer_logits(model, batch, "cpu")
+        logprobs = answer.per_row(answer.token_logprobs())
         assert [len(lp) for lp in logprobs] == [sum(x != IGNORE_INDEX for x in e.labels) for e in encoded]
+        # each row's answer tokens, in order, are the labels of that example
+        assert [lp.tolist() for lp in answer.per_row(answer.labels)] == [
+            [x for x in e.labels if x != IGNORE_INDEX] for e in encoded
+        ]
+        per_side.append(logprobs)
+    # padding side changes nothing an item's answer is scored on
+    for right_row, left_row in zip(*per_side, strict=True):
+        assert torch.allclose(right_row, left_row, atol=1e-4)
 
 
 def test_answer_loss_is_the_mean_answer_token_nll_of_the_full_logits(tiny) -> None:

@@ -14,7 +14,7 @@ from medforget_data.attacks.mia import (
     min_k_score,
     zlib_score,
 )
-from medforget_data.models.batches import IGNORE_INDEX, Encoder, collate, model_inputs, token_logprobs
+from medforget_data.models.batches import Encoder, answer_logits, collate
 from medforget_data.models.examples import Example
 
 
@@ -29,18 +29,15 @@ def membership_scores(model, processor, examples: Sequence[Example], batch_size:
         chunk = examples[start : start + batch_size]
         encoded = [encoder.encode(e) for e in chunk]
         batch = collate(encoded, processor.tokenizer.pad_token_id)
-        logits = model(**model_inputs(batch, device)).logits.float().cpu()
-        picked, mask = token_logprobs(logits, batch["labels"])
-        for row, example in enumerate(chunk):
-            answer = picked[row][mask[row]]
-            positions = mask[row].nonzero().squeeze(-1)
-            targets = batch["labels"][row, 1:][positions]
-            assert bool((targets != IGNORE_INDEX).all())
-            plus = min_k_plus_plus_tokens(logits[row, :-1][positions], targets)
+        answer = answer_logits(model, batch, device)
+        logits, targets = answer.per_row(answer.logits.cpu()), answer.per_row(answer.labels.cpu())
+        for example, item_logits, item_targets, logprobs in zip(
+            chunk, logits, targets, answer.per_row(answer.token_logprobs().cpu()), strict=True
+        ):
             scores[example.item.id] = {
-                "loss": loss_score(answer),
-                "zlib": zlib_score(answer, example.item.answer),
-                "min_k": min_k_score(answer, MIN_K_FRACTION),
-                "min_k_plus_plus": min_k_plus_plus_score(plus),
+                "loss": loss_score(logprobs),
+                "zlib": zlib_score(logprobs, example.item.answer),
+                "min_k": min_k_score(logprobs, MIN_K_FRACTION),
+                "min_k_plus_plus": min_k_plus_plus_score(min_k_plus_plus_tokens(item_logits, item_targets)),
             }
     return scores

@@ -95,7 +95,7 @@ def pooled_activations(
             chunk = encoded[start : start + batch_size]
             batch = collate(chunk, processor.tokenizer.pad_token_id)
             inputs = model_inputs(batch, device)
-            model(**inputs)
+            model(**inputs, logits_to_keep=1)  # the hooks read the MLPs; the vocabulary head is not needed
             is_image = inputs["input_ids"] == model.config.image_token_id
             text = inputs["attention_mask"].bool() & ~is_image
             per_image = (inputs["image_grid_thw"].prod(-1) // merge).tolist()

@@ -33,7 +33,8 @@ def embeddings(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tor
     """(image, text, joint) embeddings, each [batch, hidden]."""
     device = _device(model)
     inputs = model_inputs(batch, device)
-    hidden = model(**inputs, output_hidden_states=True).hidden_states
+    # embeddings only: one vocabulary row is computed instead of one per position
+    hidden = model(**inputs, output_hidden_states=True, logits_to_keep=1).hidden_states
     present = inputs["attention_mask"].bool()
     is_image = inputs["input_ids"] == model.config.image_token_id
     return (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from medforget_data.methods.losses import nll
 from medforget_data.methods.trainer import LossConfig, LossMethod, _device
-from medforget_data.models.batches import model_inputs
 
 
 class GradAscent(LossMethod):
@@ -12,5 +11,4 @@ class GradAscent(LossMethod):
     uses_retain = False
 
     def forget_loss(self, model, batch, config: LossConfig):
-        device = _device(model)
-        return -nll(model(**model_inputs(batch, device)).logits, batch["labels"].to(device))
+        return -nll(model, batch, _device(model))

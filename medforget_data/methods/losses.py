@@ -1,28 +1,23 @@
-"""Loss terms the loss-based methods share, over logits and answer-only labels (−100 = ignored)."""
+"""Loss terms the loss-based methods share, over the logits at answer positions (`AnswerLogits`)."""
 
 from __future__ import annotations
 
 import torch
 
-from medforget_data.models.batches import IGNORE_INDEX, answer_nll, token_logprobs
+from medforget_data.models.batches import AnswerLogits, answer_logits, answer_loss
 
-__all__ = ["IGNORE_INDEX", "kl_to_reference", "nll", "sequence_logprobs"]
+__all__ = ["answer_logits", "kl_to_reference", "nll", "sequence_logprobs"]
 
-nll = answer_nll  # one definition: the fine-tuning loss
-
-
-def sequence_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per sequence: the sum of answer-token log-probabilities and the number of answer tokens."""
-    picked, mask = token_logprobs(logits, labels)
-    return (picked * mask).sum(-1), mask.sum(-1)
+nll = answer_loss  # one definition: the fine-tuning loss
 
 
-def kl_to_reference(
-    logits: torch.Tensor, reference_logits: torch.Tensor, labels: torch.Tensor
-) -> torch.Tensor:
+def sequence_logprobs(answer: AnswerLogits) -> torch.Tensor:
+    """Per sequence, the sum of its answer-token log-probabilities."""
+    return answer.row_sums(answer.token_logprobs())
+
+
+def kl_to_reference(answer: AnswerLogits, reference: AnswerLogits) -> torch.Tensor:
     """KL(ref ‖ θ) of the next-token distributions, averaged over answer positions."""
-    mask = labels[:, 1:] != IGNORE_INDEX
-    log_p = torch.log_softmax(reference_logits[:, :-1, :].float(), dim=-1)
-    log_q = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)
-    per_position = (log_p.exp() * (log_p - log_q)).sum(-1)
-    return (per_position * mask).sum() / mask.sum().clamp(min=1)
+    log_p = torch.log_softmax(reference.logits, dim=-1)
+    log_q = torch.log_softmax(answer.logits, dim=-1)
+    return (log_p.exp() * (log_p - log_q)).sum(-1).mean()

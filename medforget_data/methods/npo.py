@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 
 from medforget_data.methods.grad_diff import GradDiff
-from medforget_data.methods.losses import sequence_logprobs
+from medforget_data.methods.losses import answer_logits, sequence_logprobs
 from medforget_data.methods.trainer import LossConfig, _device
-from medforget_data.models.batches import model_inputs
 
 
 class NPOConfig(LossConfig):
@@ -20,7 +19,6 @@ class NPO(GradDiff):
     needs_reference = True
 
     def forget_loss(self, model, batch, config: NPOConfig):
-        labels = batch["labels"].to(_device(model))
-        logp, _ = sequence_logprobs(model(**model_inputs(batch, _device(model))).logits, labels)
-        logp_ref, _ = sequence_logprobs(self.reference_logits(batch), labels)
+        logp = sequence_logprobs(answer_logits(model, batch, _device(model)))
+        logp_ref = sequence_logprobs(self.reference_logits(batch))
         return -(2.0 / config.beta) * F.logsigmoid(-config.beta * (logp - logp_ref)).mean()

@@ -16,8 +16,8 @@ import torch
 from tqdm.auto import tqdm
 
 from medforget_data.methods.base import MethodConfig, UnlearnSplits
-from medforget_data.methods.losses import nll
-from medforget_data.models.batches import Encoder, collate, length_batches, model_inputs
+from medforget_data.methods.losses import answer_logits, nll
+from medforget_data.models.batches import AnswerLogits, Encoder, collate, length_batches
 
 ParameterScope = Literal["language", "language+merger", "all"]
 
@@ -58,7 +58,7 @@ class LossMethod:
 
     def retain_loss(self, model, batch: dict[str, torch.Tensor], config: LossConfig) -> torch.Tensor:
         """The shared retain term: NLL on retain data (KL overrides it with a divergence to the reference)."""
-        return nll(model(**model_inputs(batch, _device(model))).logits, batch["labels"].to(_device(model)))
+        return nll(model, batch, _device(model))
 
     def loss(self, model, forget_batch, retain_batch, config: LossConfig) -> torch.Tensor:
         total = self.forget_loss(model, forget_batch, config)
@@ -66,9 +66,10 @@ class LossMethod:
             total = total + config.alpha * self.retain_loss(model, retain_batch, config)
         return total
 
-    def reference_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def reference_logits(self, batch: dict[str, torch.Tensor]) -> AnswerLogits:
+        """The frozen reference's logits at the batch's answer positions."""
         with torch.no_grad():
-            return self.reference(**model_inputs(batch, _device(self.reference))).logits
+            return answer_logits(self.reference, batch, _device(self.reference))
 
     def retain_examples(self, splits: UnlearnSplits):
         """GradDiff's retain set is retain ∪ sibling (design §8)."""

@@ -111,23 +111,36 @@ def model_inputs(batch: dict[str, torch.Tensor], device: torch.device | str) -> 
     return {k: v.to(device) for k, v in batch.items() if k != "labels"}
 
 
-def answer_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean negative log-likelihood over every answer token of the batch (the fine-tuning loss)."""
-    shifted_logits, shifted_labels = logits[:, :-1, :].float(), labels[:, 1:]
-    return torch.nn.functional.cross_entropy(
-        shifted_logits.reshape(-1, shifted_logits.shape[-1]),
-        shifted_labels.reshape(-1),
-        ignore_index=IGNORE_INDEX,
-    )
-
-
 def output_head(model) -> torch.nn.Module:
     """The language-model head, through wrappers (DDP's `.module`, peft's forwarding)."""
     return getattr(model, "module", model).get_output_embeddings()
 
 
-def answer_loss(model, batch: dict[str, torch.Tensor], device: torch.device | str) -> torch.Tensor:
-    """`answer_nll` of the model on the batch, with the vocabulary head applied to answer positions only.
+@dataclass(frozen=True)
+class AnswerLogits:
+    """Vocabulary logits at the positions that predict answer tokens, flattened over the batch."""
+
+    logits: torch.Tensor  # [answer tokens, vocab], float32
+    labels: torch.Tensor  # [answer tokens]: the token each position predicts
+    rows: torch.Tensor  # [answer tokens]: the batch row each belongs to, ascending
+    batch_size: int
+
+    def token_logprobs(self) -> torch.Tensor:
+        """log p(answer token) at each answer position."""
+        return torch.log_softmax(self.logits, -1).gather(-1, self.labels.unsqueeze(-1)).squeeze(-1)
+
+    def per_row(self, values: torch.Tensor) -> list[torch.Tensor]:
+        """Per-position values split into one tensor per batch row."""
+        return list(torch.split(values, torch.bincount(self.rows, minlength=self.batch_size).tolist()))
+
+    def row_sums(self, values: torch.Tensor) -> torch.Tensor:
+        """Per batch row, the sum of its per-position values."""
+        sums = torch.zeros(self.batch_size, dtype=values.dtype, device=values.device)
+        return sums.index_add(0, self.rows, values)
+
+
+def answer_logits(model, batch: dict[str, torch.Tensor], device: torch.device | str) -> AnswerLogits:
+    """The model's logits at answer positions only.
 
     Prompts are most of each sequence; projecting them onto the vocabulary (and back-propagating
     a softmax over it) was over a third of a training step on CPU for logits nobody reads.
@@ -137,18 +150,10 @@ def answer_loss(model, batch: dict[str, torch.Tensor], device: torch.device | st
     labels = batch["labels"][:, 1:].to(device)
     mask = labels != IGNORE_INDEX
     logits = output_head(model)(hidden[mask]).float()
-    return torch.nn.functional.cross_entropy(logits, labels[mask])
+    return AnswerLogits(logits, labels[mask], mask.nonzero()[:, 0], labels.shape[0])
 
 
-def token_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probability of each next token, [batch, length−1], and the mask of answer positions."""
-    shifted_logits, shifted_labels = logits[:, :-1, :].float(), labels[:, 1:]
-    log_probs = torch.log_softmax(shifted_logits, dim=-1)
-    picked = log_probs.gather(-1, shifted_labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return picked, shifted_labels != IGNORE_INDEX
-
-
-def answer_token_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> list[torch.Tensor]:
-    """Per item, the log-probabilities of its answer tokens (membership inference reads these)."""
-    picked, mask = token_logprobs(logits, labels)
-    return [picked[row][mask[row]] for row in range(labels.shape[0])]
+def answer_loss(model, batch: dict[str, torch.Tensor], device: torch.device | str) -> torch.Tensor:
+    """Mean negative log-likelihood over every answer token of the batch: the fine-tuning loss."""
+    answer = answer_logits(model, batch, device)
+    return torch.nn.functional.cross_entropy(answer.logits, answer.labels)
