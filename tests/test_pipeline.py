@@ -79,9 +79,10 @@ def _finished(state: Path) -> dict[str, int]:
 
 def test_killed_run_resumes_without_redoing_finished_cells(tmp_path: Path, mini_run: Path) -> None:
     out = tmp_path / "run"
-    args = [*MINI_RUN, "--levels", "patient", "--methods", "ga", "chip", "--out", str(out)]
+    args = [*MINI_RUN, "--levels", "patient", "section", "--methods", "ga", "chip", "--out", str(out)]
     process = _run_in_subprocess(args)
-    oracle_marker = out / "state" / "cell-patient-oracle.json"
+    # killed in the second level, right after its oracle cell
+    oracle_marker = out / "state" / "cell-section-oracle.json"
     deadline = time.monotonic() + 600
     while not (oracle_marker.is_file() and json.loads(oracle_marker.read_text())["done"]):
         assert process.poll() is None, "the run ended before it could be interrupted"
@@ -90,20 +91,25 @@ def test_killed_run_resumes_without_redoing_finished_cells(tmp_path: Path, mini_
     process.kill()
     process.wait()
     finished = _finished(out / "state")
-    assert {"model-vanilla.json", "model-oracle-patient.json", "cell-patient-oracle.json"} <= set(finished)
-    assert not (out / "leaderboard").exists()
+    patient_cells = {f"cell-patient-{m}.json" for m in ("vanilla", "oracle", "ga", "chip")}
+    assert {"model-vanilla.json", "model-oracle-patient.json", "model-oracle-section.json"} <= set(finished)
+    assert patient_cells | {"cell-section-oracle.json"} <= set(finished)
+    # the finished level is already on the leaderboard; the interrupted one is not
+    assert {(r["level"], r["method"]) for r in leaderboard_rows(out)} == {
+        ("patient", m) for m in ("vanilla", "oracle", "ga", "chip")
+    }
 
     assert main(args) == 0
     after = _finished(out / "state")
     assert all(after[name] == mtime for name, mtime in finished.items())  # nothing finished was redone
-    assert len(after) == 2 + 4
+    assert len(after) == 3 + 2 * 4
 
     # the resumed run's rows equal the same cells of the uninterrupted run (wall times aside)
     def comparable(rows: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
         return {
             (r["level"], r["method"]): {k: v for k, v in r.items() if k != "seconds"}
             for r in rows
-            if r["level"] == "patient" and r["method"] in ("vanilla", "oracle", "ga", "chip")
+            if r["level"] in ("patient", "section") and r["method"] in ("vanilla", "oracle", "ga", "chip")
         }
 
     assert comparable(leaderboard_rows(out)) == comparable(leaderboard_rows(mini_run))

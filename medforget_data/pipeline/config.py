@@ -46,6 +46,8 @@ class RunConfig(BaseModel):
     @field_validator("levels")
     @classmethod
     def _known_levels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("choose at least one level")
         for name in value:
             check_choice("level", name, LEVELS)
         return tuple(level for level in LEVELS if level in value)

@@ -1,8 +1,9 @@
-"""The benchmark run: vanilla → oracles → per level and method: unlearn → generate → score → attack → board.
+"""The benchmark run: vanilla, then per level its oracle and per method unlearn → generate → score → attack.
 
 Every stage has a key (the sha256 of what determines its output) and a done-marker written last,
 so a rerun skips finished stages, resumes an interrupted fine-tuning from its epoch checkpoint and
-redoes at most the cell that was in progress. Unlearned models live in memory only: a cell's
+redoes at most the cell that was in progress. The leaderboard is rewritten after every level, so
+a run stopped early shows the levels it finished. Unlearned models live in memory only: a cell's
 lasting output is its submission and its results JSON.
 """
 
@@ -247,21 +248,23 @@ class BenchmarkRun:
             overall.set_postfix_str("vanilla model")
             self.trained_model(None)
             overall.update()
-            for level in config.levels:
+            # Level by level (its oracle, then its cells), with the leaderboard rewritten after each:
+            # a long run that is stopped early still shows every level it finished.
+            for done, level in enumerate(config.levels, start=1):
                 overall.set_postfix_str(f"oracle model ({level})")
                 self.trained_model(level)
                 overall.update()
-            for level in config.levels:
                 overall.set_postfix_str(f"{level}: vanilla + oracle")
                 self.reference_cells(level, lambda method: overall.update())
                 for method in config.methods:
                     overall.set_postfix_str(f"{level}: {method}")
                     self.method_cell(level, method)
                     overall.update()
+                finished = [(lv, method) for lv, method in cells if lv in config.levels[:done]]
+                board = write_leaderboard(
+                    [self.results_path(lv, method) for lv, method in finished], self.run_dir / LEADERBOARD_DIR
+                )
             overall.set_postfix_str("leaderboard")
-            board = write_leaderboard(
-                [self.results_path(level, method) for level, method in cells], self.run_dir / LEADERBOARD_DIR
-            )
             overall.update()
         (self.run_dir / "timings.json").write_text(
             json.dumps({"stages": self.state.all_seconds(), "totals": self.stage_seconds()}, indent=1) + "\n",
