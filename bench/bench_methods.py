@@ -1,7 +1,8 @@
 """Wall time of each unlearning method at each level, and CHIP time / GA time measured in one run.
 
     .venv/bin/python bench/bench_methods.py --model MODEL_DIR --dataset DATASET_DIR \\
-        [--levels institution patient study section] [--methods ga graddiff kl npo forget_mi chip]
+        [--levels institution patient study section] [--methods ga graddiff kl npo forget_mi chip] \\
+        [--device cuda]
 
 The model is the vanilla target (`medforget finetune --config small`); methods run with their
 default configs on a fresh copy each. The oracle is a retrain: its time is the vanilla fine-tuning
@@ -14,6 +15,8 @@ import argparse
 import copy
 import time
 from pathlib import Path
+
+import torch
 
 from medforget_data.constants import LEVELS
 from medforget_data.methods import get_method, make_config
@@ -29,9 +32,10 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--levels", nargs="+", default=list(LEVELS))
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS))
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    model, processor, record = load_model(args.model)
-    print(f"model {record.config_name} ({record.parameters:,} parameters)")
+    model, processor, record = load_model(args.model, device=args.device)
+    print(f"model {record.config_name} ({record.parameters:,} parameters) on {args.device}")
     print("| level | forget items | " + " | ".join(args.methods) + " | CHIP / GA |")
     print("|---" * (len(args.methods) + 3) + "|")
     for level in args.levels:
@@ -41,6 +45,8 @@ def main() -> None:
             began = time.perf_counter()
             method, config = get_method(name), make_config(name)
             method.unlearn(copy.deepcopy(model), processor, splits, config, progress=False)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
             seconds[name] = time.perf_counter() - began
         ratio = seconds["chip"] / seconds["ga"] if {"chip", "ga"} <= seconds.keys() else float("nan")
         cells = " | ".join(f"{seconds[name]:.1f} s" for name in args.methods)

@@ -39,24 +39,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--precision", default="fp32", help="fp32, or bf16 (autocast; fp32 master weights)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.set_defaults(handler=run_finetune)
 
 
 def run_finetune(args: argparse.Namespace) -> int:
+    from medforget_data.errors import check_choice
     from medforget_data.models.finetune import finetune
-    from medforget_data.models.train import TrainConfig
+    from medforget_data.models.train import PRECISIONS, TrainConfig
 
     overrides = {
         k: v
         for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
         if v is not None
     }
+    check_choice("precision", args.precision, PRECISIONS)
     record = finetune(
         dataset_dir(args),
         args.out,
         config_name=args.config,
-        train_config=TrainConfig(seed=args.seed, **overrides),
+        train_config=TrainConfig(seed=args.seed, precision=args.precision, **overrides),
         oracle_level=args.oracle_level,
         base_model=args.model,
         lora_rank=args.lora_rank,

@@ -22,16 +22,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=None)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32", help="weights in fp32, or bf16 (GPU)")
     parser.set_defaults(handler=run_generate)
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    from medforget_data.errors import check_choice
     from medforget_data.models.build import load_model
     from medforget_data.models.generate import DEFAULT_MAX_NEW_TOKENS, generate_submission
+    from medforget_data.models.train import PRECISIONS, precision_dtype
     from medforget_data.scoring.submission import SubmissionMetadata
 
+    check_choice("precision", args.precision, PRECISIONS)
     folder = dataset_dir(args)
-    model, processor, record = load_model(args.model, device=args.device)
+    model, processor, record = load_model(
+        args.model, device=args.device, dtype=precision_dtype(args.precision)
+    )
     metadata = SubmissionMetadata(
         method=args.method, model=record.config_name, level=args.level, seed=args.seed, contact=args.contact
     )

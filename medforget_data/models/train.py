@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -16,6 +17,12 @@ from tqdm.auto import tqdm
 from medforget_data.models.batches import Encoded, answer_loss, collate, length_batches
 
 CHECKPOINT_DIR = "checkpoint"
+Precision = Literal["fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+
+
+def precision_dtype(precision: Precision) -> torch.dtype:
+    return torch.bfloat16 if precision == "bf16" else torch.float32
 
 
 class TrainConfig(BaseModel):
@@ -28,6 +35,8 @@ class TrainConfig(BaseModel):
     warmup_fraction: float = 0.05
     clip_norm: float = 1.0
     seed: int = 0
+    # bf16: forward and backward under autocast, fp32 master weights and optimizer state (GPU recipe)
+    precision: Precision = "fp32"
 
 
 def lr_factor(step: int, total: int, warmup: int) -> float:
@@ -117,7 +126,10 @@ def train(
         batches = length_batches(encoded, config.batch_size, epoch_generator(config.seed, epoch))
         for indices in batches[rank::world][:steps_per_epoch]:  # equal step counts keep processes in sync
             batch = collate([encoded[i] for i in indices], pad_id)
-            loss = answer_loss(model, batch, device)
+            with torch.autocast(
+                torch.device(device).type, dtype=torch.bfloat16, enabled=config.precision == "bf16"
+            ):
+                loss = answer_loss(model, batch, device)
             optimizer.zero_grad(set_to_none=True)
             if accelerator is not None:
                 accelerator.backward(loss)
