@@ -18,6 +18,7 @@ import torch
 
 from medforget_data.models.batches import Encoder
 from medforget_data.models.build import new_model
+from medforget_data.models.configs import MODEL_SPECS
 from medforget_data.models.examples import read_examples
 from medforget_data.models.generate import generate_answers
 from medforget_data.models.train import PRECISIONS, TrainConfig, precision_dtype, train
@@ -37,7 +38,7 @@ def main() -> None:
     examples = examples[: args.samples] if args.samples else examples
     encoder = Encoder(processor)
     encoded = [encoder.encode(e) for e in examples]
-    recipe = TrainConfig(epochs=1, batch_size=16, precision=args.precision)
+    recipe = TrainConfig(epochs=1, batch_size=16, lr=MODEL_SPECS[args.config].lr, precision=args.precision)
     began = time.perf_counter()
     train(model, encoded, processor.tokenizer.pad_token_id, recipe, progress=False, device=args.device)
     train_seconds = time.perf_counter() - began

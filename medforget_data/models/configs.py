@@ -23,6 +23,7 @@ class ModelSpec(BaseModel):
     vision_heads: int
     vision_intermediate: int
     mrope_section: tuple[int, int, int]  # sums to head_dim / 2
+    lr: float  # the fine-tuning recipe's peak learning rate for this size
 
 
 MODEL_SPECS: dict[str, ModelSpec] = {
@@ -39,6 +40,7 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         vision_heads=1,
         vision_intermediate=64,
         mrope_section=(4, 6, 6),
+        lr=2e-3,
     ),
     # the default target: memorises the `full` train config on 2 CPU cores (see BENCHMARKS.md)
     "small": ModelSpec(
@@ -53,6 +55,7 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         vision_heads=2,
         vision_intermediate=128,
         mrope_section=(4, 6, 6),
+        lr=2e-3,
     ),
     # a GPU-sized check of the same code path (≥ 100M parameters)
     "base": ModelSpec(
@@ -67,6 +70,7 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         vision_heads=4,
         vision_intermediate=1024,
         mrope_section=(8, 12, 12),
+        lr=3e-4,  # 2e-3 diverged to NaN within 3 epochs in bf16 on a GPU (BENCHMARKS.md)
     ),
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODEL_SPECS)

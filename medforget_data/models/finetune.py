@@ -13,6 +13,7 @@ from medforget_data.loading import read_split_items
 from medforget_data.manifest import read_manifest
 from medforget_data.models.batches import Encoder
 from medforget_data.models.build import ModelRecord, load_model, new_model, save_model
+from medforget_data.models.configs import MODEL_SPECS
 from medforget_data.models.examples import Example, read_examples
 from medforget_data.models.train import TrainConfig, train
 
@@ -60,6 +61,8 @@ def finetune(
     else:
         model, processor = new_model(config_name, dataset_dir, train_config.seed)
         name = config_name
+        if "lr" not in train_config.model_fields_set:  # each size has its own recipe learning rate
+            train_config = train_config.model_copy(update={"lr": MODEL_SPECS[config_name].lr})
     if lora_rank:
         model = add_lora(model, lora_rank)
     examples = training_examples(dataset_dir, oracle_level)

@@ -14,6 +14,7 @@ from safetensors.torch import load_model as load_weights
 from safetensors.torch import save_model as save_weights
 from tqdm.auto import tqdm
 
+from medforget_data.errors import MedForgetError
 from medforget_data.models.batches import Encoded, answer_loss, collate, length_batches
 
 CHECKPOINT_DIR = "checkpoint"
@@ -130,6 +131,10 @@ def train(
                 torch.device(device).type, dtype=torch.bfloat16, enabled=config.precision == "bf16"
             ):
                 loss = answer_loss(model, batch, device)
+            if not torch.isfinite(loss):  # a diverged run must not be saved as a model
+                raise MedForgetError(
+                    f"training diverged: loss {loss.item()} at epoch {epoch}, step {len(losses)}; lower --lr"
+                )
             optimizer.zero_grad(set_to_none=True)
             if accelerator is not None:
                 accelerator.backward(loss)
