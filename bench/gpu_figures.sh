@@ -9,7 +9,7 @@
 #   model    `base` (≥ 100M parameters) in bf16: one epoch + generation throughput (bench_model.py),
 #            then the CLI path: `medforget finetune --precision bf16` (3 epochs) and `medforget generate`
 #   methods  bench_methods.py at the `patient` level on `base` (bf16-trained, fp32 weights) and on a
-#            `small` model fine-tuned 2 epochs on the GPU: wall time per method, CHIP / GA
+#            `small` model fine-tuned 2 epochs (base: the model part's, else 1 epoch here) on the GPU: wall time per method, CHIP / GA
 #   run      the default benchmark (`openi` / `full` / `small`, every method × level), --device cuda,
 #            stopped at the budget; timings.json says how far it got
 set -euo pipefail
@@ -42,15 +42,16 @@ if [[ " $parts " == *" model "* ]]; then
   $medforget finetune --dataset "$data" --config base --device cuda --precision bf16 --epochs 3 \
     --out /tmp/base-bf16 2>&1 | tail -1
   history /tmp/base-bf16
-  began=$(date +%s.%N)
+  began=$(date +%s)
   $medforget generate --dataset "$data" --model /tmp/base-bf16 --level patient --splits forget \
     --device cuda --precision bf16 --batch-size 64 --out /tmp/base-forget.jsonl 2>&1 | tail -1
-  echo "generate (base, bf16, patient forget): $(echo "$(date +%s.%N) - $began" | bc) s including load"
+  echo "generate (base, bf16, patient forget): $(( $(date +%s) - began )) s including load"
 fi
 
 if [[ " $parts " == *" methods "* ]]; then
-  [ -d /tmp/base-bf16 ] && python3 bench/bench_methods.py --model /tmp/base-bf16 --dataset "$data" \
-    --levels patient --device cuda
+  [ -d /tmp/base-bf16 ] || $medforget finetune --dataset "$data" --config base --device cuda \
+    --precision bf16 --epochs 1 --out /tmp/base-bf16 2>&1 | tail -1
+  python3 bench/bench_methods.py --model /tmp/base-bf16 --dataset "$data" --levels patient --device cuda
   $medforget finetune --dataset "$data" --config small --device cuda --epochs 2 --out /tmp/small-2 2>&1 | tail -1
   history /tmp/small-2
   python3 bench/bench_methods.py --model /tmp/small-2 --dataset "$data" --levels patient --device cuda

@@ -45,7 +45,8 @@ def energy_rank(singular_values: torch.Tensor, tau: float) -> int:
     if energy.sum() <= 0:
         return 0
     cumulative = torch.cumsum(energy, 0) / energy.sum()
-    return int(torch.searchsorted(cumulative, torch.tensor(tau, dtype=cumulative.dtype) - 1e-12).item()) + 1
+    threshold = torch.tensor(tau - 1e-12, dtype=cumulative.dtype, device=cumulative.device)
+    return int(torch.searchsorted(cumulative, threshold).item()) + 1
 
 
 def direction_basis(directions: torch.Tensor, tau: float) -> torch.Tensor:
