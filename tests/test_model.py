@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
 import torch
 
 from medforget_data.cli import main
+from medforget_data.errors import MedForgetError
 from medforget_data.models.batches import (
     IGNORE_INDEX,
     Encoder,
@@ -159,6 +161,41 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(
     assert [h["epoch"] for h in history] == [0, 1, 2]
     resumed = _weights(model)
     assert all(torch.allclose(uninterrupted[k], resumed[k]) for k in uninterrupted)
+
+
+def test_bf16_training_autocasts_and_keeps_fp32_master_weights(synthetic_mini_dir: Path, tiny) -> None:
+    _, _, examples = tiny
+    histories = {}
+    for precision in ("fp32", "bf16"):
+        model, processor = new_model("tiny", synthetic_mini_dir, seed=0)
+        encoded = [Encoder(processor).encode(e) for e in examples[:16]]
+        config = FAST.model_copy(update={"epochs": 1, "precision": precision})
+        histories[precision] = train(model, encoded, processor.tokenizer.pad_token_id, config, progress=False)
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+    fp32_loss, bf16_loss = histories["fp32"][0]["loss"], histories["bf16"][0]["loss"]
+    # the same batches in bf16 arithmetic: close (bf16 keeps ~3 significant digits) but not identical
+    assert bf16_loss != fp32_loss and abs(bf16_loss - fp32_loss) < 0.05 * fp32_loss
+
+
+def test_a_diverged_loss_stops_training_and_saves_no_model(
+    synthetic_mini_dir: Path, tmp_path: Path, tiny
+) -> None:
+    model, processor, _ = tiny
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        broken.lm_head.weight.fill_(float("nan"))  # tied to the embedding: every logit is NaN
+    save_model(
+        broken, processor, tmp_path / "nan", ModelRecord(config_name="tiny", dataset_hash="x", parameters=1)
+    )
+    with pytest.raises(MedForgetError, match="training diverged: loss nan at epoch 0, step 0"):
+        finetune(
+            synthetic_mini_dir,
+            tmp_path / "out",
+            base_model=tmp_path / "nan",
+            train_config=FAST,
+            progress=False,
+        )
+    assert not (tmp_path / "out" / "config.json").exists()
 
 
 def test_lora_on_a_checkpoint_changes_weights_and_saves_a_plain_model(
