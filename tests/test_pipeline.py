@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from medforget_data.cli import main
 from medforget_data.constants import LEVELS, TASKS
@@ -113,6 +115,27 @@ def test_killed_run_resumes_without_redoing_finished_cells(tmp_path: Path, mini_
         }
 
     assert comparable(leaderboard_rows(out)) == comparable(leaderboard_rows(mini_run))
+
+
+def test_concurrent_trainings_give_the_same_models_and_rows(tmp_path: Path, mini_run: Path) -> None:
+    out = tmp_path / "concurrent"
+    args = [*MINI_RUN, "--levels", "patient", "--methods", "ga", "--training-jobs", "2", "--out", str(out)]
+    assert main(args) == 0
+    for name in ("vanilla", "oracle-patient"):
+        concurrent = load_file(out / "models" / name / "model.safetensors")
+        sequential = load_file(mini_run / "models" / name / "model.safetensors")
+        assert concurrent.keys() == sequential.keys()
+        assert all(torch.equal(concurrent[k], sequential[k]) for k in concurrent), name
+        # trained in a worker process, which splits the cores between the jobs
+        card = json.loads((out / "models" / name / "medforget_model.json").read_text(encoding="utf-8"))
+        assert card["recipe"]["torch_threads"] == max(1, (os.cpu_count() or 1) // 2)
+    rows = {(r["level"], r["method"]): r for r in leaderboard_rows(out)}
+    reference = {(r["level"], r["method"]): r for r in leaderboard_rows(mini_run)}
+    assert rows.keys() == {("patient", m) for m in ("vanilla", "oracle", "ga")}
+    for cell, row in rows.items():
+        assert {k: v for k, v in row.items() if k != "seconds"} == {
+            k: v for k, v in reference[cell].items() if k != "seconds"
+        }
 
 
 def test_bad_run_options_fail_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

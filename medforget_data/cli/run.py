@@ -23,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--levels", nargs="+", default=None, help="levels (default: all four)")
     parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default: the recipe's)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument(
+        "--training-jobs", type=int, default=1, help="models trained at once, one process each (GPU)"
+    )
     parser.add_argument("--max-new-tokens", type=int, default=None, help="generation length cap")
     parser.set_defaults(handler=run_benchmark)
 
@@ -60,6 +63,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         "model": args.model,
         "seed": args.seed,
         "device": args.device,
+        "training_jobs": args.training_jobs,
         **({"methods": tuple(args.methods)} if args.methods else {}),
         **({"levels": tuple(args.levels)} if args.levels else {}),
         **({"epochs": args.epochs} if args.epochs is not None else {}),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medforget_data.constants import DEFAULT_SEED, LEVELS
 from medforget_data.errors import check_choice
@@ -27,6 +27,9 @@ class RunConfig(BaseModel):
     epochs: int | None = None  # None: the fine-tuning recipe's default
     seed: int = DEFAULT_SEED
     device: str = "cpu"
+    # Models (vanilla + one oracle per level) trained at once in separate processes: on a GPU one
+    # small training leaves it ~89% idle (launch-bound, BENCHMARKS.md). Does not change any weights.
+    training_jobs: int = Field(default=1, ge=1)
     batch_size: int = 32  # generation
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
 

@@ -10,11 +10,15 @@ lasting output is its submission and its results JSON.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from medforget_data.attacks.run import attack
@@ -93,6 +97,23 @@ class BenchmarkRun:
         shutil.rmtree(folder / CHECKPOINT_DIR, ignore_errors=True)  # optimizer state only served resume
         self.state.mark(stage, key, done=True, seconds={"train": record.recipe["wall_seconds"]})
         return folder
+
+    def train_models_concurrently(self) -> None:
+        """Vanilla and every level's oracle, `training_jobs` at a time, each in its own process.
+
+        Each training is the same seeded recipe as in the sequential path and writes only its own
+        folder and done-marker, so the level loop afterwards finds them finished.
+        """
+        names: list[str | None] = [None, *self.config.levels]
+        threads = max(1, (os.cpu_count() or 1) // self.config.training_jobs)
+        context = multiprocessing.get_context("spawn")  # no fork after torch (and CUDA) are loaded
+        with ProcessPoolExecutor(self.config.training_jobs, mp_context=context) as pool:
+            jobs = [
+                pool.submit(_train_in_process, self.config, self.dataset_dir, self.run_dir, name, threads)
+                for name in names
+            ]
+            for job in tqdm(jobs, desc="training (concurrent)", unit="model", disable=not self.progress):
+                job.result()
 
     # ----- cells
     def cell_key(self, level: str, method: str) -> str:
@@ -246,6 +267,8 @@ class BenchmarkRun:
             disable=not self.progress,
         ) as overall:
             overall.set_postfix_str("vanilla model")
+            if config.training_jobs > 1:
+                self.train_models_concurrently()
             self.trained_model(None)
             overall.update()
             # Level by level (its oracle, then its cells), with the leaderboard rewritten after each:
@@ -271,3 +294,10 @@ class BenchmarkRun:
             encoding="utf-8",
         )
         return board
+
+
+def _train_in_process(
+    config: RunConfig, dataset_dir: Path, run_dir: Path, oracle_level: str | None, threads: int
+) -> None:
+    torch.set_num_threads(threads)
+    BenchmarkRun(config, dataset_dir, run_dir, progress=False).trained_model(oracle_level)
