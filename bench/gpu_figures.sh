@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU figures (issues 4, 5, 7) on a CUDA machine whose python3 already has torch, transformers,
-# peft and accelerate; the rest travels as wheels in .whl/ (see BENCHMARKS.md, "GPU figures").
+# peft and accelerate; the rest travels as wheels in .whl/, made here by `bash bench/gpu_wheels.sh`
+# and named in the device call's carry list.
 #
 #   GPU_BUDGET_S=580 bash bench/gpu_figures.sh OUT_DIR [PARTS...]
 #
