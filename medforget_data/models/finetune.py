@@ -15,7 +15,8 @@ from medforget_data.models.batches import Encoder
 from medforget_data.models.build import ModelRecord, load_model, new_model, save_model
 from medforget_data.models.configs import MODEL_SPECS
 from medforget_data.models.examples import Example, read_examples
-from medforget_data.models.train import TrainConfig, train
+from medforget_data.models.train import TrainConfig, checkpoint_exists, train
+from medforget_data.models.vision_pretrain import freeze_vision, pretrain_vision
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -69,6 +70,20 @@ def finetune(
     encoder = Encoder(processor)
     encoded = [encoder.encode(example) for example in examples]
     began = time.perf_counter()
+    vision_accuracy = None
+    if base_model is None and train_config.vision_pretrain_epochs > 0:
+        if not (resume and checkpoint_exists(out_dir)):  # a checkpoint already holds the pretrained tower
+            vision_accuracy = pretrain_vision(
+                model,
+                encoder,
+                examples,
+                train_config.vision_pretrain_epochs,
+                train_config.lr,
+                train_config.seed,
+                progress=progress,
+                device=device,
+            )
+        freeze_vision(model)
     history = train(
         model,
         encoded,
@@ -91,6 +106,7 @@ def finetune(
             "train_items": len(examples),
             "lora_rank": lora_rank,
             **train_config.model_dump(),
+            "vision_pretrain_study_accuracy": vision_accuracy,
             "wall_seconds": time.perf_counter() - began,
             "torch_threads": torch.get_num_threads(),
         },

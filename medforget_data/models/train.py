@@ -38,6 +38,9 @@ class TrainConfig(BaseModel):
     seed: int = 0
     # bf16: forward and backward under autocast, fp32 master weights and optimizer state (GPU recipe)
     precision: Precision = "fp32"
+    # a fresh model's vision tower is first trained to tell the images apart, then frozen
+    # (models/vision_pretrain.py); 0 trains it jointly with the language model instead
+    vision_pretrain_epochs: int = 80
 
 
 def lr_factor(step: int, total: int, warmup: int) -> float:
@@ -51,6 +54,10 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     # One generator per epoch: a resumed run sees exactly the batch order of an uninterrupted one.
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def checkpoint_exists(checkpoint_root: Path | None) -> bool:
+    return checkpoint_root is not None and (checkpoint_root / CHECKPOINT_DIR / "trainer_state.pt").is_file()
 
 
 def _save_checkpoint(folder: Path, model, optimizer, scheduler, epoch: int, history: list[dict]) -> None:
@@ -109,7 +116,7 @@ def train(
     history: list[dict] = []
     start_epoch = 0
     checkpoint = checkpoint_root / CHECKPOINT_DIR if checkpoint_root else None
-    if resume and checkpoint is not None and (checkpoint / "trainer_state.pt").is_file():
+    if resume and checkpoint is not None and checkpoint_exists(checkpoint_root):
         load_weights(model, str(checkpoint / "model.safetensors"))
         state = torch.load(checkpoint / "trainer_state.pt", weights_only=True)
         optimizer.load_state_dict(state["optimizer"])

@@ -1,0 +1,138 @@
+"""Vision pretraining: teach the vision tower to tell the training images apart, then freeze it.
+
+Trained jointly with the language model from scratch, the vision tower collapses: its features of
+different images grow alike (mean cosine 0.71 → 0.91 in 20 epochs) and the model answers every
+image-keyed question (patient, institution, study date, …) with the training set's most common
+answer. A published Qwen2.5-VL starts from a pretrained vision encoder; ours gets the small-scale
+equivalent here. Linear heads on the mean-pooled visual tokens predict each image's institution,
+patient and study (the hierarchy above the report section); the heads are discarded and the tower
+is frozen for fine-tuning. Only the images of the examples being trained on are used, so a retrain
+oracle never sees a forgotten image. Evidence and figures: BENCHMARKS.md (issue 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from medforget_data.constants import LEVELS
+from medforget_data.models.batches import Encoder
+from medforget_data.models.examples import Example
+
+# Levels whose ids are properties of an image (a report section shares its study's image).
+IMAGE_LEVELS: tuple[str, ...] = LEVELS[: LEVELS.index("study") + 1]
+
+
+def training_images(examples: Sequence[Example]) -> list[Example]:
+    """One example per distinct study image, in first-seen order."""
+    first: dict[str, Example] = {}
+    for example in examples:
+        first.setdefault(example.item.study_id, example)
+    return list(first.values())
+
+
+def image_labels(images: Sequence[Example]) -> list[torch.Tensor]:
+    """Per image level, each image's class index (ids sorted, so labels never depend on order)."""
+    labels = []
+    for level in IMAGE_LEVELS:
+        ids = [getattr(image.item, f"{level}_id") for image in images]
+        index = {value: i for i, value in enumerate(sorted(set(ids)))}
+        labels.append(torch.tensor([index[value] for value in ids]))
+    return labels
+
+
+def visual_summary(visual, pixel_values: torch.Tensor, grid_thw: torch.Tensor, images: int) -> torch.Tensor:
+    """Mean of each image's visual tokens (the vectors the language model receives): [images, hidden]."""
+    output = visual(pixel_values, grid_thw=grid_thw)
+    tokens = getattr(output, "pooler_output", output)  # transformers 5 returns an output object
+    return tokens.view(images, -1, tokens.shape[-1]).mean(1)
+
+
+def mean_cosine_between_images(model, encoder: Encoder, images: Sequence[Example]) -> float:
+    """Mean cosine similarity of different images' visual summaries: 1 means the tower has collapsed."""
+    with torch.no_grad():
+        summaries = []
+        for image in images:
+            pixel_values, grid = encoder.image_inputs(image)
+            summaries.append(visual_summary(model.model.visual, pixel_values, grid[None], 1))
+    unit = torch.nn.functional.normalize(torch.cat(summaries), dim=-1)
+    return (unit @ unit.T)[~torch.eye(len(images), dtype=torch.bool)].mean().item()
+
+
+def pretrain_vision(
+    model,
+    encoder: Encoder,
+    examples: Sequence[Example],
+    epochs: int,
+    lr: float,
+    seed: int,
+    batch_size: int = 16,
+    progress: bool = True,
+    device: str = "cpu",
+) -> float:
+    """Train the vision tower in place to classify each image's level ids; returns the last epoch's
+    study accuracy on the training images.
+
+    On CPU it runs on one thread: its reductions over many patches are split across threads, so the
+    tower (and every model fine-tuned on it) would otherwise depend on the machine's core count.
+    """
+    threads = torch.get_num_threads()
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        return _pretrain(model, encoder, examples, epochs, lr, seed, batch_size, progress, device)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _pretrain(
+    model,
+    encoder: Encoder,
+    examples: Sequence[Example],
+    epochs: int,
+    lr: float,
+    seed: int,
+    batch_size: int,
+    progress: bool,
+    device: str,
+) -> float:
+    images = training_images(examples)
+    inputs = [encoder.image_inputs(image) for image in images]
+    labels = [label.to(device) for label in image_labels(images)]
+    visual = model.model.visual.to(device).train()
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # the heads' initialisation
+    hidden = model.config.text_config.hidden_size
+    heads = torch.nn.ModuleList(torch.nn.Linear(hidden, int(label.max()) + 1) for label in labels).to(device)
+    optimizer = torch.optim.AdamW([*visual.parameters(), *heads.parameters()], lr=lr, weight_decay=0.0)
+    accuracy = 0.0
+    for _ in tqdm(range(epochs), desc="vision pretraining", unit="epoch", disable=not progress):
+        correct = 0
+        order = torch.randperm(len(images), generator=generator).tolist()
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            summary = visual_summary(
+                visual,
+                torch.cat([inputs[i][0] for i in chosen]).to(device),
+                torch.stack([inputs[i][1] for i in chosen]).to(device),
+                len(chosen),
+            )
+            logits = [head(summary) for head in heads]
+            loss = sum(
+                torch.nn.functional.cross_entropy(level_logits, label[chosen])
+                for level_logits, label in zip(logits, labels, strict=True)
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            correct += int((logits[-1].argmax(-1) == labels[-1][chosen]).sum())
+        accuracy = correct / len(images)
+    visual.eval()
+    return accuracy
+
+
+def freeze_vision(model) -> None:
+    """Fine-tuning after pretraining trains the language model and leaves the tower as it is."""
+    model.model.visual.requires_grad_(False)
