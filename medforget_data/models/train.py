@@ -116,7 +116,7 @@ def train(
     history: list[dict] = []
     start_epoch = 0
     checkpoint = checkpoint_root / CHECKPOINT_DIR if checkpoint_root else None
-    if resume and checkpoint is not None and checkpoint_exists(checkpoint_root):
+    if resume and checkpoint_exists(checkpoint_root):
         load_weights(model, str(checkpoint / "model.safetensors"))
         state = torch.load(checkpoint / "trainer_state.pt", weights_only=True)
         optimizer.load_state_dict(state["optimizer"])

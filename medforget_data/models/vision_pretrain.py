@@ -12,7 +12,8 @@ oracle never sees a forgotten image. Evidence and figures: BENCHMARKS.md (issue 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from tqdm.auto import tqdm
@@ -61,6 +62,17 @@ def mean_cosine_between_images(model, encoder: Encoder, images: Sequence[Example
     return (unit @ unit.T)[~torch.eye(len(images), dtype=torch.bool)].mean().item()
 
 
+@contextmanager
+def _one_cpu_thread(device: str) -> Iterator[None]:
+    threads = torch.get_num_threads()
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def pretrain_vision(
     model,
     encoder: Encoder,
@@ -78,59 +90,41 @@ def pretrain_vision(
     On CPU it runs on one thread: its reductions over many patches are split across threads, so the
     tower (and every model fine-tuned on it) would otherwise depend on the machine's core count.
     """
-    threads = torch.get_num_threads()
-    if torch.device(device).type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        return _pretrain(model, encoder, examples, epochs, lr, seed, batch_size, progress, device)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _pretrain(
-    model,
-    encoder: Encoder,
-    examples: Sequence[Example],
-    epochs: int,
-    lr: float,
-    seed: int,
-    batch_size: int,
-    progress: bool,
-    device: str,
-) -> float:
-    images = training_images(examples)
-    inputs = [encoder.image_inputs(image) for image in images]
-    labels = [label.to(device) for label in image_labels(images)]
-    visual = model.model.visual.to(device).train()
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # the heads' initialisation
-    hidden = model.config.text_config.hidden_size
-    heads = torch.nn.ModuleList(torch.nn.Linear(hidden, int(label.max()) + 1) for label in labels).to(device)
-    optimizer = torch.optim.AdamW([*visual.parameters(), *heads.parameters()], lr=lr, weight_decay=0.0)
-    accuracy = 0.0
-    for _ in tqdm(range(epochs), desc="vision pretraining", unit="epoch", disable=not progress):
-        correct = 0
-        order = torch.randperm(len(images), generator=generator).tolist()
-        for start in range(0, len(order), batch_size):
-            chosen = order[start : start + batch_size]
-            summary = visual_summary(
-                visual,
-                torch.cat([inputs[i][0] for i in chosen]).to(device),
-                torch.stack([inputs[i][1] for i in chosen]).to(device),
-                len(chosen),
-            )
-            logits = [head(summary) for head in heads]
-            loss = sum(
-                torch.nn.functional.cross_entropy(level_logits, label[chosen])
-                for level_logits, label in zip(logits, labels, strict=True)
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            correct += int((logits[-1].argmax(-1) == labels[-1][chosen]).sum())
-        accuracy = correct / len(images)
-    visual.eval()
-    return accuracy
+    with _one_cpu_thread(device):
+        images = training_images(examples)
+        inputs = [encoder.image_inputs(image) for image in images]
+        labels = [label.to(device) for label in image_labels(images)]
+        visual = model.model.visual.to(device).train()
+        generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)  # the heads' initialisation
+        hidden = model.config.text_config.hidden_size
+        heads = torch.nn.ModuleList(torch.nn.Linear(hidden, int(label.max()) + 1) for label in labels)
+        heads.to(device)
+        optimizer = torch.optim.AdamW([*visual.parameters(), *heads.parameters()], lr=lr, weight_decay=0.0)
+        accuracy = 0.0
+        for _ in tqdm(range(epochs), desc="vision pretraining", unit="epoch", disable=not progress):
+            correct = 0
+            order = torch.randperm(len(images), generator=generator).tolist()
+            for start in range(0, len(order), batch_size):
+                chosen = order[start : start + batch_size]
+                summary = visual_summary(
+                    visual,
+                    torch.cat([inputs[i][0] for i in chosen]).to(device),
+                    torch.stack([inputs[i][1] for i in chosen]).to(device),
+                    len(chosen),
+                )
+                logits = [head(summary) for head in heads]
+                loss = sum(
+                    torch.nn.functional.cross_entropy(level_logits, label[chosen])
+                    for level_logits, label in zip(logits, labels, strict=True)
+                )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                correct += int((logits[-1].argmax(-1) == labels[-1][chosen]).sum())
+            accuracy = correct / len(images)
+        visual.eval()
+        return accuracy
 
 
 def freeze_vision(model) -> None:
