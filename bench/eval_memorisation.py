@@ -32,19 +32,24 @@ def main() -> None:
     answers = generate_answers(model, processor, examples, batch_size=64)
     seconds = time.perf_counter() - began
     scores: dict[str, list[float]] = defaultdict(list)
+    per_fact: dict[tuple[str, str], list[float]] = defaultdict(list)
     for e in examples:
         if e.item.task == "generation":
-            scores["generation ROUGE-L"].append(rouge_l(answers[e.item.id], e.item.answer))
+            score, name = rouge_l(answers[e.item.id], e.item.answer), "generation ROUGE-L"
         else:
-            scores[f"{e.item.task} EM"].append(
-                exact_match(answers[e.item.id], e.item.answer, e.item.task, e.item.options)
-            )
+            score = exact_match(answers[e.item.id], e.item.answer, e.item.task, e.item.options)
+            name = f"{e.item.task} EM"
+        scores[name].append(score)
+        per_fact[(e.item.fact, name)].append(score)
     print(
         f"{record.config_name} ({record.parameters:,} parameters), {len(examples)} train items, "
         f"generation {seconds:.0f} s"
     )
     for name, values in sorted(scores.items()):
         print(f"  {name}: {sum(values) / len(values):.3f} (n={len(values)})")
+    print("per fact:")
+    for (fact, name), values in sorted(per_fact.items()):
+        print(f"  {fact:22} {name:20} {sum(values) / len(values):.3f} (n={len(values)})")
 
 
 if __name__ == "__main__":
