@@ -20,9 +20,10 @@ class Vanilla:
 
 class OracleConfig(MethodConfig):
     config_name: str = "small"  # the model config the vanilla model was trained with
-    epochs: int = 24
-    batch_size: int = 16
-    lr: float = 2e-3
+    # the vanilla recipe's defaults, never retyped here
+    epochs: int = TrainConfig.model_fields["epochs"].default
+    batch_size: int = TrainConfig.model_fields["batch_size"].default
+    lr: float | None = None  # None: the model size's recipe learning rate (models/configs.py)
 
 
 class Oracle:
@@ -41,8 +42,9 @@ class Oracle:
             )
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "oracle"
+            given_lr = {"lr": config.lr} if config.lr is not None else {}
             train_config = TrainConfig(
-                epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed
+                epochs=config.epochs, batch_size=config.batch_size, seed=config.seed, **given_lr
             )
             finetune(
                 Path(splits.dataset_dir),
