@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from medforget_data.builders.hub_folder import write_folder
-from medforget_data.dataset import materialise
-from medforget_data.manifest import BuildConfig
+from medforget_data.dataset.manifest import BuildConfig
+from medforget_data.dataset.materialise import materialise
 
 
 def main() -> None:

@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 from medforget_data.builders import build_dataset_folder
-from medforget_data.manifest import BuildConfig
+from medforget_data.dataset.manifest import BuildConfig
 from medforget_data.scoring.judge_offline import OfflineJudge
-from medforget_data.scoring.run import level_items
 from medforget_data.scoring.score import score_predictions
+from medforget_data.scoring.score_file import level_items
 from medforget_data.scoring.submission import SubmissionMetadata
 
 

@@ -17,14 +17,14 @@ import copy
 import tempfile
 from pathlib import Path
 
-from medforget_data.leaderboard import format_value, row_of
+from medforget_data.leaderboard.table import format_value, row_of
 from medforget_data.methods import get_method, make_config
 from medforget_data.methods.base import load_unlearn_splits
 from medforget_data.methods.chip import chip_modules
 from medforget_data.models.build import load_model
 from medforget_data.models.generate import generate_submission
 from medforget_data.scoring.judge_offline import OfflineJudge
-from medforget_data.scoring.run import score_submission_file
+from medforget_data.scoring.score_file import score_submission_file
 from medforget_data.scoring.submission import SubmissionMetadata
 
 SHOWN = ("forget/generation", "forget/classification", "forget/cloze")

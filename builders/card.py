@@ -9,7 +9,7 @@ from datasets.splits import SplitDict, SplitInfo
 from huggingface_hub import DatasetCardData
 
 from medforget_data.constants import CONFIGS
-from medforget_data.features import item_features
+from medforget_data.dataset.features import item_features
 
 
 def parquet_name(config: str, split: str) -> str:

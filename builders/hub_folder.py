@@ -12,12 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from medforget_data.atomic import atomic_folder
 from medforget_data.builders.card import parquet_name, render_card
-from medforget_data.dataset import Materialised, materialise
-from medforget_data.errors import MedForgetError
-from medforget_data.features import item_features, item_row
-from medforget_data.manifest import (
+from medforget_data.dataset.features import item_features, item_row
+from medforget_data.dataset.manifest import (
     HIERARCHY_FILE,
     MANIFEST_FILE,
     BuildConfig,
@@ -25,6 +22,9 @@ from medforget_data.manifest import (
     sha256_file,
     write_json,
 )
+from medforget_data.dataset.materialise import Materialised, materialise
+from medforget_data.errors import MedForgetError
+from medforget_data.io import atomic_folder
 
 ROW_GROUP_SIZE = 100  # small row groups suit image datasets on the Hub viewer
 

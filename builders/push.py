@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from medforget_data.dataset.manifest import read_manifest
 from medforget_data.errors import MedForgetError
-from medforget_data.manifest import read_manifest
 
 
 def check_push_allowed(dataset_dir: Path, private: bool, allow_restricted: bool) -> None:

@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 
 
 def load_dataset(name_or_path: str = "medforget", level: str = "institution", **kwargs):
-    from medforget_data.loading import load_dataset as _load
+    from medforget_data.dataset.load import load_dataset as _load
 
     return _load(name_or_path, level=level, **kwargs)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 
-from medforget_data.manifest import read_manifest
+from medforget_data.dataset.manifest import read_manifest
 from medforget_data.models.batches import Encoder
 from medforget_data.models.build import ModelRecord, new_model, save_model
 from medforget_data.models.finetune import training_examples

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from medforget_data.builders import build_dataset_folder
-from medforget_data.manifest import BuildConfig
+from medforget_data.dataset.manifest import BuildConfig
 
 
 @pytest.fixture(scope="session", autouse=True)

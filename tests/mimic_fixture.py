@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from medforget_data.schema import Finding
+from medforget_data.dataset.schema import Finding
 
 CHEXPERT_LABELS = (
     "Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Enlarged Cardiomediastinum", "Fracture",

@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from medforget_data.constants import LEVEL_SPLITS
-from medforget_data.features import ITEM_COLUMNS
-from medforget_data.loading import split_path
-from medforget_data.manifest import MANIFEST_FILE, BuildConfig, Manifest
+from medforget_data.dataset.features import ITEM_COLUMNS
+from medforget_data.dataset.load import split_path
+from medforget_data.dataset.manifest import MANIFEST_FILE, BuildConfig, Manifest
 
 HAND_LEVEL = "patient"
 HAND_HASH = "0123456789abcdef" * 4

@@ -24,9 +24,9 @@ from medforget_data.attacks.mia import (
 )
 from medforget_data.attacks.reconstruction import DEPTHS, HierarchyFacts, attack_question, context_levels
 from medforget_data.constants import LEVELS, PARTITION_SPLITS
-from medforget_data.loading import read_split_items
-from medforget_data.manifest import HIERARCHY_FILE
-from medforget_data.schema import Hierarchy
+from medforget_data.dataset.load import read_split_items
+from medforget_data.dataset.manifest import HIERARCHY_FILE
+from medforget_data.dataset.schema import Hierarchy
 
 
 def test_auc_separable_identical_and_ties() -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from medforget_data.attacks.model_attacks import attack
 from medforget_data.attacks.plot import plot_leakage
-from medforget_data.attacks.run import attack
+from medforget_data.dataset.manifest import read_manifest
 from medforget_data.errors import MedForgetError
-from medforget_data.manifest import read_manifest
 from medforget_data.methods import get_method, make_config
 from medforget_data.methods.base import load_unlearn_splits
 from medforget_data.models.batches import Encoder
@@ -18,8 +18,8 @@ from medforget_data.models.build import ModelRecord, new_model
 from medforget_data.models.train import TrainConfig, train
 from medforget_data.scoring.judge_offline import OfflineJudge
 from medforget_data.scoring.results import write_results
-from medforget_data.scoring.run import level_items
 from medforget_data.scoring.score import score_predictions
+from medforget_data.scoring.score_file import level_items
 from medforget_data.scoring.submission import SubmissionMetadata
 
 RECIPE = TrainConfig(epochs=25, batch_size=8, lr=5e-3, seed=0)

@@ -20,10 +20,10 @@ from medforget_data.constants import (
     TASKS,
     TRAIN_SPLITS,
 )
-from medforget_data.invariants import check_splits, verify_folder
-from medforget_data.loading import read_split_items
-from medforget_data.manifest import HIERARCHY_FILE, read_manifest
-from medforget_data.schema import Hierarchy, QAItem
+from medforget_data.dataset.invariants import check_splits, verify_folder
+from medforget_data.dataset.load import read_split_items
+from medforget_data.dataset.manifest import HIERARCHY_FILE, read_manifest
+from medforget_data.dataset.schema import Hierarchy, QAItem
 
 
 def load_all(folder: Path) -> dict[str, dict[str, list[QAItem]]]:
@@ -68,7 +68,7 @@ def test_openi_mini_passes_verify_and_has_a_few_hundred_items(openi_mini_dir: Pa
 
 def test_same_seed_same_manifest_other_seed_differs(tmp_path: Path) -> None:
     from medforget_data.builders import build_dataset_folder
-    from medforget_data.manifest import BuildConfig
+    from medforget_data.dataset.manifest import BuildConfig
 
     first = build_dataset_folder(
         BuildConfig(source="synthetic", size="mini", seed=7), tmp_path / "a", progress=False

@@ -15,8 +15,7 @@ from PIL import Image
 from medforget_data.builders.card import parquet_name
 from medforget_data.cli import main
 from medforget_data.constants import CONFIGS, LEVEL_SPLITS, LEVELS, TRAIN_SPLITS
-from medforget_data.errors import MedForgetError
-from medforget_data.export import (
+from medforget_data.dataset.export import (
     EXPORT_INFO_FILE,
     FORGET_FILE,
     HIERARCHY_KEYS,
@@ -26,10 +25,11 @@ from medforget_data.export import (
     level_dir,
     read_published,
 )
-from medforget_data.features import item_features, item_row
-from medforget_data.loading import read_split_items, split_path
-from medforget_data.manifest import MANIFEST_FILE, BuildConfig, Manifest
-from medforget_data.schema import QAItem
+from medforget_data.dataset.features import item_features, item_row
+from medforget_data.dataset.load import read_split_items, split_path
+from medforget_data.dataset.manifest import MANIFEST_FILE, BuildConfig, Manifest
+from medforget_data.dataset.schema import QAItem
+from medforget_data.errors import MedForgetError
 
 PUBLISHED_COLUMNS = ["image", "image_path", "metadata", "hierarchy_metadata", "ID"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from medforget_data.cli import main
-from medforget_data.leaderboard import ranking, row_of, to_csv
+from medforget_data.leaderboard.table import ranking, row_of, to_csv
 from medforget_data.scoring.results import ItemScore, Results, write_results
 from medforget_data.scoring.score import aggregate, split_gaps
 from medforget_data.scoring.submission import SubmissionMetadata

@@ -204,7 +204,7 @@ def test_unlearn_cli_saves_a_loadable_model_and_its_record(
     import json
 
     from medforget_data.cli import main
-    from medforget_data.manifest import read_manifest
+    from medforget_data.dataset.manifest import read_manifest
     from medforget_data.models.build import ModelRecord, load_model, save_model
 
     model, processor, _ = vanilla

@@ -13,15 +13,15 @@ import pytest
 from medforget_data.builders import build_dataset_folder, check_push_allowed, push_dataset_folder
 from medforget_data.cli import main
 from medforget_data.constants import LEVELS
+from medforget_data.dataset.export import EXPORT_INFO_FILE, PUBLISHED_FILES, export_published, read_published
+from medforget_data.dataset.invariants import verify_folder
+from medforget_data.dataset.load import read_split_items
+from medforget_data.dataset.manifest import HIERARCHY_FILE, BuildConfig, read_manifest
+from medforget_data.dataset.schema import Finding
+from medforget_data.dataset.sources import SourceOptions, get_source
+from medforget_data.dataset.sources.mimic import CHEXPERT_LABELS as SOURCE_LABELS
+from medforget_data.dataset.sources.mimic import chexpert_findings
 from medforget_data.errors import MedForgetError
-from medforget_data.export import EXPORT_INFO_FILE, PUBLISHED_FILES, export_published, read_published
-from medforget_data.invariants import verify_folder
-from medforget_data.loading import read_split_items
-from medforget_data.manifest import HIERARCHY_FILE, BuildConfig, read_manifest
-from medforget_data.schema import Finding
-from medforget_data.sources import SourceOptions, get_source
-from medforget_data.sources.mimic import CHEXPERT_LABELS as SOURCE_LABELS
-from medforget_data.sources.mimic import chexpert_findings
 from tests.mimic_fixture import CHEXPERT_LABELS, MimicFixture, make_mimic_tree
 
 MIMIC = get_source("mimic-cxr")

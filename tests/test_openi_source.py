@@ -4,9 +4,9 @@ import importlib.metadata
 
 import pytest
 
+from medforget_data.dataset.schema import Finding
+from medforget_data.dataset.sources import SourceOptions, get_source, openi
 from medforget_data.errors import MedForgetError
-from medforget_data.schema import Finding
-from medforget_data.sources import SourceOptions, get_source, openi
 
 REPORT_XML = b"""<?xml version="1.0" encoding="utf-8"?>
 <eCitation><MedlineCitation><Article><Abstract>

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
-from medforget_data.findings import FINDING_KINDS
-from medforget_data.rendering import encode_png, patient_anatomy, render_radiograph
-from medforget_data.schema import Finding
+from medforget_data.dataset.findings import FINDING_KINDS
+from medforget_data.dataset.rendering import encode_png, patient_anatomy, render_radiograph
+from medforget_data.dataset.schema import Finding
 
 SIDES = ("left", "right")
 ZONES = ("upper", "middle", "lower")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medforget_data.sources.report_sections import CANONICAL_SECTIONS, parse_sections
+from medforget_data.dataset.sources.report_sections import CANONICAL_SECTIONS, parse_sections
 
 FULL_REPORT = (
     "                                 FINAL REPORT\n"

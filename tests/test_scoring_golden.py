@@ -280,8 +280,8 @@ def test_bootstrap_in_blocks_equals_one_draw() -> None:
 def test_the_scoring_layer_loads_neither_torch_nor_transformers() -> None:
     # The `evaluate` wrapper is left out: `import evaluate` itself loads transformers when installed.
     code = (
-        "import sys, medforget_data.cli.score, medforget_data.scoring.run, medforget_data.scoring.judges;"
-        "import medforget_data.scoring.paths;"
+        "import sys, medforget_data.cli.score, medforget_data.scoring.score_file;"
+        "import medforget_data.scoring.judges, medforget_data.scoring.paths;"
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

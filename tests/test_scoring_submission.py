@@ -12,7 +12,7 @@ import medforget_data
 from medforget_data.cli import main
 from medforget_data.constants import LEVEL_SPLITS
 from medforget_data.scoring.results import read_results
-from medforget_data.scoring.run import level_items, score_submission_file
+from medforget_data.scoring.score_file import level_items, score_submission_file
 from medforget_data.scoring.submission import MAX_PREDICTION_CHARS, SubmissionMetadata, write_submission
 
 METADATA = {"method": "test", "model": "none", "level": "patient", "seed": 0, "contact": "a@b.c"}

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from medforget_data.constants import LEVEL_SPLITS
+from medforget_data.dataset.load import read_split_items
 from medforget_data.errors import MedForgetError
-from medforget_data.loading import read_split_items
+from medforget_data.leaderboard.space import UPLOADS_DIR, accept_submission, table
 from medforget_data.scoring.judge_offline import OfflineJudge
 from medforget_data.scoring.results import write_results
-from medforget_data.scoring.run import score_submission_file
+from medforget_data.scoring.score_file import score_submission_file
 from medforget_data.scoring.submission import SubmissionMetadata, write_submission
-from medforget_data.space import UPLOADS_DIR, accept_submission, table
 
 LEVEL = "patient"
 APP = Path(__file__).resolve().parents[1] / "hub_card" / "leaderboard" / "app.py"

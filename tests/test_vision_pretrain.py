@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from medforget_data.loading import read_split_items
+from medforget_data.dataset.load import read_split_items
 from medforget_data.models.batches import Encoder
 from medforget_data.models.build import load_model, new_model
 from medforget_data.models.examples import read_examples

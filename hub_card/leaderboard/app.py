@@ -1,6 +1,6 @@
 """MedForget leaderboard Space: the table and plot, and an upload that is validated and scored offline.
 
-The logic is in `medforget_data.space`; this file only lays it out. Settings come from the
+The logic is in `medforget_data.leaderboard.space`; this file only lays it out. Settings come from the
 environment: MEDFORGET_SPACE_RESULTS (a folder of results JSONs, e.g. a run's `results/`) and
 MEDFORGET_SPACE_DATASET (the dataset folder those results were scored on; default: the cached
 `full` build).
@@ -16,7 +16,7 @@ import gradio as gr
 
 from medforget_data.constants import LEVELS
 from medforget_data.errors import MedForgetError
-from medforget_data.space import TABLE_HEADERS, accept_submission, plot, table
+from medforget_data.leaderboard.space import TABLE_HEADERS, accept_submission, plot, table
 
 
 def build_app(results_dir: Path, dataset_dir: Path) -> gr.Blocks:
@@ -58,7 +58,7 @@ def build_app(results_dir: Path, dataset_dir: Path) -> gr.Blocks:
 
 
 def settings_from_environment() -> tuple[Path, Path]:
-    from medforget_data.loading import local_dataset_dir
+    from medforget_data.dataset.load import local_dataset_dir
 
     results = Path(os.environ.get("MEDFORGET_SPACE_RESULTS", "results"))
     dataset = os.environ.get("MEDFORGET_SPACE_DATASET")

@@ -8,7 +8,7 @@ level, so an item's own fact (or a fact of its own level) is never in its contex
 from __future__ import annotations
 
 from medforget_data.constants import LEVELS
-from medforget_data.schema import Hierarchy, QAItem
+from medforget_data.dataset.schema import Hierarchy, QAItem
 
 CONTEXT_LEVELS: tuple[str, ...] = ("institution", "patient", "study")  # what each depth adds
 DEPTHS: tuple[str, ...] = ("none", *CONTEXT_LEVELS)

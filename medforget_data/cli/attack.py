@@ -23,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_attack(args: argparse.Namespace) -> int:
+    from medforget_data.attacks.model_attacks import attack
     from medforget_data.attacks.plot import plot_leakage
-    from medforget_data.attacks.run import attack
     from medforget_data.constants import LEVELS
     from medforget_data.errors import check_choice
     from medforget_data.models.build import load_model

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from medforget_data.constants import DEFAULT_IMAGE_SIZE, DEFAULT_SEED, SIZES
-from medforget_data.sources import DEFAULT_SOURCE
+from medforget_data.dataset.sources import DEFAULT_SOURCE
 
 
 def add_build_options(parser: argparse.ArgumentParser, default_size: str = "full") -> None:
@@ -22,7 +22,7 @@ def add_build_options(parser: argparse.ArgumentParser, default_size: str = "full
 
 
 def build_config(args: argparse.Namespace):
-    from medforget_data.manifest import BuildConfig
+    from medforget_data.dataset.manifest import BuildConfig
 
     return BuildConfig(
         source=args.source,

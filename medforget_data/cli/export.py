@@ -24,8 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from medforget_data.dataset.export import export_published, level_dir
     from medforget_data.errors import check_choice
-    from medforget_data.export import export_published, level_dir
 
     check_choice("format", args.format, EXPORT_FORMATS)
     counts = export_published(args.dataset_dir, args.out, overwrite=args.overwrite)

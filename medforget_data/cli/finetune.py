@@ -19,7 +19,7 @@ def add_dataset_options(parser: argparse.ArgumentParser) -> None:
 
 
 def dataset_dir(args: argparse.Namespace) -> Path:
-    from medforget_data.loading import local_dataset_dir
+    from medforget_data.dataset.load import local_dataset_dir
 
     return args.dataset or local_dataset_dir(size=args.size, source=args.source)
 

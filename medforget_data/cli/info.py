@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from medforget_data.constants import TASKS
-from medforget_data.manifest import Manifest, read_manifest
+from medforget_data.dataset.manifest import Manifest, read_manifest
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def print_summary(dataset_dir: Path, manifest: Manifest | None = None) -> None:
-    from medforget_data.loading import read_split_items
+    from medforget_data.dataset.load import read_split_items
 
     manifest = manifest or read_manifest(dataset_dir)
     table = Table(

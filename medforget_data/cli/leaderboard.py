@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_leaderboard(args: argparse.Namespace) -> int:
-    from medforget_data.leaderboard import write_leaderboard
+    from medforget_data.leaderboard.table import write_leaderboard
 
     out = write_leaderboard(args.results_dir, args.out)
     print((out / "leaderboard.md").read_text(encoding="utf-8"))

@@ -33,9 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def dataset_folder(args: argparse.Namespace) -> Path:
     """The dataset the run uses: `--dataset` (built there if absent) or the cached default build."""
     from medforget_data.builders import build_dataset_folder
-    from medforget_data.invariants import verify_folder
-    from medforget_data.loading import local_dataset_dir
-    from medforget_data.manifest import MANIFEST_FILE
+    from medforget_data.dataset.invariants import verify_folder
+    from medforget_data.dataset.load import local_dataset_dir
+    from medforget_data.dataset.manifest import MANIFEST_FILE
 
     config = build_config(args)
     if args.dataset is not None:

@@ -96,7 +96,7 @@ def print_results(results) -> None:
 def run_score(args: argparse.Namespace) -> int:
     from medforget_data.scoring.judges import make_judge
     from medforget_data.scoring.results import write_results
-    from medforget_data.scoring.run import score_submission_file
+    from medforget_data.scoring.score_file import score_submission_file
 
     judge = make_judge(
         args.judge,
@@ -108,7 +108,7 @@ def run_score(args: argparse.Namespace) -> int:
         concurrency=args.judge_concurrency,
     )
     if args.dataset is None:
-        from medforget_data.loading import local_dataset_dir
+        from medforget_data.dataset.load import local_dataset_dir
 
         dataset = local_dataset_dir(size=args.size)
     else:

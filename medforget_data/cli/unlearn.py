@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_unlearn(args: argparse.Namespace) -> int:
-    from medforget_data.manifest import read_manifest
+    from medforget_data.dataset.manifest import read_manifest
     from medforget_data.methods import make_config
     from medforget_data.methods.apply import apply_method
     from medforget_data.models.build import load_model, save_model

@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from medforget_data.invariants import verify_folder
+    from medforget_data.dataset.invariants import verify_folder
 
     problems = verify_folder(args.dataset_dir)
     if problems:

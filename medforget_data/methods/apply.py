@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from medforget_data.dataset.manifest import read_manifest
 from medforget_data.errors import MedForgetError
-from medforget_data.manifest import read_manifest
 from medforget_data.methods import get_method
 from medforget_data.methods.base import MethodConfig, load_unlearn_splits
 from medforget_data.models.build import ModelRecord

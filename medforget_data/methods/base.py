@@ -8,9 +8,9 @@ from typing import ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from medforget_data.dataset.schema import QAItem
+from medforget_data.dataset.splits import node_at, parent_key
 from medforget_data.models.examples import Example
-from medforget_data.schema import QAItem
-from medforget_data.splits import node_at, parent_key
 
 
 class MethodConfig(BaseModel):
@@ -53,8 +53,8 @@ def load_unlearn_splits(dataset_dir, level: str) -> UnlearnSplits:
     from pathlib import Path
 
     from medforget_data.constants import LEVELS
+    from medforget_data.dataset.manifest import HIERARCHY_FILE
     from medforget_data.errors import check_choice
-    from medforget_data.manifest import HIERARCHY_FILE
     from medforget_data.models.examples import read_examples
 
     check_choice("level", level, LEVELS)

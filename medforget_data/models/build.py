@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from transformers import Qwen2_5_VLForConditionalGeneration
 
 from medforget_data.constants import LEVEL_SPLITS, LEVELS, TRAIN_CONFIG, TRAIN_SPLITS
+from medforget_data.dataset.load import read_split_items
 from medforget_data.errors import MedForgetError
-from medforget_data.loading import read_split_items
 from medforget_data.models.configs import MODEL_SPECS, qwen_config
 from medforget_data.models.processor import ImageQwen2_5_VLProcessor, make_processor
 from medforget_data.models.tokenizer import train_tokenizer

@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from PIL import Image
 
-from medforget_data.features import ITEM_COLUMNS, row_item
-from medforget_data.loading import split_path
-from medforget_data.schema import QAItem
+from medforget_data.dataset.features import ITEM_COLUMNS, row_item
+from medforget_data.dataset.load import split_path
+from medforget_data.dataset.schema import QAItem
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 
 from medforget_data.constants import LEVELS, TRAIN_CONFIG, TRAIN_SPLIT
+from medforget_data.dataset.load import read_split_items
+from medforget_data.dataset.manifest import read_manifest
 from medforget_data.errors import MedForgetError, check_choice
-from medforget_data.loading import read_split_items
-from medforget_data.manifest import read_manifest
 from medforget_data.models.batches import Encoder
 from medforget_data.models.build import ModelRecord, load_model, new_model, save_model
 from medforget_data.models.configs import MODEL_SPECS

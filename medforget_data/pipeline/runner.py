@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from medforget_data.attacks.run import attack
-from medforget_data.leaderboard import write_leaderboard
-from medforget_data.manifest import read_manifest
+from medforget_data.attacks.model_attacks import attack
+from medforget_data.dataset.manifest import read_manifest
+from medforget_data.leaderboard.table import write_leaderboard
 from medforget_data.methods import make_config
 from medforget_data.methods.apply import apply_method
 from medforget_data.models.build import MODEL_CARD_FILE, load_model
@@ -34,7 +34,7 @@ from medforget_data.pipeline.config import RunConfig, stage_key
 from medforget_data.pipeline.state import RunState, run_lock
 from medforget_data.scoring.judge_offline import OfflineJudge
 from medforget_data.scoring.results import read_results, write_results
-from medforget_data.scoring.run import score_submission_file
+from medforget_data.scoring.score_file import score_submission_file
 from medforget_data.scoring.submission import SubmissionMetadata
 
 RUN_RECORD = "run.json"

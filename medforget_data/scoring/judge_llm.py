@@ -103,7 +103,7 @@ class LLMJudge:
                 f"{ENV_BASE_URL}/{ENV_MODEL})"
             )
         if config.cache_dir is None:
-            from medforget_data.loading import cache_root
+            from medforget_data.dataset.load import cache_root
 
             config = config.model_copy(update={"cache_dir": cache_root() / "judge"})
         self.config = config

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from medforget_data.findings import FINDING_SYNONYMS
+from medforget_data.dataset.findings import FINDING_SYNONYMS
 from medforget_data.scoring.normalise import normalise
 
 JUDGE_NAME = "offline"

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple, Protocol
 
 from medforget_data.constants import HOLDOUT_SPLIT, LEVEL_SPLITS, TASKS
-from medforget_data.schema import QAItem
+from medforget_data.dataset.schema import QAItem
 from medforget_data.scoring.aggregate import gap, mean_ci, relative
 from medforget_data.scoring.metrics import (
     METRIC_FIELDS,

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from medforget_data.atomic import atomic_folder
 from medforget_data.constants import LEVELS, TASKS
 from medforget_data.errors import MedForgetError
+from medforget_data.io import atomic_folder
 from medforget_data.scoring.results import Results, read_results
 
 SPLIT_COLUMNS: tuple[str, ...] = ("forget", "retain", "sibling", "holdout")

@@ -8,8 +8,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from medforget_data.constants import SECTIONS, Size
-from medforget_data.identities import IdentityFactory
-from medforget_data.schema import Hierarchy, Institution, Patient, Section, SourceReport, Study
+from medforget_data.dataset.identities import IdentityFactory
+from medforget_data.dataset.schema import Hierarchy, Institution, Patient, Section, SourceReport, Study
 
 
 class HierarchyShape(BaseModel):

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageFilter
 
-from medforget_data.findings import FINDING_KINDS
-from medforget_data.rendering.anatomy import Anatomy, keyed_rng
-from medforget_data.schema import Finding
+from medforget_data.dataset.findings import FINDING_KINDS
+from medforget_data.dataset.rendering.anatomy import Anatomy, keyed_rng
+from medforget_data.dataset.schema import Finding
 
 ZONE_DEPTH = {"upper": 0.2, "middle": 0.5, "lower": 0.8}  # fraction of the lung's height
 

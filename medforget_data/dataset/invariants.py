@@ -15,9 +15,15 @@ from medforget_data.constants import (
     TRAIN_SPLIT,
     TRAIN_SPLITS,
 )
-from medforget_data.manifest import HIERARCHY_FILE, MANIFEST_FILE, Manifest, read_manifest, sha256_file
-from medforget_data.schema import Hierarchy, QAItem
-from medforget_data.splits import node_at, parent_key
+from medforget_data.dataset.manifest import (
+    HIERARCHY_FILE,
+    MANIFEST_FILE,
+    Manifest,
+    read_manifest,
+    sha256_file,
+)
+from medforget_data.dataset.schema import Hierarchy, QAItem
+from medforget_data.dataset.splits import node_at, parent_key
 
 Splits = dict[str, dict[str, list[QAItem]]]
 
@@ -97,7 +103,7 @@ def check_splits(splits: Splits, targets: dict[str, list[list[str]]], hierarchy:
 
 def verify_folder(dataset_dir: Path) -> list[str]:
     """Hashes first (a tampered file is named), then every split invariant."""
-    from medforget_data.loading import read_split_items
+    from medforget_data.dataset.load import read_split_items
 
     dataset_dir = Path(dataset_dir)
     manifest: Manifest = read_manifest(dataset_dir)

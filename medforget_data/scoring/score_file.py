@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from medforget_data.constants import LEVEL_SPLITS, LEVELS
+from medforget_data.dataset.load import read_split_items
+from medforget_data.dataset.manifest import read_manifest
+from medforget_data.dataset.schema import QAItem
 from medforget_data.errors import check_choice
-from medforget_data.loading import read_split_items
-from medforget_data.manifest import read_manifest
-from medforget_data.schema import QAItem
 from medforget_data.scoring.results import Results, read_results
 from medforget_data.scoring.score import Judge, score_predictions
 from medforget_data.scoring.submission import check_coverage, read_submission

@@ -13,16 +13,16 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
+from medforget_data.dataset.schema import Finding, SourceReport
+from medforget_data.dataset.sources.base import SourceLoad, SourceOptions
 from medforget_data.errors import MedForgetError
-from medforget_data.schema import Finding, SourceReport
-from medforget_data.sources.base import SourceLoad, SourceOptions
 
 PROVIDER_PACKAGE = "torchxrayvision"
 PROVIDER_VERSION = "1.5.7"
 REPORTS_FILE = "torchxrayvision/data/NLMCXR_reports.tgz"
 INSTALL_HINT = f"pip install --no-deps {PROVIDER_PACKAGE}=={PROVIDER_VERSION}"
 
-# MeSH major heading (before the first '/') -> finding kind of medforget_data.findings.
+# MeSH major heading (before the first '/') -> finding kind of medforget_data.dataset.findings.
 MESH_TO_KIND: dict[str, str] = {
     "Cardiomegaly": "cardiomegaly",
     "Pleural Effusion": "pleural effusion",

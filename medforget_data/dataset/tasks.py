@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from medforget_data.constants import CLOZE_BLANK, OPTION_LETTERS, Task
-from medforget_data.findings import FINDING_KINDS, FINDING_SYNONYMS, NO_FINDING
-from medforget_data.schema import (
+from medforget_data.dataset.findings import FINDING_KINDS, FINDING_SYNONYMS, NO_FINDING
+from medforget_data.dataset.schema import (
     FactLevel,
     Hierarchy,
     Institution,

@@ -22,11 +22,11 @@ from typing import NamedTuple
 
 from PIL import Image
 
+from medforget_data.dataset.rendering import keyed_rng
+from medforget_data.dataset.schema import Finding, SourceReport
+from medforget_data.dataset.sources.base import SourceLoad, SourceOptions
+from medforget_data.dataset.sources.report_sections import parse_sections
 from medforget_data.errors import MedForgetError
-from medforget_data.rendering import keyed_rng
-from medforget_data.schema import Finding, SourceReport
-from medforget_data.sources.base import SourceLoad, SourceOptions
-from medforget_data.sources.report_sections import parse_sections
 
 METADATA_CSV = "mimic-cxr-2.0.0-metadata.csv.gz"
 CHEXPERT_CSV = "mimic-cxr-2.0.0-chexpert.csv.gz"

@@ -8,10 +8,10 @@ from pathlib import Path
 from medforget_data.attacks.forget_quality import ks_forget_quality, score_distance
 from medforget_data.attacks.mia import MIA_ATTACKS, privleak, roc_auc
 from medforget_data.attacks.reconstruction import DEPTHS, HierarchyFacts, attack_question
+from medforget_data.dataset.manifest import HIERARCHY_FILE, read_manifest
+from medforget_data.dataset.schema import Hierarchy
 from medforget_data.errors import MedForgetError
-from medforget_data.manifest import HIERARCHY_FILE, read_manifest
 from medforget_data.models.examples import read_examples
-from medforget_data.schema import Hierarchy
 from medforget_data.scoring.judge_offline import OfflineJudge
 from medforget_data.scoring.results import Results, read_results, write_results
 from medforget_data.scoring.score import score_item

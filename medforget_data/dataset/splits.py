@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from medforget_data.constants import LEVELS, PARTITION_SPLITS, Level
-from medforget_data.schema import Hierarchy, QAItem
+from medforget_data.dataset.schema import Hierarchy, QAItem
 
 Node = tuple[str, ...]
 TARGET_FRACTION = 0.05  # of patients, studies and sections; the institution level forgets one

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import importlib
 
+from medforget_data.dataset.sources.base import Source, SourceLoad, SourceOptions
 from medforget_data.errors import check_choice
-from medforget_data.sources.base import Source, SourceLoad, SourceOptions
 
 # name -> module defining `SOURCE`
 SOURCE_MODULES: dict[str, str] = {
-    "openi": "medforget_data.sources.openi",
-    "synthetic": "medforget_data.sources.synthetic",
-    "mimic-cxr": "medforget_data.sources.mimic",
+    "openi": "medforget_data.dataset.sources.openi",
+    "synthetic": "medforget_data.dataset.sources.synthetic",
+    "mimic-cxr": "medforget_data.dataset.sources.mimic",
 }
 SOURCE_NAMES: tuple[str, ...] = tuple(SOURCE_MODULES)
 DEFAULT_SOURCE = "openi"

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from medforget_data.schema import SourceReport
+from medforget_data.dataset.schema import SourceReport
 
 
 class SourceOptions(BaseModel):

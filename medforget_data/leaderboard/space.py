@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from medforget_data.errors import MedForgetError
-from medforget_data.leaderboard import (
+from medforget_data.leaderboard.table import (
     LeaderboardRow,
     format_value,
     load_results,
@@ -20,7 +20,7 @@ from medforget_data.leaderboard import (
 )
 from medforget_data.scoring.judge_offline import OfflineJudge
 from medforget_data.scoring.results import write_results
-from medforget_data.scoring.run import score_submission_file
+from medforget_data.scoring.score_file import score_submission_file
 
 TABLE_HEADERS: tuple[str, ...] = (
     "level",

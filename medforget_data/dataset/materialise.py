@@ -8,14 +8,14 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from medforget_data.constants import HOLDOUT_SPLIT, LEVELS, SIZES, TRAIN_CONFIG, TRAIN_SPLIT
+from medforget_data.dataset.hierarchy import SHAPES, build_hierarchy
+from medforget_data.dataset.manifest import BuildConfig
+from medforget_data.dataset.rendering import encode_png, patient_anatomy, render_radiograph
+from medforget_data.dataset.schema import Hierarchy, QAItem, Study
+from medforget_data.dataset.sources import SOURCE_NAMES, Source, SourceOptions, get_source
+from medforget_data.dataset.splits import LevelTargets, choose_targets, partition
+from medforget_data.dataset.tasks import hierarchy_items
 from medforget_data.errors import MedForgetError, check_choice
-from medforget_data.hierarchy import SHAPES, build_hierarchy
-from medforget_data.manifest import BuildConfig
-from medforget_data.rendering import encode_png, patient_anatomy, render_radiograph
-from medforget_data.schema import Hierarchy, QAItem, Study
-from medforget_data.sources import SOURCE_NAMES, Source, SourceOptions, get_source
-from medforget_data.splits import LevelTargets, choose_targets, partition
-from medforget_data.tasks import hierarchy_items
 
 
 @dataclass(frozen=True)

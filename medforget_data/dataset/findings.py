@@ -6,7 +6,7 @@ detects them in free text through the synonyms below.
 
 from __future__ import annotations
 
-from medforget_data.schema import Finding
+from medforget_data.dataset.schema import Finding
 
 # kind -> phrases that name it in a report (lower case; the kind itself comes first).
 FINDING_SYNONYMS: dict[str, tuple[str, ...]] = {

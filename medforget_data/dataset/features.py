@@ -6,7 +6,7 @@ from typing import Any
 
 import datasets
 
-from medforget_data.schema import QAItem
+from medforget_data.dataset.schema import QAItem
 
 # Text columns of every split, in order; `options` and `image` are added below.
 STRING_COLUMNS: tuple[str, ...] = (

@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from medforget_data.constants import CONFIGS, DATASET_NAME, DEFAULT_SEED, SIZES
+from medforget_data.dataset.features import ITEM_COLUMNS, row_item
+from medforget_data.dataset.manifest import FORMAT_VERSION, MANIFEST_FILE, BuildConfig
+from medforget_data.dataset.schema import QAItem
 from medforget_data.errors import MedForgetError, check_choice
-from medforget_data.features import ITEM_COLUMNS, row_item
-from medforget_data.manifest import FORMAT_VERSION, MANIFEST_FILE, BuildConfig
-from medforget_data.schema import QAItem
 
 
 def cache_root() -> Path:

@@ -32,13 +32,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
-from medforget_data.atomic import atomic_folder
 from medforget_data.constants import LEVELS
+from medforget_data.dataset.features import ITEM_COLUMNS, row_item
+from medforget_data.dataset.load import split_path
+from medforget_data.dataset.manifest import read_manifest, write_json
+from medforget_data.dataset.schema import QAItem
 from medforget_data.errors import MedForgetError, check_choice
-from medforget_data.features import ITEM_COLUMNS, row_item
-from medforget_data.loading import split_path
-from medforget_data.manifest import read_manifest, write_json
-from medforget_data.schema import QAItem
+from medforget_data.io import atomic_folder
 
 FORGET_FILE = "forget_set_all.parquet"
 RETAIN_FILE = "retain_set_all.parquet"

@@ -1,0 +1,1 @@
+"""The leaderboard: results JSONs → tables, plots and page (`table`), and the Space's logic (`space`)."""
