@@ -6,9 +6,10 @@ hierarchy node, with the columns:
 
 * `image` — {"bytes", "path"} of the study radiograph; `image_path` — `institution/patient/study.png`
   (the published reader falls back to these path parts when hierarchy ids are absent);
-* `metadata` — JSON list of {"Question", "Answer"}; each entry also carries our item fields (id,
-  task, options, fact, fact_level, variant, group_id, image_answerable) so the export round-trips
-  — published readers ignore extra keys;
+* `metadata` — JSON list of {"Question", "Answer"}; `Question` is the canonical wording. Each entry
+  also carries our item fields (id, task, options, fact, fact_level, variant, group_id,
+  image_answerable, and `train_questions`: the training rephrasings, canonical first) so the export
+  round-trips — published readers ignore extra keys;
 * `hierarchy_metadata` — JSON with institution_id, patient_id, study_id, section_name,
   hierarchy_level, ID, plus `split` (our split) and `target_level` (the config exported);
 * `ID` — the image's id (our study id), a column as well, as the published CHIP reader expects.
@@ -50,6 +51,7 @@ HIERARCHY_KEYS: tuple[str, ...] = (
 # Item fields carried in each metadata entry beside Question/Answer (the rest live in hierarchy_metadata).
 ENTRY_FIELDS: tuple[str, ...] = (
     "id", "task", "options", "fact", "fact_level", "variant", "group_id", "image_answerable",
+    "train_questions",
 )  # fmt: skip
 SCHEMA = pa.schema(
     [

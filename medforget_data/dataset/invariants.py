@@ -86,6 +86,10 @@ def check_splits(splits: Splits, targets: dict[str, list[list[str]]], hierarchy:
             problems.append(f"{TRAIN_CONFIG}/{split} is empty")
     if any(item.variant != "original" for item in train):
         problems.append("train holds a rephrased item")
+    if any(not item.train_questions for item in train):
+        problems.append("train holds an item without its training wordings")
+    # Any training wording, of any item: a rephrased split asking one would test recall, not rephrasing.
+    trained = {question for item in train for question in (item.question, *item.train_questions)}
     holdout = splits.get(TRAIN_CONFIG, {}).get(HOLDOUT_SPLIT, [])
     shared = {i.patient_id for i in holdout} & {i.patient_id for i in train}
     if shared:
@@ -98,6 +102,10 @@ def check_splits(splits: Splits, targets: dict[str, list[list[str]]], hierarchy:
         if not level_targets:
             problems.append(f"{level} has no forget target")
         problems += check_level(level, splits[level], train, level_targets, hierarchy)
+        for split in PARTITION_SPLITS:
+            leaked = [i.id for i in splits[level].get(f"{split}_rephrased", []) if i.question in trained]
+            if leaked:
+                problems.append(f"{level}/{split}_rephrased asks a training wording: {leaked[:3]}")
     return problems
 
 

@@ -115,6 +115,10 @@ class QAItem(Frozen):
     section: SectionName | None = None
     variant: Variant = "original"
     group_id: str = Field(description="id shared by an original item and its rephrasings")
+    train_questions: tuple[str, ...] = Field(
+        default=(),
+        description="an original item's training wordings, `question` first (rephrasings hold none)",
+    )
     image_answerable: bool = Field(
         default=False, description="answer readable from the image and general knowledge (utility)"
     )
@@ -131,8 +135,10 @@ class QAItem(Frozen):
                 raise ValueError(f"{self.id}: answer {self.answer!r} is not one of the lettered options")
         elif self.options:
             raise ValueError(f"{self.id}: only classification items have options")
-        if self.task == "cloze" and CLOZE_BLANK not in self.question:
+        if self.task == "cloze" and any(CLOZE_BLANK not in q for q in (self.question, *self.train_questions)):
             raise ValueError(f"{self.id}: cloze question lacks {CLOZE_BLANK}")
+        if self.train_questions and (self.variant != "original" or self.train_questions[0] != self.question):
+            raise ValueError(f"{self.id}: training wordings belong to an original item, its question first")
         if self.fact_level == "section" and self.section is None:
             raise ValueError(f"{self.id}: a section fact needs its section")
         return self

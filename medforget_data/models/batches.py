@@ -11,6 +11,7 @@ prompt is built the same way everywhere:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -71,6 +72,56 @@ class Encoder:
             pixel_values,
             grid,
         )
+
+
+def wording_choice(seed: int, epoch: int, item_id: str, count: int) -> int:
+    """Which of an item's `count` training wordings epoch `epoch` trains on.
+
+    A function of (seed, epoch, item id) only — not of the item's position or of any training
+    state — so a resumed run and an oracle (train minus a forget split) draw what the
+    uninterrupted vanilla run draws for the same item. sha256, not Python's salted hash().
+    """
+    digest = hashlib.sha256(f"{seed}:{epoch}:{item_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+class WordingDraws(Sequence[Encoded]):
+    """Training examples that are asked in one of their training wordings per epoch.
+
+    Indexing gives the canonical wording (what a plain list of encodings holds); `for_epoch`
+    draws one wording per item, so an epoch has as many examples as with one wording. Each
+    (item, wording) is encoded once, on first draw.
+    """
+
+    def __init__(self, encoder: Encoder, examples: Sequence[Example]) -> None:
+        self.encoder = encoder
+        self.examples = list(examples)
+        self._cache: dict[tuple[int, int], Encoded] = {}
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self._encoded(i, 0) for i in range(len(self))[index]]
+        return self._encoded(index, 0)
+
+    def wordings(self, index: int) -> tuple[str, ...]:
+        item = self.examples[index].item
+        return item.train_questions or (item.question,)
+
+    def _encoded(self, index: int, wording: int) -> Encoded:
+        key = (index, wording)
+        if key not in self._cache:
+            example = self.examples[index]
+            self._cache[key] = self.encoder.encode(example, self.wordings(index)[wording])
+        return self._cache[key]
+
+    def for_epoch(self, seed: int, epoch: int) -> list[Encoded]:
+        return [
+            self._encoded(i, wording_choice(seed, epoch, e.item.id, len(self.wordings(i))))
+            for i, e in enumerate(self.examples)
+        ]
 
 
 def collate(encoded: Sequence[Encoded], pad_id: int, left_pad: bool = False) -> dict[str, torch.Tensor]:

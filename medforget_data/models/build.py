@@ -30,13 +30,13 @@ class ModelRecord(BaseModel):
 
 
 def corpus_texts(dataset_dir: Path) -> list[str]:
-    """Every question and answer of the build (train, holdout and rephrasings) — the tokenizer's corpus."""
+    """Every wording and answer of the build (train, holdout and rephrasings) — the tokenizer's corpus."""
     texts = []
     for split in TRAIN_SPLITS:
         texts += [
             t
             for item in read_split_items(dataset_dir, TRAIN_CONFIG, split)
-            for t in (item.question, item.answer)
+            for t in (item.question, *item.train_questions[1:], item.answer)
         ]
     for split in LEVEL_SPLITS:
         if split.endswith("_rephrased"):

@@ -11,7 +11,7 @@ from medforget_data.constants import LEVELS, TRAIN_CONFIG, TRAIN_SPLIT
 from medforget_data.dataset.load import read_split_items
 from medforget_data.dataset.manifest import read_manifest
 from medforget_data.errors import MedForgetError, check_choice
-from medforget_data.models.batches import Encoder
+from medforget_data.models.batches import Encoder, WordingDraws
 from medforget_data.models.build import ModelRecord, load_model, new_model, save_model
 from medforget_data.models.configs import MODEL_SPECS
 from medforget_data.models.examples import Example, read_examples
@@ -68,7 +68,8 @@ def finetune(
         model = add_lora(model, lora_rank)
     examples = training_examples(dataset_dir, oracle_level)
     encoder = Encoder(processor)
-    encoded = [encoder.encode(example) for example in examples]
+    # each epoch asks every item in one of its training wordings (drawn from the seed and epoch)
+    encoded = WordingDraws(encoder, examples)
     began = time.perf_counter()
     vision_accuracy = None
     if base_model is None and train_config.vision_pretrain_epochs > 0:
@@ -104,6 +105,7 @@ def finetune(
             "mode": "oracle" if oracle_level else "vanilla",
             "oracle_level": oracle_level,
             "train_items": len(examples),
+            "training_wordings": "one per item per epoch, drawn by (seed, epoch, item id)",
             "lora_rank": lora_rank,
             **train_config.model_dump(),
             "vision_pretrain_study_accuracy": vision_accuracy,

@@ -15,7 +15,7 @@ from safetensors.torch import save_model as save_weights
 from tqdm.auto import tqdm
 
 from medforget_data.errors import MedForgetError
-from medforget_data.models.batches import Encoded, answer_loss, collate, length_batches
+from medforget_data.models.batches import Encoded, WordingDraws, answer_loss, collate, length_batches
 
 CHECKPOINT_DIR = "checkpoint"
 Precision = Literal["fp32", "bf16"]
@@ -131,9 +131,11 @@ def train(
     )
     for epoch in range(start_epoch, config.epochs):
         began, losses = time.perf_counter(), []
-        batches = length_batches(encoded, config.batch_size, epoch_generator(config.seed, epoch))
+        # one training wording per item this epoch (WordingDraws), else the encodings as given
+        drawn = encoded.for_epoch(config.seed, epoch) if isinstance(encoded, WordingDraws) else encoded
+        batches = length_batches(drawn, config.batch_size, epoch_generator(config.seed, epoch))
         for indices in batches[rank::world][:steps_per_epoch]:  # equal step counts keep processes in sync
-            batch = collate([encoded[i] for i in indices], pad_id)
+            batch = collate([drawn[i] for i in indices], pad_id)
             with torch.autocast(
                 torch.device(device).type, dtype=torch.bfloat16, enabled=config.precision == "bf16"
             ):
