@@ -12,7 +12,7 @@ from medforget_data.errors import MedForgetError
 
 MANIFEST_FILE = "manifest.json"
 HIERARCHY_FILE = "hierarchy.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the train_questions column (issue 18); the cache keys builds by it
 
 
 class BuildConfig(BaseModel):

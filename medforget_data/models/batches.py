@@ -106,6 +106,11 @@ class WordingDraws(Sequence[Encoded]):
             return [self._encoded(i, 0) for i in range(len(self))[index]]
         return self._encoded(index, 0)
 
+    @property
+    def encoded_count(self) -> int:
+        """How many (item, wording) pairs have been encoded so far."""
+        return len(self._cache)
+
     def wordings(self, index: int) -> tuple[str, ...]:
         item = self.examples[index].item
         return item.train_questions or (item.question,)
