@@ -14,10 +14,11 @@ from medforget_data.methods import METHOD_NAMES, get_method, make_config
 from medforget_data.methods.base import load_unlearn_splits
 from medforget_data.methods.chip import chip_modules
 from medforget_data.methods.forget_mi import WEIGHTS, embeddings, noisy_copy
+from medforget_data.methods.trainer import StepContext
 from medforget_data.models.batches import Encoder, collate
 from medforget_data.models.build import new_model
 from medforget_data.models.generate import generate_answers
-from medforget_data.models.train import TrainConfig, train
+from medforget_data.models.train import LoopSetup, TrainConfig, train
 from medforget_data.scoring.metrics import exact_match
 
 VANILLA_RECIPE = TrainConfig(epochs=40, batch_size=8, lr=5e-3, seed=0)
@@ -55,7 +56,7 @@ def vanilla(synthetic_mini_dir: Path):
         [encoder.encode(e) for e in examples],
         processor.tokenizer.pad_token_id,
         VANILLA_RECIPE,
-        progress=False,
+        LoopSetup(progress=False),
     )
     return model, processor, splits
 
@@ -126,27 +127,26 @@ def test_each_loss_equals_its_formula(vanilla) -> None:
         rf = reference(**{k: v for k, v in forget.items() if k != "labels"}).logits
         rr = reference(**{k: v for k, v in retain.items() if k != "labels"}).logits
 
+    context = StepContext(reference=reference)
     kl = get_method("kl")
-    kl.reference = reference
     mask = retain["labels"][:, 1:] != -100
     p = torch.softmax(rr[:, :-1].double(), -1)
     kl_manual = (
         (p * (p.log() - torch.log_softmax(lr[:, :-1].double(), -1))).sum(-1) * mask
     ).sum() / mask.sum()
-    assert kl.loss(model, forget, retain, make_config("kl", {"alpha": alpha})).item() == pytest.approx(
-        (-nll_f + alpha * kl_manual).item(), rel=1e-5
-    )
+    kl_loss = kl.loss(model, forget, retain, make_config("kl", {"alpha": alpha}), context)
+    assert kl_loss.item() == pytest.approx((-nll_f + alpha * kl_manual).item(), rel=1e-5)
 
     npo = get_method("npo")
-    npo.reference = reference
     beta = 0.1
     ratio = manual_sequence_logprob(lf, forget["labels"]) - manual_sequence_logprob(rf, forget["labels"])
     npo_manual = -(2 / beta) * F.logsigmoid(-beta * ratio).mean() + alpha * nll_r
     assert npo.loss(
-        model, forget, retain, make_config("npo", {"alpha": alpha, "beta": beta})
+        model, forget, retain, make_config("npo", {"alpha": alpha, "beta": beta}), context
     ).item() == pytest.approx(npo_manual.item(), rel=1e-5)
-    npo.reference = model  # π = πref: the forget term is (2/β)·log 2
-    assert npo.forget_loss(model, forget, make_config("npo", {"beta": beta})).item() == pytest.approx(
+    # π = πref: the forget term is (2/β)·log 2
+    same = StepContext(reference=model)
+    assert npo.forget_loss(model, forget, make_config("npo", {"beta": beta}), same).item() == pytest.approx(
         2 / beta * math.log(2), rel=1e-5
     )
 
@@ -155,10 +155,10 @@ def test_forget_mi_loss_equals_its_weighted_terms(vanilla) -> None:
     model, processor, splits = vanilla
     forget, retain = batch_of(processor, splits.forget[:2]), batch_of(processor, splits.retain[:2])
     method = get_method("forget_mi")
-    method.reference = copy.deepcopy(model)
     config = make_config("forget_mi", {"noise_std": 0.5, "seed": 4})
     with torch.no_grad():
-        loss = method.loss(model, forget, retain, config).item()
+        # the call's context: a frozen copy of the model and noise seeded by the config
+        loss = method.loss(model, forget, retain, config, method.context(model, config)).item()
         noisy = noisy_copy(forget, 0.5, torch.Generator().manual_seed(4))
         target, current = embeddings(model, noisy), embeddings(model, forget)
         forget_uni = F.mse_loss(current[0], target[0]) + F.mse_loss(current[1], target[1])

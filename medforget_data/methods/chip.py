@@ -8,14 +8,14 @@ the pure math in `chip_math` (steps 2–5).
 from __future__ import annotations
 
 import re
-import time
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from tqdm.auto import tqdm
 
-from medforget_data.methods.base import MethodConfig, UnlearnSplits
+from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
 from medforget_data.methods.chip_math import chip_update, pool_modalities
 from medforget_data.models.batches import Encoder, collate, model_inputs
 from medforget_data.models.examples import Example
@@ -116,12 +116,10 @@ def pooled_activations(
     return {name: torch.stack(rows) for name, rows in collected.items()}
 
 
-class CHIP:
-    name = "chip"
-    config_class = ChipConfig
+class CHIP(Method):
+    config_class: ClassVar[type[MethodConfig]] = ChipConfig
 
     def unlearn(self, model, processor, splits: UnlearnSplits, config: ChipConfig, progress: bool = True):
-        began = time.perf_counter()
         torch.manual_seed(config.seed)
         modules = chip_modules(model, config.layer_fraction, config.include_merger)
         retain = seeded_sample(splits.retain, config.max_reference_samples, config.seed)
@@ -139,7 +137,6 @@ class CHIP:
         sibling_rows: dict[object, list[int]] = defaultdict(list)
         for row, example in enumerate(sibling):
             sibling_rows[splits.parent(example.item)].append(row)
-        self.report = {}
         for name, module in modules.items():
             forget, retain, sibling = acts["forget"][name], acts["retain"][name], acts["sibling"][name]
             groups = []
@@ -148,6 +145,4 @@ class CHIP:
                 groups.append((forget[rows], sibling[sibling_rows.get(parent, [])]))
             update = chip_update(module.weight.data, forget, retain, groups, config.top_fraction, config.tau)
             module.weight.data.copy_(update.weight)
-            self.report[name] = {"neurons": int(update.neurons.numel()), "rank": int(update.basis.shape[1])}
-        self.wall_seconds = time.perf_counter() - began
         return model
