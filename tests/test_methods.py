@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from medforget_data.errors import MedForgetError
 from medforget_data.methods import METHOD_NAMES, get_method, make_config
 from medforget_data.methods.base import load_unlearn_splits
 from medforget_data.methods.chip import chip_modules
@@ -168,6 +169,39 @@ def test_forget_mi_loss_equals_its_weighted_terms(vanilla) -> None:
     assert loss == pytest.approx(expected.item(), rel=1e-5) and loss > 0
 
 
+def test_ga_and_kl_are_graddiff_with_another_retain_term(vanilla) -> None:
+    model, processor, splits = vanilla
+    assert [make_config(name).retain_loss for name in ("ga", "graddiff", "kl")] == ["none", "nll", "kl"]
+    forget, retain = batch_of(processor, splits.forget[:3]), batch_of(processor, splits.retain[:3])
+    graddiff, as_kl = get_method("graddiff"), make_config("graddiff", {"retain_loss": "kl"})
+    context = graddiff.context(model, as_kl)  # a frozen reference only where the retain term needs one
+    assert context.reference is not None
+    assert graddiff.context(model, make_config("graddiff")).reference is None
+    with torch.no_grad():
+        kl = get_method("kl").loss(model, forget, retain, make_config("kl"), context)
+        assert torch.equal(graddiff.loss(model, forget, retain, as_kl, context), kl)
+
+
+def test_a_diverging_method_stops_with_the_loops_message(vanilla) -> None:
+    model, processor, splits = vanilla
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        broken.lm_head.weight.fill_(float("nan"))
+    config = make_config("graddiff", FAST)
+    with pytest.raises(MedForgetError, match="training diverged: loss nan at epoch 0, step 0"):
+        get_method("graddiff").unlearn(broken, processor, splits, config, progress=False)
+
+
+def test_the_oracle_method_trains_with_the_runs_oracle_recipe() -> None:
+    from medforget_data.pipeline.config import RunConfig
+
+    for overrides in ({}, {"epochs": 3, "seed": 5}):
+        recipe = make_config("oracle", overrides).train_config()
+        assert recipe == RunConfig(**overrides).train_config()
+        assert "lr" not in recipe.model_fields_set  # so finetune() takes the size's rate, as the run does
+    assert make_config("oracle", {"lr": 1e-4}).train_config().lr == 1e-4
+
+
 def test_chip_picks_layers_by_depth(vanilla) -> None:
     model, _, _ = vanilla
     names = sorted(chip_modules(model, 0.2, True))
@@ -186,7 +220,10 @@ def test_method_lowers_forget_exact_match_and_is_seeded(vanilla, name: str) -> N
     before = forget_exact_match(model, processor, splits)
     assert before >= 0.3  # the tiny vanilla model does know much of the forget split
     config = make_config(name, METHOD_OVERRIDES.get(name, {}))
-    first = get_method(name).unlearn(copy.deepcopy(model), processor, splits, config, progress=False)
+    method = get_method(name)
+    attributes = dict(vars(method))
+    first = method.unlearn(copy.deepcopy(model), processor, splits, config, progress=False)
+    assert vars(method) == attributes  # nothing kept between calls (reference, noise, timings, …)
     after = forget_exact_match(first, processor, splits)
     assert after < before, (name, before, after)
     if name == "oracle":

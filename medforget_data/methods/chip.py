@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
 from medforget_data.methods.chip_math import chip_update, pool_modalities
-from medforget_data.models.batches import Encoder, collate, model_inputs
+from medforget_data.models.batches import Encoder, collate, device_of, model_inputs
 from medforget_data.models.examples import Example
 
 # Language MLP projections (Qwen2 / LLaMA naming) and the vision-language merger's last linear layer
@@ -89,7 +89,7 @@ def pooled_activations(
         module.register_forward_hook(lambda _m, _i, out, name=name: captured.__setitem__(name, out.detach()))
         for name, module in modules.items()
     ]
-    device = next(model.parameters()).device
+    device = device_of(model)
     try:
         for start in tqdm(range(0, len(encoded), batch_size), desc="CHIP activations", disable=not progress):
             chunk = encoded[start : start + batch_size]

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from medforget_data.methods.base import MethodConfig
-from medforget_data.methods.trainer import LossConfig, LossMethod, StepContext, _device
-from medforget_data.models.batches import model_inputs
+from medforget_data.methods.trainer import LossConfig, LossMethod, StepContext
+from medforget_data.models.batches import device_of, model_inputs
 
 WEIGHTS = (1.0, 1.0, 2.0, 2.0)  # forget unimodal, forget joint, retain unimodal, retain joint
 
@@ -34,7 +34,7 @@ def _masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def embeddings(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(image, text, joint) embeddings, each [batch, hidden]."""
-    device = _device(model)
+    device = device_of(model)
     inputs = model_inputs(batch, device)
     # embeddings only: one vocabulary row is computed instead of one per position
     hidden = model(**inputs, output_hidden_states=True, logits_to_keep=1).hidden_states

@@ -16,9 +16,9 @@ from medforget_data.methods.trainer import (
     LossConfig,
     LossMethod,
     StepContext,
-    _device,
     reference_logits,
 )
+from medforget_data.models.batches import device_of
 
 RetainLoss = Literal["nll", "kl", "none"]
 
@@ -38,13 +38,13 @@ class GradDiff(LossMethod):
         return config.retain_loss == "kl"
 
     def forget_loss(self, model, batch: Batch, config: GradDiffConfig, context: StepContext | None = None):
-        return -nll(model, batch, _device(model))
+        return -nll(model, batch, device_of(model))
 
     def retain_loss(self, model, batch: Batch, config: GradDiffConfig, context: StepContext | None = None):
         if config.retain_loss == "kl":
-            current = answer_logits(model, batch, _device(model))
+            current = answer_logits(model, batch, device_of(model))
             return kl_to_reference(current, reference_logits(context, batch))
-        return nll(model, batch, _device(model))
+        return nll(model, batch, device_of(model))
 
     def loss(self, model, forget_batch, retain_batch, config: GradDiffConfig, context=None):
         total = self.forget_loss(model, forget_batch, config, context)

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from medforget_data.methods.base import MethodConfig
 from medforget_data.methods.grad_diff import GradDiff, GradDiffConfig
 from medforget_data.methods.losses import answer_logits, sequence_logprobs
-from medforget_data.methods.trainer import StepContext, _device, reference_logits
+from medforget_data.methods.trainer import StepContext, reference_logits
+from medforget_data.models.batches import device_of
 
 
 class NPOConfig(GradDiffConfig):
@@ -23,6 +24,6 @@ class NPO(GradDiff):
         return True
 
     def forget_loss(self, model, batch, config: NPOConfig, context: StepContext | None = None):
-        logp = sequence_logprobs(answer_logits(model, batch, _device(model)))
+        logp = sequence_logprobs(answer_logits(model, batch, device_of(model)))
         logp_ref = sequence_logprobs(reference_logits(context, batch))
         return -(2.0 / config.beta) * F.logsigmoid(-config.beta * (logp - logp_ref)).mean()

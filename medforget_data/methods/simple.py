@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from medforget_data.errors import MedForgetError
 from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
+from medforget_data.models.batches import device_of
 from medforget_data.models.train import TrainConfig
 
 
@@ -41,7 +42,7 @@ class Oracle(Method):
             raise MedForgetError(
                 "the oracle retrains from the dataset: UnlearnSplits.dataset_dir is required"
             )
-        device = str(next(model.parameters()).device)  # where the vanilla model is
+        device = str(device_of(model))  # where the vanilla model is
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "oracle"
             finetune(

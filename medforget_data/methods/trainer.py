@@ -19,7 +19,7 @@ import torch
 
 from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
 from medforget_data.methods.losses import answer_logits
-from medforget_data.models.batches import AnswerLogits, Encoder, collate, length_batches
+from medforget_data.models.batches import AnswerLogits, Encoder, collate, device_of, length_batches
 from medforget_data.models.examples import Example
 from medforget_data.models.train import LoopConfig, LoopSetup, Objective, fit
 
@@ -64,7 +64,7 @@ def frozen_copy(model) -> torch.nn.Module:
 def reference_logits(context: StepContext, batch: Batch) -> AnswerLogits:
     """The frozen reference's logits at the batch's answer positions."""
     with torch.no_grad():
-        return answer_logits(context.reference, batch, _device(context.reference))
+        return answer_logits(context.reference, batch, device_of(context.reference))
 
 
 class LossMethod(Method):
@@ -120,7 +120,3 @@ class LossMethod(Method):
         setup = LoopSetup(label=f"unlearning ({self.name})", progress=progress)
         fit(model, trainable_parameters(model, config.parameters), objective, config, setup)
         return model
-
-
-def _device(model) -> torch.device:
-    return next(model.parameters()).device

@@ -22,7 +22,7 @@ from safetensors.torch import save_model as save_weights
 from tqdm.auto import tqdm
 
 from medforget_data.errors import MedForgetError
-from medforget_data.models.batches import Encoded, answer_loss, collate, length_batches
+from medforget_data.models.batches import Encoded, answer_loss, collate, device_of, length_batches
 
 CHECKPOINT_DIR = "checkpoint"
 Precision = Literal["fp32", "bf16"]
@@ -200,10 +200,6 @@ def fit(
     return history
 
 
-def _device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 def train(
     model, encoded: Sequence[Encoded], pad_id: int, config: TrainConfig, setup: LoopSetup | None = None
 ) -> list[dict]:
@@ -223,6 +219,6 @@ def train(
         for indices in order[rank::world][:steps_per_epoch]:  # equal step counts keep processes in sync
             yield collate([encoded[i] for i in indices], pad_id)
 
-    objective = Objective(batches, lambda m, batch: answer_loss(m, batch, _device(m)), steps_per_epoch)
+    objective = Objective(batches, lambda m, batch: answer_loss(m, batch, device_of(m)), steps_per_epoch)
     trainable = [p for p in model.parameters() if p.requires_grad]
     return fit(model, trainable, objective, config, setup)
