@@ -13,11 +13,10 @@ project's earlier choices stay available as named config values (`directions=per
 from __future__ import annotations
 
 import re
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from tqdm.auto import tqdm
@@ -25,9 +24,9 @@ from tqdm.auto import tqdm
 from medforget_data.constants import LEVELS, Level
 from medforget_data.dataset.schema import QAItem
 from medforget_data.dataset.splits import Node, node_at, parent_key
-from medforget_data.methods.base import MethodConfig, UnlearnSplits
+from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
 from medforget_data.methods.chip_math import chip_update, pool_modalities
-from medforget_data.models.batches import Encoder, collate, model_inputs
+from medforget_data.models.batches import Encoder, collate, device_of, model_inputs
 from medforget_data.models.examples import Example
 
 # Language MLP projections (Qwen2 / LLaMA naming) and the vision-language merger's linear layers
@@ -193,7 +192,7 @@ def pooled_activations(
         module.register_forward_hook(lambda _m, _i, out, name=name: captured.__setitem__(name, out.detach()))
         for name, module in modules.items()
     ]
-    device = next(model.parameters()).device
+    device = device_of(model)
     try:
         for start in tqdm(range(0, len(encoded), batch_size), desc="CHIP activations", disable=not progress):
             chunk = encoded[start : start + batch_size]
@@ -220,12 +219,10 @@ def pooled_activations(
     return {name: torch.stack(rows) for name, rows in collected.items()}
 
 
-class CHIP:
-    name = "chip"
-    config_class = ChipConfig
+class CHIP(Method):
+    config_class: ClassVar[type[MethodConfig]] = ChipConfig
 
     def unlearn(self, model, processor, splits: UnlearnSplits, config: ChipConfig, progress: bool = True):
-        began = time.perf_counter()
         torch.manual_seed(config.seed)
         modules = chip_modules(model, config.layer_fraction, config.include_merger, config.merger_layers)
         limit = config.max_reference_samples
@@ -253,7 +250,6 @@ class CHIP:
             config.siblings,
             splits.health_system,
         )
-        self.report = {}
         for name, module in modules.items():
             values = acts[name]
             pairs = [
@@ -268,10 +264,4 @@ class CHIP:
                 config.tau,
             )
             module.weight.data.copy_(update.weight)
-            self.report[name] = {
-                "neurons": int(update.neurons.numel()),
-                "directions": sum(bool(g.forget and g.siblings) for g in groups),
-                "rank": int(update.basis.shape[1]),
-            }
-        self.wall_seconds = time.perf_counter() - began
         return model
