@@ -55,14 +55,13 @@ def vanilla(synthetic_mini_dir: Path):
         [encoder.encode(e) for e in examples],
         processor.tokenizer.pad_token_id,
         VANILLA_RECIPE,
-        progress=False,
     )
     return model, processor, splits
 
 
 def forget_exact_match(model, processor, splits) -> float:
     scored = short_answers(splits.forget)
-    answers = generate_answers(model, processor, scored, max_new_tokens=24, progress=False)
+    answers = generate_answers(model, processor, scored, max_new_tokens=24)
     return sum(
         exact_match(answers[e.item.id], e.item.answer, e.item.task, e.item.options) for e in scored
     ) / len(scored)
@@ -186,12 +185,12 @@ def test_method_lowers_forget_exact_match_and_is_seeded(vanilla, name: str) -> N
     before = forget_exact_match(model, processor, splits)
     assert before >= 0.3  # the tiny vanilla model does know much of the forget split
     config = make_config(name, METHOD_OVERRIDES.get(name, {}))
-    first = get_method(name).unlearn(copy.deepcopy(model), processor, splits, config, progress=False)
+    first = get_method(name).unlearn(copy.deepcopy(model), processor, splits, config)
     after = forget_exact_match(first, processor, splits)
     assert after < before, (name, before, after)
     if name == "oracle":
         return  # retraining twice is covered by the fine-tuning determinism test
-    second = get_method(name).unlearn(copy.deepcopy(model), processor, splits, config, progress=False)
+    second = get_method(name).unlearn(copy.deepcopy(model), processor, splits, config)
     assert all(
         torch.equal(a, b)
         for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True)

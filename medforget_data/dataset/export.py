@@ -33,12 +33,11 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from medforget_data.constants import LEVELS
-from medforget_data.dataset.features import ITEM_COLUMNS, row_item
-from medforget_data.dataset.load import split_path
-from medforget_data.dataset.manifest import read_manifest, write_json
+from medforget_data.dataset.load import read_split
+from medforget_data.dataset.manifest import read_manifest
 from medforget_data.dataset.schema import QAItem
 from medforget_data.errors import MedForgetError, check_choice
-from medforget_data.io import atomic_folder
+from medforget_data.io import atomic_folder, write_json
 
 FORGET_FILE = "forget_set_all.parquet"
 RETAIN_FILE = "retain_set_all.parquet"
@@ -85,21 +84,13 @@ def _entry(item: QAItem) -> dict:
     return {"Question": item.question, "Answer": item.answer, **{k: fields[k] for k in ENTRY_FIELDS}}
 
 
-def _read_split(dataset_dir: Path, level: str, split: str) -> list[tuple[QAItem, bytes]]:
-    path = split_path(dataset_dir, level, split)
-    if not path.is_file():
-        raise MedForgetError(f"{dataset_dir} has no split {level}/{split} ({path.name} is missing)")
-    table = pq.read_table(path, columns=[*ITEM_COLUMNS, "image"])
-    return [(row_item(row), row["image"]["bytes"]) for row in table.to_pylist()]
-
-
 def _rows(dataset_dir: Path, level: str, splits: tuple[str, ...]) -> tuple[list[dict], int]:
     """Published rows of the given splits of one level, and how many items they hold."""
     # (split, study, fact level, section) → items, in split order; one image per study.
     groups: dict[tuple[str, str, str, str], list[QAItem]] = defaultdict(list)
     images: dict[str, bytes] = {}
     for split in splits:
-        for item, image in _read_split(dataset_dir, level, split):
+        for item, image in read_split(dataset_dir, level, split, images=True):
             images.setdefault(item.study_id, image)
             groups[(split, item.study_id, item.fact_level, item.section or "")].append(item)
     rows = []

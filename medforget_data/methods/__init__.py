@@ -34,16 +34,4 @@ def make_config(name: str, overrides: dict[str, object] | None = None) -> Method
         raise MedForgetError(f"{name} config {'.'.join(map(str, detail['loc']))}: {detail['msg']}") from None
 
 
-def unlearn(
-    name: str,
-    model,
-    processor,
-    splits: UnlearnSplits,
-    config: MethodConfig | None = None,
-    progress: bool = True,
-):
-    method = get_method(name)
-    return method.unlearn(model, processor, splits, config or method.config_class(), progress=progress)
-
-
-__all__ = ["METHODS", "METHOD_NAMES", "MethodConfig", "UnlearnSplits", "get_method", "make_config", "unlearn"]
+__all__ = ["METHODS", "METHOD_NAMES", "MethodConfig", "UnlearnSplits", "get_method", "make_config"]

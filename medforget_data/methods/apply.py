@@ -13,7 +13,7 @@ from medforget_data.dataset.manifest import read_manifest
 from medforget_data.errors import MedForgetError
 from medforget_data.methods import get_method
 from medforget_data.methods.base import MethodConfig, load_unlearn_splits
-from medforget_data.models.build import ModelRecord
+from medforget_data.models.build import ModelRecord, UnlearnRecipe
 
 
 @dataclass
@@ -31,7 +31,6 @@ def apply_method(
     dataset_dir: Path,
     level: str,
     config: MethodConfig | None = None,
-    progress: bool = True,
 ) -> Unlearned:
     method = get_method(name)
     config = config or method.config_class()
@@ -40,13 +39,13 @@ def apply_method(
         raise MedForgetError(f"the model was trained on another dataset than {dataset_dir}")
     splits = load_unlearn_splits(dataset_dir, level)
     began = time.perf_counter()
-    model = method.unlearn(model, processor, splits, config, progress=progress)
+    model = method.unlearn(model, processor, splits, config)
     wall = time.perf_counter() - began
     unlearned = ModelRecord(
         config_name=record.config_name,
         dataset_hash=manifest.dataset_hash,
         parameters=sum(p.numel() for p in model.parameters()),
-        recipe={**record.recipe, "unlearn": {"method": name, "level": level}},
+        recipe=record.recipe.model_copy(update={"unlearn": UnlearnRecipe(method=name, level=level)}),
         history=record.history,
     )
     return Unlearned(model=model, record=unlearned, wall_seconds=wall)

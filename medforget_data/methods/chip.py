@@ -13,8 +13,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import torch
-from tqdm.auto import tqdm
 
+from medforget_data import progress
 from medforget_data.methods.base import MethodConfig, UnlearnSplits
 from medforget_data.methods.chip_math import chip_update, pool_modalities
 from medforget_data.models.batches import Encoder, collate, model_inputs
@@ -77,7 +77,6 @@ def pooled_activations(
     modules: dict[str, torch.nn.Linear],
     alpha: float,
     batch_size: int,
-    progress: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Step 1: per sample and projection, α·mean(vision-token outputs) + (1−α)·mean(text-token outputs)."""
     encoder = Encoder(processor)
@@ -91,7 +90,7 @@ def pooled_activations(
     ]
     device = next(model.parameters()).device
     try:
-        for start in tqdm(range(0, len(encoded), batch_size), desc="CHIP activations", disable=not progress):
+        for start in progress.bar(range(0, len(encoded), batch_size), desc="CHIP activations"):
             chunk = encoded[start : start + batch_size]
             batch = collate(chunk, processor.tokenizer.pad_token_id)
             inputs = model_inputs(batch, device)
@@ -120,7 +119,7 @@ class CHIP:
     name = "chip"
     config_class = ChipConfig
 
-    def unlearn(self, model, processor, splits: UnlearnSplits, config: ChipConfig, progress: bool = True):
+    def unlearn(self, model, processor, splits: UnlearnSplits, config: ChipConfig):
         began = time.perf_counter()
         torch.manual_seed(config.seed)
         modules = chip_modules(model, config.layer_fraction, config.include_merger)
@@ -128,7 +127,7 @@ class CHIP:
         sibling = seeded_sample(splits.sibling, config.max_reference_samples, config.seed + 1)
         acts = {
             split: pooled_activations(
-                model, processor, examples, modules, config.alpha, config.batch_size, progress
+                model, processor, examples, modules, config.alpha, config.batch_size
             )
             for split, examples in (("forget", splits.forget), ("retain", retain), ("sibling", sibling))
         }

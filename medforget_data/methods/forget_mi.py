@@ -73,6 +73,6 @@ class ForgetMI(LossMethod):
         terms += (F.mse_loss(image, keep_image) + F.mse_loss(text, keep_text), F.mse_loss(joint, keep_joint))
         return sum(w * t for w, t in zip(WEIGHTS, terms, strict=True)) / sum(WEIGHTS)
 
-    def unlearn(self, model, processor, splits, config, progress: bool = True):
+    def unlearn(self, model, processor, splits, config):
         self._noise = None
-        return super().unlearn(model, processor, splits, config, progress)
+        return super().unlearn(model, processor, splits, config)

@@ -14,7 +14,7 @@ class Vanilla:
     name = "vanilla"
     config_class = MethodConfig
 
-    def unlearn(self, model, processor, splits: UnlearnSplits, config: MethodConfig, progress: bool = True):
+    def unlearn(self, model, processor, splits: UnlearnSplits, config: MethodConfig):
         return model
 
 
@@ -32,7 +32,7 @@ class Oracle:
     name = "oracle"
     config_class = OracleConfig
 
-    def unlearn(self, model, processor, splits: UnlearnSplits, config: OracleConfig, progress: bool = True):
+    def unlearn(self, model, processor, splits: UnlearnSplits, config: OracleConfig):
         from medforget_data.models.build import load_model
         from medforget_data.models.finetune import finetune
 
@@ -52,7 +52,6 @@ class Oracle:
                 config_name=config.config_name,
                 train_config=train_config,
                 oracle_level=splits.level,
-                progress=progress,
             )
             oracle, _, _ = load_model(out)
         return oracle

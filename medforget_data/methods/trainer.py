@@ -13,8 +13,8 @@ import time
 from typing import ClassVar, Literal
 
 import torch
-from tqdm.auto import tqdm
 
+from medforget_data import progress
 from medforget_data.methods.base import MethodConfig, UnlearnSplits
 from medforget_data.methods.losses import answer_logits, nll
 from medforget_data.models.batches import AnswerLogits, Encoder, collate, length_batches
@@ -75,7 +75,7 @@ class LossMethod:
         """GradDiff's retain set is retain ∪ sibling (design §8)."""
         return splits.retain + splits.sibling
 
-    def unlearn(self, model, processor, splits: UnlearnSplits, config: LossConfig, progress: bool = True):
+    def unlearn(self, model, processor, splits: UnlearnSplits, config: LossConfig):
         torch.manual_seed(config.seed)
         if self.needs_reference:
             self.reference = copy.deepcopy(model).eval()
@@ -94,7 +94,7 @@ class LossMethod:
         )
         steps = config.epochs * len(length_batches(forget, config.batch_size, torch.Generator()))
         began = time.perf_counter()
-        with tqdm(total=steps, desc=f"unlearning ({self.name})", unit="step", disable=not progress) as bar:
+        with progress.bar(total=steps, desc=f"unlearning ({self.name})", unit="step") as bar:
             for _ in range(config.epochs):
                 for indices in length_batches(forget, config.batch_size, generator):
                     forget_batch = collate([forget[i] for i in indices], pad)

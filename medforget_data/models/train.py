@@ -12,8 +12,8 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from safetensors.torch import load_model as load_weights
 from safetensors.torch import save_model as save_weights
-from tqdm.auto import tqdm
 
+from medforget_data import progress
 from medforget_data.errors import MedForgetError
 from medforget_data.models.batches import Encoded, answer_loss, collate, length_batches
 
@@ -47,8 +47,8 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     """Linear warm-up to 1, then cosine decay to 0."""
     if step < warmup:
         return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    done = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -87,7 +87,6 @@ def train(
     config: TrainConfig,
     checkpoint_root: Path | None = None,
     resume: bool = False,
-    progress: bool = True,
     device: str = "cpu",
     parameters: Sequence[torch.nn.Parameter] | None = None,
     stop_after_epochs: int | None = None,
@@ -122,13 +121,7 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, history = state["epoch"] + 1, state["history"]
-    bar = tqdm(
-        total=total,
-        initial=start_epoch * steps_per_epoch,
-        desc="fine-tuning",
-        unit="step",
-        disable=not progress,
-    )
+    bar = progress.bar(total=total, initial=start_epoch * steps_per_epoch, desc="fine-tuning", unit="step")
     for epoch in range(start_epoch, config.epochs):
         began, losses = time.perf_counter(), []
         batches = length_batches(encoded, config.batch_size, epoch_generator(config.seed, epoch))

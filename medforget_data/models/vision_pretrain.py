@@ -16,8 +16,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
-from tqdm.auto import tqdm
 
+from medforget_data import progress
 from medforget_data.constants import LEVELS
 from medforget_data.models.batches import Encoder
 from medforget_data.models.examples import Example
@@ -81,7 +81,6 @@ def pretrain_vision(
     lr: float,
     seed: int,
     batch_size: int = 16,
-    progress: bool = True,
     device: str = "cpu",
 ) -> float:
     """Train the vision tower in place to classify each image's level ids; returns the last epoch's
@@ -102,7 +101,7 @@ def pretrain_vision(
         heads.to(device)
         optimizer = torch.optim.AdamW([*visual.parameters(), *heads.parameters()], lr=lr, weight_decay=0.0)
         accuracy = 0.0
-        for _ in tqdm(range(epochs), desc="vision pretraining", unit="epoch", disable=not progress):
+        for _ in progress.bar(range(epochs), desc="vision pretraining", unit="epoch"):
             correct = 0
             order = torch.randperm(len(images), generator=generator).tolist()
             for start in range(0, len(order), batch_size):
