@@ -60,9 +60,7 @@ def main() -> None:
                 metadata = SubmissionMetadata(
                     method="chip", model=record.config_name, level=args.level, seed=0, contact="sweep"
                 )
-                generate_submission(
-                    edited, processor, args.dataset, args.level, submission, metadata
-                )
+                generate_submission(edited, processor, args.dataset, args.level, submission, metadata)
                 results = score_submission_file(
                     submission, args.level, args.dataset, OfflineJudge(), reference
                 )

@@ -80,9 +80,7 @@ def write_folder(built: Materialised, folder: Path) -> Manifest:
     return manifest
 
 
-def build_dataset_folder(
-    config: BuildConfig, out: Path, overwrite: bool = False
-) -> Manifest:
+def build_dataset_folder(config: BuildConfig, out: Path, overwrite: bool = False) -> Manifest:
     """Materialise `config` and write it to `out` atomically."""
     if Path(out).exists() and not overwrite:  # refuse before the (long) materialisation
         raise MedForgetError(f"output folder {out} already exists; pass --overwrite to replace it")

@@ -154,9 +154,7 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(
     model, encoded, pad = fresh()
     train(model, encoded, pad, config, checkpoint_root=tmp_path / "full", stop_after_epochs=1)
     model, encoded, pad = fresh()
-    history = train(
-        model, encoded, pad, config, checkpoint_root=tmp_path / "full", resume=True
-    )
+    history = train(model, encoded, pad, config, checkpoint_root=tmp_path / "full", resume=True)
     assert [h["epoch"] for h in history] == [0, 1, 2]
     resumed = _weights(model)
     assert all(torch.allclose(uninterrupted[k], resumed[k]) for k in uninterrupted)

@@ -38,8 +38,7 @@ def run_attack(args: argparse.Namespace) -> int:
     results = results.model_copy(update={"attacks": attacks})
     write_results(args.results, results)
     print(
-        "MIA AUC (forget vs holdout): "
-        + ", ".join(f"{k} {v:.3f}" for k, v in attacks.membership.auc.items())
+        "MIA AUC (forget vs holdout): " + ", ".join(f"{k} {v:.3f}" for k, v in attacks.membership.auc.items())
     )
     print(
         "reconstruction recovery: "

@@ -228,11 +228,7 @@ def write_leaderboard(results: Path | Sequence[Path], out: Path, overwrite: bool
         (staging / "leaderboard.csv").write_text(to_csv(rows), encoding="utf-8")
         images = [plot_forget_vs_retain(rows, staging / "forget_vs_retain.png").name]
         for level in LEVELS:
-            attacked = {
-                r.metadata.method: r
-                for r in loaded
-                if r.level == level and r.attacks is not None
-            }
+            attacked = {r.metadata.method: r for r in loaded if r.level == level and r.attacks is not None}
             if attacked:
                 images.append(plot_leakage(attacked, staging / f"leakage_{level}.png").name)
         (staging / "index.html").write_text(to_html(rows, images), encoding="utf-8")

@@ -8,12 +8,32 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
+from medforget_data.constants import Level
 from medforget_data.dataset.manifest import read_manifest
 from medforget_data.errors import MedForgetError
 from medforget_data.methods import get_method
 from medforget_data.methods.base import MethodConfig, load_unlearn_splits
 from medforget_data.models.build import ModelRecord, UnlearnRecipe
+
+UNLEARN_RECORD_SCHEMA_VERSION = 1
+
+
+class UnlearnRecord(BaseModel):
+    """`unlearn.json` beside a model `medforget unlearn` saved: what was applied to which model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: int = UNLEARN_RECORD_SCHEMA_VERSION
+    method: str
+    level: Level
+    config: dict[str, Any]  # the method's validated config (each method has its own fields)
+    base_model: str
+    dataset_hash: str
+    wall_seconds: float
 
 
 @dataclass

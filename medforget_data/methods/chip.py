@@ -126,9 +126,7 @@ class CHIP:
         retain = seeded_sample(splits.retain, config.max_reference_samples, config.seed)
         sibling = seeded_sample(splits.sibling, config.max_reference_samples, config.seed + 1)
         acts = {
-            split: pooled_activations(
-                model, processor, examples, modules, config.alpha, config.batch_size
-            )
+            split: pooled_activations(model, processor, examples, modules, config.alpha, config.batch_size)
             for split, examples in (("forget", splits.forget), ("retain", retain), ("sibling", sibling))
         }
         # Step 3's grouping: each target's forget samples against the siblings under the same parent.
