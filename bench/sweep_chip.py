@@ -65,7 +65,9 @@ def main() -> None:
                     submission, args.level, args.dataset, OfflineJudge(), reference
                 )
                 row = row_of(results)
-                projections = len(chip_modules(model, layer_fraction, config.include_merger))
+                projections = len(
+                    chip_modules(model, layer_fraction, config.include_merger, config.merger_layers)
+                )
                 forget = " / ".join(format_value(row.scores.get(c)) for c in SHOWN)
                 retain = " / ".join(format_value(row.scores.get(c)) for c in KEPT)
                 print(

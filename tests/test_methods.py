@@ -170,11 +170,12 @@ def test_forget_mi_loss_equals_its_weighted_terms(vanilla) -> None:
 def test_chip_picks_layers_by_depth(vanilla) -> None:
     model, _, _ = vanilla
     names = sorted(chip_modules(model, 0.2, True))
-    # tiny has 2 language layers: the last one (max(1, round(0.4)) = 1) and the merger's output layer
+    # tiny has 2 language layers: the last one (max(1, round(0.4)) = 1) and both merger layers
     assert names == [
         "model.language_model.layers.1.mlp.down_proj",
         "model.language_model.layers.1.mlp.gate_proj",
         "model.language_model.layers.1.mlp.up_proj",
+        "model.visual.merger.mlp.0",
         "model.visual.merger.mlp.2",
     ]
 

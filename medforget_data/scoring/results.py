@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from medforget_data.io import read_model, write_model
+from medforget_data.scoring.metrics import DEFAULT_RULE, ScoringRule
 from medforget_data.scoring.submission import SubmissionMetadata
 
 # 2: `attacks` became typed sections (membership, reconstruction, forget_quality).
@@ -101,6 +102,7 @@ class Results(BaseModel):
     level: str
     metadata: SubmissionMetadata
     judge: dict[str, str]  # name, version
+    rule: ScoringRule = DEFAULT_RULE  # how classification and cloze answers were scored
     scores: dict[str, dict[str, SplitTaskScore]]  # split -> task -> score
     gaps: dict[str, dict[str, float]]  # task -> {"retain_minus_forget", "sibling_minus_forget"}
     utility: dict[str, UtilityScore] | None = None  # "holdout", "retain" relative to the reference
