@@ -25,6 +25,7 @@ from medforget_data.methods.chip import chip_modules
 from medforget_data.models.build import load_model
 from medforget_data.models.generate import generate_submission
 from medforget_data.scoring.judge_offline import OfflineJudge
+from medforget_data.scoring.results import read_results
 from medforget_data.scoring.score_file import score_submission_file
 from medforget_data.scoring.submission import SubmissionMetadata
 
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--layer-fractions", type=float, nargs="+", default=[0.25, 0.5, 1.0])
     args = parser.parse_args()
     model, processor, record = load_model(args.model)
+    reference = read_results(args.reference)
     splits = load_unlearn_splits(args.dataset, args.level)
     print(f"model {record.config_name}, level {args.level}, {len(splits.forget)} forget items")
     print(
@@ -56,16 +58,14 @@ def main() -> None:
             for top_fraction in args.top_fractions:
                 config = make_config("chip", {"top_fraction": top_fraction, "layer_fraction": layer_fraction})
                 began = time.perf_counter()
-                edited = chip.unlearn(copy.deepcopy(model), processor, splits, config, progress=False)
+                edited = chip.unlearn(copy.deepcopy(model), processor, splits, config)
                 seconds = time.perf_counter() - began
                 metadata = SubmissionMetadata(
                     method="chip", model=record.config_name, level=args.level, seed=0, contact="sweep"
                 )
-                generate_submission(
-                    edited, processor, args.dataset, args.level, submission, metadata, progress=False
-                )
+                generate_submission(edited, processor, args.dataset, args.level, submission, metadata)
                 results = score_submission_file(
-                    submission, args.level, args.dataset, OfflineJudge(), args.reference
+                    submission, args.level, args.dataset, OfflineJudge(), reference
                 )
                 row = row_of(results)
                 projections = len(

@@ -207,7 +207,7 @@ def test_chip_edits_the_merger_layers_it_names(tiny, synthetic_mini_dir: Path, m
     assert {n for n in chip_modules(model, 0.2, True, merger_layers) if "merger" in n} == edited
     splits = load_unlearn_splits(synthetic_mini_dir, "patient")
     config = make_config("chip", {"merger_layers": merger_layers, "max_reference_samples": 64})
-    after = get_method("chip").unlearn(copy.deepcopy(model), processor, splits, config, progress=False)
+    after = get_method("chip").unlearn(copy.deepcopy(model), processor, splits, config)
     before = dict(model.named_parameters())
     changed = {
         name.removesuffix(".weight")
@@ -223,9 +223,7 @@ def test_neuron_scores_read_siblings_only_when_asked(tiny, synthetic_mini_dir: P
     edited = {}
     for score_retain in ("with_siblings", "without_siblings"):
         config = make_config("chip", {"score_retain": score_retain, "max_reference_samples": 64})
-        edited[score_retain] = get_method("chip").unlearn(
-            copy.deepcopy(model), processor, splits, config, progress=False
-        )
+        edited[score_retain] = get_method("chip").unlearn(copy.deepcopy(model), processor, splits, config)
     # Same directions, another retain reference: the selected neurons, hence the weights, differ.
     pairs = zip(
         edited["with_siblings"].state_dict().values(),

@@ -19,7 +19,7 @@ from medforget_data.methods.trainer import StepContext
 from medforget_data.models.batches import Encoder, collate
 from medforget_data.models.build import new_model
 from medforget_data.models.generate import generate_answers
-from medforget_data.models.train import LoopSetup, TrainConfig, train
+from medforget_data.models.train import TrainConfig, train
 from medforget_data.scoring.metrics import exact_match
 
 VANILLA_RECIPE = TrainConfig(epochs=40, batch_size=8, lr=5e-3, seed=0)
@@ -57,14 +57,13 @@ def vanilla(synthetic_mini_dir: Path):
         [encoder.encode(e) for e in examples],
         processor.tokenizer.pad_token_id,
         VANILLA_RECIPE,
-        LoopSetup(progress=False),
     )
     return model, processor, splits
 
 
 def forget_exact_match(model, processor, splits) -> float:
     scored = short_answers(splits.forget)
-    answers = generate_answers(model, processor, scored, max_new_tokens=24, progress=False)
+    answers = generate_answers(model, processor, scored, max_new_tokens=24)
     return sum(
         exact_match(answers[e.item.id], e.item.answer, e.item.task, e.item.options) for e in scored
     ) / len(scored)
@@ -189,7 +188,7 @@ def test_a_diverging_method_stops_with_the_loops_message(vanilla) -> None:
         broken.lm_head.weight.fill_(float("nan"))
     config = make_config("graddiff", FAST)
     with pytest.raises(MedForgetError, match="training diverged: loss nan at epoch 0, step 0"):
-        get_method("graddiff").unlearn(broken, processor, splits, config, progress=False)
+        get_method("graddiff").unlearn(broken, processor, splits, config)
 
 
 def test_the_oracle_method_trains_with_the_runs_oracle_recipe() -> None:
@@ -223,13 +222,13 @@ def test_method_lowers_forget_exact_match_and_is_seeded(vanilla, name: str) -> N
     config = make_config(name, METHOD_OVERRIDES.get(name, {}))
     method = get_method(name)
     attributes = dict(vars(method))
-    first = method.unlearn(copy.deepcopy(model), processor, splits, config, progress=False)
+    first = method.unlearn(copy.deepcopy(model), processor, splits, config)
     assert vars(method) == attributes  # nothing kept between calls (reference, noise, timings, …)
     after = forget_exact_match(first, processor, splits)
     assert after < before, (name, before, after)
     if name == "oracle":
         return  # retraining twice is covered by the fine-tuning determinism test
-    second = get_method(name).unlearn(copy.deepcopy(model), processor, splits, config, progress=False)
+    second = get_method(name).unlearn(copy.deepcopy(model), processor, splits, config)
     assert all(
         torch.equal(a, b)
         for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True)

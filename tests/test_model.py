@@ -27,7 +27,6 @@ from medforget_data.models.train import LoopSetup, TrainConfig, train
 from medforget_data.scoring.submission import read_submission
 
 FAST = TrainConfig(epochs=2, batch_size=8, lr=3e-3)
-QUIET = LoopSetup(progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +109,8 @@ def test_saved_model_reloads_and_generates_the_same_tokens(tiny, tmp_path: Path)
     reloaded, reloaded_processor, record = load_model(tmp_path / "m")
     assert record.config_name == "tiny"
     assert reloaded_processor.tokenizer.encode("MRN-12345678") == processor.tokenizer.encode("MRN-12345678")
-    before = generate_answers(model, processor, examples[:6], max_new_tokens=8, progress=False)
-    after = generate_answers(reloaded, reloaded_processor, examples[:6], max_new_tokens=8, progress=False)
+    before = generate_answers(model, processor, examples[:6], max_new_tokens=8)
+    after = generate_answers(reloaded, reloaded_processor, examples[:6], max_new_tokens=8)
     assert before == after
 
 
@@ -130,7 +129,6 @@ def test_same_seed_same_weights_and_training_lowers_the_loss(synthetic_mini_dir:
             [encoder.encode(e) for e in examples[:48]],
             processor.tokenizer.pad_token_id,
             FAST.model_copy(update={"seed": 3}),
-            QUIET,
         )
         runs.append((_weights(model), history))
     (first, history), (second, _) = runs
@@ -154,7 +152,7 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(
         return model, [encoder.encode(e) for e in examples[:40]], processor.tokenizer.pad_token_id
 
     model, encoded, pad = fresh()
-    train(model, encoded, pad, config, QUIET)
+    train(model, encoded, pad, config)
     uninterrupted = _weights(model)
 
     # a run of the same recipe interrupted once its first epoch's checkpoint is written ...
@@ -167,11 +165,11 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(
     monkeypatch.setattr(training, "_save_checkpoint", save_then_stop)
     model, encoded, pad = fresh()
     with pytest.raises(Interrupted):
-        train(model, encoded, pad, config, LoopSetup(progress=False, checkpoint_root=tmp_path / "full"))
+        train(model, encoded, pad, config, LoopSetup(checkpoint_root=tmp_path / "full"))
     monkeypatch.setattr(training, "_save_checkpoint", save)
     # ... then resumed by a fresh process: bit for bit the uninterrupted run
     model, encoded, pad = fresh()
-    setup = LoopSetup(progress=False, checkpoint_root=tmp_path / "full", resume=True)
+    setup = LoopSetup(checkpoint_root=tmp_path / "full", resume=True)
     history = train(model, encoded, pad, config, setup)
     assert [h["epoch"] for h in history] == [0, 1, 2]
     resumed = _weights(model)
@@ -185,7 +183,7 @@ def test_bf16_training_autocasts_and_keeps_fp32_master_weights(synthetic_mini_di
         model, processor = new_model("tiny", synthetic_mini_dir, seed=0)
         encoded = [Encoder(processor).encode(e) for e in examples[:16]]
         config = FAST.model_copy(update={"epochs": 1, "precision": precision})
-        histories[precision] = train(model, encoded, processor.tokenizer.pad_token_id, config, QUIET)
+        histories[precision] = train(model, encoded, processor.tokenizer.pad_token_id, config)
         assert all(p.dtype == torch.float32 for p in model.parameters())
     fp32_loss, bf16_loss = histories["fp32"][0]["loss"], histories["bf16"][0]["loss"]
     # the same batches in bf16 arithmetic: close (bf16 keeps ~3 significant digits) but not identical
@@ -208,7 +206,6 @@ def test_a_diverged_loss_stops_training_and_saves_no_model(
             tmp_path / "out",
             base_model=tmp_path / "nan",
             train_config=FAST,
-            progress=False,
         )
     assert not (tmp_path / "out" / "config.json").exists()
 
@@ -225,9 +222,8 @@ def test_lora_on_a_checkpoint_changes_weights_and_saves_a_plain_model(
         base_model=base,
         lora_rank=4,
         train_config=TrainConfig(epochs=1, batch_size=16, lr=5e-3),
-        progress=False,
     )
-    assert record.config_name == "base+lora" and record.recipe["lora_rank"] == 4
+    assert record.config_name == "base+lora" and record.recipe.lora_rank == 4
     tuned, _, _ = load_model(tmp_path / "lora")
     original, _, _ = load_model(base)
     names = [n for n, _ in tuned.named_parameters()]
@@ -269,7 +265,7 @@ def test_cli_finetune_oracle_and_generate_a_valid_submission(
     )
     _, _, record = load_model(out)
     forget = len(read_examples(synthetic_mini_dir, "patient", "forget"))
-    assert record.recipe["train_items"] == len(read_examples(synthetic_mini_dir, "train", "train")) - forget
+    assert record.recipe.train_items == len(read_examples(synthetic_mini_dir, "train", "train")) - forget
     submission = tmp_path / "sub.jsonl"
     assert (
         main(
@@ -331,4 +327,4 @@ def test_two_cpu_processes_train_with_accelerate(synthetic_mini_dir: Path, tmp_p
     assert done.returncode == 0, done.stderr[-2000:]
     assert "2 processes" in done.stdout
     _, _, record = load_model(tmp_path / "m")
-    assert record.recipe["processes"] == 2 and len(record.history) == 1
+    assert record.recipe.processes == 2 and len(record.history) == 1

@@ -103,7 +103,7 @@ def print_results(results) -> None:
 def run_score(args: argparse.Namespace) -> int:
     from medforget_data.scoring.judges import make_judge
     from medforget_data.scoring.metrics import DEFAULT_RULE
-    from medforget_data.scoring.results import write_results
+    from medforget_data.scoring.results import read_results, write_results
     from medforget_data.scoring.score_file import score_submission_file
 
     judge = make_judge(
@@ -123,7 +123,13 @@ def run_score(args: argparse.Namespace) -> int:
         dataset = args.dataset
     rule = args.rule or DEFAULT_RULE
     results = score_submission_file(
-        args.submission, args.level, dataset, judge, args.reference, seed=args.seed, rule=rule
+        args.submission,
+        args.level,
+        dataset,
+        judge,
+        read_results(args.reference) if args.reference else None,
+        seed=args.seed,
+        rule=rule,
     )
     out = args.out or args.submission.with_name(args.submission.name + ".results.json")
     write_results(out, results)

@@ -41,12 +41,11 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from medforget_data.constants import DEFAULT_SEED, LEVELS
-from medforget_data.dataset.features import ITEM_COLUMNS, row_item
-from medforget_data.dataset.load import split_path
-from medforget_data.dataset.manifest import read_manifest, write_json
+from medforget_data.dataset.load import read_split
+from medforget_data.dataset.manifest import read_manifest
 from medforget_data.dataset.schema import QAItem
 from medforget_data.errors import MedForgetError, check_choice
-from medforget_data.io import atomic_folder
+from medforget_data.io import atomic_folder, write_json
 
 FORGET_FILE = "forget_set_all.parquet"
 RETAIN_FILE = "retain_set_all.parquet"
@@ -93,14 +92,6 @@ def _entry(item: QAItem) -> dict:
     return {"Question": item.question, "Answer": item.answer, **{k: fields[k] for k in ENTRY_FIELDS}}
 
 
-def _read_split(dataset_dir: Path, level: str, split: str) -> list[tuple[QAItem, bytes]]:
-    path = split_path(dataset_dir, level, split)
-    if not path.is_file():
-        raise MedForgetError(f"{dataset_dir} has no split {level}/{split} ({path.name} is missing)")
-    table = pq.read_table(path, columns=[*ITEM_COLUMNS, "image"])
-    return [(row_item(row), row["image"]["bytes"]) for row in table.to_pylist()]
-
-
 def filed_level(item: QAItem, level: str) -> str:
     """The node level an exported item is filed under: the exported level, or its fact's if deeper."""
     deepest = LEVELS.index("section" if item.section else "study")
@@ -133,7 +124,7 @@ def _rows(dataset_dir: Path, level: str, splits: tuple[str, ...], seed: int) -> 
     groups: dict[tuple[str, str, str, str], list[QAItem]] = defaultdict(list)
     images: dict[str, bytes] = {}
     for split in splits:
-        for item, image in _read_split(dataset_dir, level, split):
+        for item, image in read_split(dataset_dir, level, split, images=True):
             images.setdefault(item.study_id, image)
             groups[(split, item.study_id, filed_level(item, level), item.section or "")].append(item)
     by_split: dict[str, list[dict]] = {split: [] for split in splits}

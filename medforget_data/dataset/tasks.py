@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medforget_data.constants import CLOZE_BLANK, OPTION_LETTERS, Task
+from medforget_data.constants import CLOZE_BLANK, OPTION_LETTERS, Level, Task
 from medforget_data.dataset.findings import FINDING_KINDS, FINDING_SYNONYMS, NO_FINDING
 from medforget_data.dataset.schema import (
-    FactLevel,
     Hierarchy,
     Institution,
     Patient,
@@ -37,7 +36,7 @@ class Fact:
     """One fact of a study image and the wordings it can be asked in: (original, rephrased)."""
 
     key: str
-    level: FactLevel
+    level: Level
     answer: str
     tasks: tuple[Task, ...]
     generation: tuple[str, str]

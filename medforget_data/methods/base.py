@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from medforget_data.dataset.schema import QAItem
+from medforget_data.dataset.schema import Hierarchy, QAItem
 from medforget_data.dataset.splits import node_at, parent_key
 from medforget_data.models.examples import Example
 
@@ -55,28 +55,25 @@ class Method:
     def config(self, **overrides: object) -> MethodConfig:
         return self.config_class(**{**self.defaults, **overrides})
 
-    def unlearn(self, model, processor, splits: UnlearnSplits, config: MethodConfig, progress: bool = True):
+    def unlearn(self, model, processor, splits: UnlearnSplits, config: MethodConfig):
         raise NotImplementedError
 
 
 def load_unlearn_splits(dataset_dir, level: str) -> UnlearnSplits:
     """A level's forget/retain/sibling examples (with images) from a built dataset folder."""
-    import json
     from pathlib import Path
 
     from medforget_data.constants import LEVELS
-    from medforget_data.dataset.manifest import HIERARCHY_FILE
     from medforget_data.errors import check_choice
     from medforget_data.models.examples import read_examples
 
     check_choice("level", level, LEVELS)
     folder = Path(dataset_dir)
-    hierarchy = json.loads((folder / HIERARCHY_FILE).read_text(encoding="utf-8"))
     return UnlearnSplits(
         level=level,
         forget=read_examples(folder, level, "forget"),
         retain=read_examples(folder, level, "retain"),
         sibling=read_examples(folder, level, "sibling"),
-        health_system={i["id"]: i["health_system"] for i in hierarchy["institutions"]},
+        health_system=Hierarchy.read(folder).health_systems(),
         dataset_dir=str(folder),
     )

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
-from tqdm.auto import tqdm
 
+from medforget_data import progress
 from medforget_data.constants import LEVELS, Level
 from medforget_data.dataset.schema import QAItem
 from medforget_data.dataset.splits import Node, node_at, parent_key
@@ -180,7 +180,6 @@ def pooled_activations(
     modules: dict[str, torch.nn.Linear],
     alpha: float,
     batch_size: int,
-    progress: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Step 1: per sample and projection, α·mean(vision-token outputs) + (1−α)·mean(text-token outputs)."""
     encoder = Encoder(processor)
@@ -194,7 +193,7 @@ def pooled_activations(
     ]
     device = device_of(model)
     try:
-        for start in tqdm(range(0, len(encoded), batch_size), desc="CHIP activations", disable=not progress):
+        for start in progress.bar(range(0, len(encoded), batch_size), desc="CHIP activations"):
             chunk = encoded[start : start + batch_size]
             batch = collate(chunk, processor.tokenizer.pad_token_id)
             inputs = model_inputs(batch, device)
@@ -222,7 +221,7 @@ def pooled_activations(
 class CHIP(Method):
     config_class: ClassVar[type[MethodConfig]] = ChipConfig
 
-    def unlearn(self, model, processor, splits: UnlearnSplits, config: ChipConfig, progress: bool = True):
+    def unlearn(self, model, processor, splits: UnlearnSplits, config: ChipConfig):
         torch.manual_seed(config.seed)
         modules = chip_modules(model, config.layer_fraction, config.include_merger, config.merger_layers)
         limit = config.max_reference_samples
@@ -236,9 +235,7 @@ class CHIP(Method):
         # One forward pass per distinct item: the reference and the sibling pool may share items.
         examples = list({e.item.id: e for e in [*splits.forget, *reference, *pool]}.values())
         row = {example.item.id: index for index, example in enumerate(examples)}
-        acts = pooled_activations(
-            model, processor, examples, modules, config.alpha, config.batch_size, progress
-        )
+        acts = pooled_activations(model, processor, examples, modules, config.alpha, config.batch_size)
         forget_rows = list(range(len(splits.forget)))
         reference_rows = [row[e.item.id] for e in reference]
         pool_rows = [row[e.item.id] for e in pool]

@@ -13,7 +13,7 @@ from medforget_data.models.train import TrainConfig
 
 
 class Vanilla(Method):
-    def unlearn(self, model, processor, splits: UnlearnSplits, config: MethodConfig, progress: bool = True):
+    def unlearn(self, model, processor, splits: UnlearnSplits, config: MethodConfig):
         return model
 
 
@@ -34,7 +34,7 @@ class Oracle(Method):
 
     config_class: ClassVar[type[MethodConfig]] = OracleConfig
 
-    def unlearn(self, model, processor, splits: UnlearnSplits, config: OracleConfig, progress: bool = True):
+    def unlearn(self, model, processor, splits: UnlearnSplits, config: OracleConfig):
         from medforget_data.models.build import load_model
         from medforget_data.models.finetune import finetune
 
@@ -51,7 +51,6 @@ class Oracle(Method):
                 config_name=config.config_name,
                 train_config=config.train_config(),
                 oracle_level=splits.level,
-                progress=progress,
                 device=device,
             )
             oracle, _, _ = load_model(out)

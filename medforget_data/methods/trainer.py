@@ -93,7 +93,7 @@ class LossMethod(Method):
         """The retain set is retain ∪ sibling (design §8)."""
         return splits.retain + splits.sibling
 
-    def unlearn(self, model, processor, splits: UnlearnSplits, config: LossConfig, progress: bool = True):
+    def unlearn(self, model, processor, splits: UnlearnSplits, config: LossConfig):
         torch.manual_seed(config.seed)
         context = self.context(model, config)
         encoder = Encoder(processor)
@@ -117,6 +117,6 @@ class LossMethod(Method):
             lambda m, pair: self.loss(m, *pair, config, context),
             math.ceil(len(forget) / config.batch_size),
         )
-        setup = LoopSetup(label=f"unlearning ({self.name})", progress=progress)
+        setup = LoopSetup(label=f"unlearning ({self.name})")
         fit(model, trainable_parameters(model, config.parameters), objective, config, setup)
         return model

@@ -19,8 +19,8 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from safetensors.torch import load_model as load_weights
 from safetensors.torch import save_model as save_weights
-from tqdm.auto import tqdm
 
+from medforget_data import progress
 from medforget_data.errors import MedForgetError
 from medforget_data.models.batches import Encoded, answer_loss, collate, device_of, length_batches
 
@@ -64,7 +64,6 @@ class LoopSetup:
     """Where and how a loop runs, as opposed to what it learns (outside the recipe and every stage key)."""
 
     label: str = "training"  # the progress bar's
-    progress: bool = True
     checkpoint_root: Path | None = None  # a checkpoint under it after every epoch; None: none
     resume: bool = False  # continue from that checkpoint when there is one
     # an `accelerate.Accelerator`: gradients averaged across processes (each takes its share of batches)
@@ -85,8 +84,8 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     """Linear warm-up to 1, then cosine decay to 0."""
     if step < warmup:
         return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    done = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -159,12 +158,8 @@ def fit(
     model.train()
     device_type = trainable[0].device.type if trainable else "cpu"
     is_main = accelerator is None or accelerator.is_main_process
-    bar = tqdm(
-        total=total,
-        initial=start_epoch * objective.steps_per_epoch,
-        desc=setup.label,
-        unit="step",
-        disable=not setup.progress,
+    bar = progress.bar(
+        total=total, initial=start_epoch * objective.steps_per_epoch, desc=setup.label, unit="step"
     )
     for epoch in range(start_epoch, config.epochs):
         began, losses = time.perf_counter(), []

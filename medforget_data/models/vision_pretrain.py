@@ -82,7 +82,6 @@ def pretrain_vision(
     lr: float,
     seed: int,
     batch_size: int = 16,
-    progress: bool = True,
     device: str = "cpu",
 ) -> float:
     """Train the vision tower in place to classify each image's level ids; returns the last epoch's
@@ -129,7 +128,7 @@ def pretrain_vision(
             [*visual.parameters(), *heads.parameters()],
             Objective(batches, loss, steps),
             recipe,
-            LoopSetup(label="vision pretraining", progress=progress),
+            LoopSetup(label="vision pretraining"),
         )
         return sum(right[-steps:]) / len(images) if right else 0.0
 

@@ -154,6 +154,22 @@ def utility_means(items: list[ItemScore]) -> dict[str, float]:
     }
 
 
+def utility_scores(items: list[ItemScore], reference: Results) -> dict[str, UtilityScore]:
+    """Holdout and retain means of `items` relative to the reference's (vanilla's)."""
+    mine, theirs = utility_means(items), utility_means(reference.items)
+    return {
+        name: UtilityScore(
+            score=mine[name], reference=theirs[name], relative=relative(mine[name], theirs[name])
+        )
+        for name in mine
+    }
+
+
+def with_utility(results: Results, reference: Results) -> Results:
+    """`results` with utility against `reference`; vanilla is its own reference (relative utility 1)."""
+    return results.model_copy(update={"utility": utility_scores(results.items, reference)})
+
+
 def _score_all(
     items_by_split: dict[str, list[QAItem]], predictions: dict[str, str], judge: Judge, rule: ScoringRule
 ) -> list[ItemScore]:
@@ -189,15 +205,7 @@ def score_predictions(
     check_choice("scoring rule", rule, SCORING_RULES)
     scored = _score_all(items_by_split, predictions, judge, rule)
     scores = aggregate(scored, seed=seed)
-    utility = None
-    if reference is not None:
-        mine, theirs = utility_means(scored), utility_means(reference.items)
-        utility = {
-            name: UtilityScore(
-                score=mine[name], reference=theirs[name], relative=relative(mine[name], theirs[name])
-            )
-            for name in mine
-        }
+    utility = utility_scores(scored, reference) if reference is not None else None
     text_only_results = None
     if text_only:
         scored_text = _score_all(items_by_split, text_only, judge, rule)
