@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
 
+from medforget_data import progress
 from medforget_data.builders.card import parquet_name, render_card
 from medforget_data.dataset.features import item_features, item_row
 from medforget_data.dataset.manifest import (
@@ -20,11 +20,10 @@ from medforget_data.dataset.manifest import (
     BuildConfig,
     Manifest,
     sha256_file,
-    write_json,
 )
 from medforget_data.dataset.materialise import Materialised, materialise
 from medforget_data.errors import MedForgetError
-from medforget_data.io import atomic_folder
+from medforget_data.io import atomic_folder, write_json
 
 ROW_GROUP_SIZE = 100  # small row groups suit image datasets on the Hub viewer
 
@@ -35,7 +34,7 @@ def _write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> None:
     pq.write_table(table, path, row_group_size=ROW_GROUP_SIZE, compression="snappy")
 
 
-def write_folder(built: Materialised, folder: Path, progress: bool = True) -> Manifest:
+def write_folder(built: Materialised, folder: Path) -> Manifest:
     schema = item_features().arrow_schema
     counts: dict[str, dict[str, int]] = {}
     jobs = [
@@ -43,7 +42,7 @@ def write_folder(built: Materialised, folder: Path, progress: bool = True) -> Ma
         for config, by_split in built.splits.items()
         for split, items in by_split.items()
     ]
-    for config, split, items in tqdm(jobs, desc="writing parquet", unit="split", disable=not progress):
+    for config, split, items in progress.bar(jobs, desc="writing parquet", unit="split"):
         rows = [item_row(item, built.images[item.study_id]) for item in items]
         _write_parquet(folder / parquet_name(config, split), rows, schema)
         counts.setdefault(config, {})[split] = len(rows)
@@ -81,12 +80,10 @@ def write_folder(built: Materialised, folder: Path, progress: bool = True) -> Ma
     return manifest
 
 
-def build_dataset_folder(
-    config: BuildConfig, out: Path, overwrite: bool = False, progress: bool = True
-) -> Manifest:
+def build_dataset_folder(config: BuildConfig, out: Path, overwrite: bool = False) -> Manifest:
     """Materialise `config` and write it to `out` atomically."""
     if Path(out).exists() and not overwrite:  # refuse before the (long) materialisation
         raise MedForgetError(f"output folder {out} already exists; pass --overwrite to replace it")
-    built = materialise(config, progress=progress)
+    built = materialise(config)
     with atomic_folder(out, overwrite=overwrite) as staging:
-        return write_folder(built, staging, progress=progress)
+        return write_folder(built, staging)

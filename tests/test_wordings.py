@@ -132,8 +132,7 @@ def test_same_seed_same_weights_with_drawn_wordings(synthetic_mini_dir: Path) ->
     weights = []
     for _ in range(2):
         model, processor = new_model("tiny", synthetic_mini_dir, seed=5)
-        train(model, WordingDraws(Encoder(processor), examples), processor.tokenizer.pad_token_id, config,
-              progress=False)  # fmt: skip
+        train(model, WordingDraws(Encoder(processor), examples), processor.tokenizer.pad_token_id, config)
         weights.append({k: v.detach().clone() for k, v in model.state_dict().items()})
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
@@ -164,8 +163,8 @@ def test_training_on_paraphrases_answers_a_held_out_wording_better(openi_mini_di
     encoder = Encoder(processor)
     pad = processor.tokenizer.pad_token_id
     canonical_model, paraphrase_model = model, copy.deepcopy(model)
-    train(canonical_model, [encoder.encode(e) for e in subset], pad, config, progress=False)
-    train(paraphrase_model, WordingDraws(encoder, subset), pad, config, progress=False)
+    train(canonical_model, [encoder.encode(e) for e in subset], pad, config)
+    train(paraphrase_model, WordingDraws(encoder, subset), pad, config)
     canonical = [e.item.question for e in subset]
     held = [held_out[e.item.group_id] for e in subset]
     assert all(q not in e.item.train_questions for e, q in zip(subset, held, strict=True))

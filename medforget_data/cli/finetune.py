@@ -68,7 +68,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     )
     last = record.history[-1] if record.history else {}
     print(
-        f"{record.recipe['mode']} model ({record.config_name}, {record.parameters:,} parameters) written to "
+        f"{record.recipe.mode} model ({record.config_name}, {record.parameters:,} parameters) written to "
         f"{args.out}; final loss {last.get('loss', float('nan')):.4f}"
     )
     return 0

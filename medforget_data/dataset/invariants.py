@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from medforget_data.constants import (
     TRAIN_SPLITS,
 )
 from medforget_data.dataset.manifest import (
-    HIERARCHY_FILE,
     MANIFEST_FILE,
     Manifest,
     read_manifest,
@@ -46,7 +44,7 @@ def check_level(
         problems.append(f"{level}: forget, retain and sibling overlap")
     if union != {item.id for item in train}:
         problems.append(f"{level}: forget ∪ retain ∪ sibling differs from train")
-    health_system = {i.id: i.health_system for i in hierarchy.institutions}
+    health_system = hierarchy.health_systems()
     target_parents = {parent_key(node, level, health_system) for node in targets}
     split_of_node: dict[tuple[str, ...], set[str]] = defaultdict(set)
     for split in PARTITION_SPLITS:
@@ -130,9 +128,7 @@ def verify_folder(dataset_dir: Path) -> list[str]:
         problems.append("manifest dataset_hash does not match its file hashes")
     if problems:
         return problems
-    hierarchy = Hierarchy.model_validate(
-        json.loads((dataset_dir / HIERARCHY_FILE).read_text(encoding="utf-8"))
-    )
+    hierarchy = Hierarchy.read(dataset_dir)
     splits: Splits = {
         config: {split: read_split_items(dataset_dir, config, split) for split in by_split}
         for config, by_split in manifest.counts.items()

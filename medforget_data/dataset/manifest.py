@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -66,10 +65,3 @@ def read_manifest(dataset_dir: Path) -> Manifest:
     except (ValueError, UnicodeDecodeError) as error:
         first = str(error).splitlines()[0]
         raise MedForgetError(f"{path}: not a valid manifest ({first})") from None
-
-
-def write_json(path: Path, payload: object) -> None:
-    """Deterministic JSON (sorted keys, fixed separators) so equal builds hash equally."""
-    path.write_text(
-        json.dumps(payload, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
-    )

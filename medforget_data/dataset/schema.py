@@ -5,6 +5,7 @@ All models are frozen: a built hierarchy is a value, validated once at the bound
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -12,12 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from medforget_data.constants import (
     CLOZE_BLANK,
     OPTION_LETTERS,
+    Level,
     SectionName,
     Task,
     Variant,
 )
+from medforget_data.dataset.manifest import HIERARCHY_FILE
+from medforget_data.io import read_model
 
-FactLevel = Literal["institution", "patient", "study", "section"]
 Side = Literal["left", "right", "bilateral"]
 Zone = Literal["upper", "middle", "lower"]
 
@@ -98,6 +101,15 @@ class Hierarchy(Frozen):
     holdout_patients: tuple[Patient, ...] = ()
     holdout_studies: tuple[Study, ...] = ()
 
+    @classmethod
+    def read(cls, dataset_dir: Path) -> Hierarchy:
+        """The hierarchy of a built dataset folder."""
+        return read_model(Path(dataset_dir) / HIERARCHY_FILE, cls, "MedForget hierarchy")
+
+    def health_systems(self) -> dict[str, str]:
+        """Institution id → its health system (the parent of institution-level siblings)."""
+        return {institution.id: institution.health_system for institution in self.institutions}
+
 
 class QAItem(Frozen):
     """One benchmark instance. Its node path is (institution, patient, study, section)."""
@@ -107,7 +119,7 @@ class QAItem(Frozen):
     answer: str
     options: tuple[str, ...] = ()
     task: Task
-    fact_level: FactLevel
+    fact_level: Level
     fact: str = Field(description="which fact is asked, e.g. 'patient.name' or 'section.FINDINGS'")
     institution_id: str
     patient_id: str

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medforget_data.constants import CLOZE_BLANK, OPTION_LETTERS, Task
+from medforget_data.constants import CLOZE_BLANK, OPTION_LETTERS, Level, Task
 from medforget_data.dataset.findings import FINDING_KINDS, FINDING_SYNONYMS, NO_FINDING
 from medforget_data.dataset.schema import (
-    FactLevel,
     Hierarchy,
     Institution,
     Patient,
@@ -66,7 +65,7 @@ class Fact:
     """One fact of a study image and the wordings it can be asked in, per task."""
 
     key: str
-    level: FactLevel
+    level: Level
     answer: str
     tasks: tuple[Task, ...]
     generation: Wordings

@@ -51,8 +51,8 @@ def row_of(results: Results) -> LeaderboardRow:
         for task in TASKS
         if task in results.scores[split]
     }
-    membership = results.attacks.get("membership", {})
-    recovery = membership.get("reconstruction", {}).get("recovery", {})
+    attacks = results.attacks
+    recovery = attacks.reconstruction.recovery if attacks else {}
     return LeaderboardRow(
         level=results.level,
         method=results.metadata.method,
@@ -60,8 +60,8 @@ def row_of(results: Results) -> LeaderboardRow:
         gap=_mean([g.get("retain_minus_forget", math.nan) for g in results.gaps.values()]),
         sibling_gap=_mean([g.get("sibling_minus_forget", math.nan) for g in results.gaps.values()]),
         utility=results.utility["holdout"].relative if results.utility else None,
-        mia_auc=membership.get("auc", {}).get("loss"),
-        forget_quality=membership.get("forget_quality_ks"),
+        mia_auc=attacks.membership.auc.get("loss") if attacks else None,
+        forget_quality=attacks.forget_quality.ks_p_value if attacks and attacks.forget_quality else None,
         recovery=recovery[list(recovery)[-1]] if recovery else None,
         seconds=results.timings.get("unlearn"),
     )
@@ -228,11 +228,7 @@ def write_leaderboard(results: Path | Sequence[Path], out: Path, overwrite: bool
         (staging / "leaderboard.csv").write_text(to_csv(rows), encoding="utf-8")
         images = [plot_forget_vs_retain(rows, staging / "forget_vs_retain.png").name]
         for level in LEVELS:
-            attacked = {
-                r.metadata.method: r
-                for r in loaded
-                if r.level == level and "reconstruction" in r.attacks.get("membership", {})
-            }
+            attacked = {r.metadata.method: r for r in loaded if r.level == level and r.attacks is not None}
             if attacked:
                 images.append(plot_leakage(attacked, staging / f"leakage_{level}.png").name)
         (staging / "index.html").write_text(to_html(rows, images), encoding="utf-8")

@@ -2,31 +2,58 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from transformers import Qwen2_5_VLForConditionalGeneration
 
-from medforget_data.constants import LEVEL_SPLITS, LEVELS, TRAIN_CONFIG, TRAIN_SPLITS
+from medforget_data.constants import LEVEL_SPLITS, LEVELS, TRAIN_CONFIG, TRAIN_SPLITS, Level
 from medforget_data.dataset.load import read_split_items
 from medforget_data.errors import MedForgetError
+from medforget_data.io import read_model, write_model
 from medforget_data.models.configs import MODEL_SPECS, qwen_config
 from medforget_data.models.processor import ImageQwen2_5_VLProcessor, make_processor
 from medforget_data.models.tokenizer import train_tokenizer
+from medforget_data.models.train import TrainConfig
 
 MODEL_CARD_FILE = "medforget_model.json"
+MODEL_RECORD_SCHEMA_VERSION = 1
+
+
+class UnlearnRecipe(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: str
+    level: Level
+
+
+class Recipe(BaseModel):
+    """How a model was made; the fields that did not apply are None."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: str | None = None  # "vanilla" or "oracle" for a fine-tuned model
+    oracle_level: Level | None = None
+    train_items: int | None = None
+    lora_rank: int | None = None
+    train: TrainConfig | None = None
+    vision_pretrain_study_accuracy: float | None = None
+    wall_seconds: float | None = None  # of fine-tuning (vision pretraining included)
+    torch_threads: int | None = None
+    processes: int | None = None  # data-parallel processes (scripts/accelerate_finetune.py)
+    unlearn: UnlearnRecipe | None = None  # set on a model an unlearning method produced
 
 
 class ModelRecord(BaseModel):
     """What a model folder is: its config name, the data it saw, and how it was made."""
 
+    schema_version: int = MODEL_RECORD_SCHEMA_VERSION
     config_name: str
     dataset_hash: str
     parameters: int
-    recipe: dict = {}
-    history: list[dict] = []
+    recipe: Recipe = Recipe()
+    history: list[dict[str, int | float]] = []  # per epoch: epoch, loss, seconds
 
 
 def corpus_texts(dataset_dir: Path) -> list[str]:
@@ -58,7 +85,7 @@ def save_model(model, processor, folder: Path, record: ModelRecord) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
     processor.save_pretrained(folder)
-    (folder / MODEL_CARD_FILE).write_text(record.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    write_model(folder / MODEL_CARD_FILE, record)
 
 
 def load_model(folder: Path, device: str = "cpu", dtype: torch.dtype | None = None):
@@ -70,5 +97,5 @@ def load_model(folder: Path, device: str = "cpu", dtype: torch.dtype | None = No
         )
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(folder, use_safetensors=True, dtype=dtype)
     processor = ImageQwen2_5_VLProcessor.from_pretrained(folder)
-    record = ModelRecord.model_validate(json.loads((folder / MODEL_CARD_FILE).read_text()))
+    record = read_model(folder / MODEL_CARD_FILE, ModelRecord, "MedForget model record")
     return model.to(device).eval(), processor, record

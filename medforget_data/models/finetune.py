@@ -12,10 +12,10 @@ from medforget_data.dataset.load import read_split_items
 from medforget_data.dataset.manifest import read_manifest
 from medforget_data.errors import MedForgetError, check_choice
 from medforget_data.models.batches import Encoder, WordingDraws
-from medforget_data.models.build import ModelRecord, load_model, new_model, save_model
+from medforget_data.models.build import ModelRecord, Recipe, load_model, new_model, save_model
 from medforget_data.models.configs import MODEL_SPECS
 from medforget_data.models.examples import Example, read_examples
-from medforget_data.models.train import TrainConfig, checkpoint_exists, train
+from medforget_data.models.train import LoopSetup, TrainConfig, checkpoint_exists, train
 from medforget_data.models.vision_pretrain import freeze_vision, pretrain_vision
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -48,7 +48,6 @@ def finetune(
     base_model: Path | None = None,
     lora_rank: int | None = None,
     resume: bool = False,
-    progress: bool = True,
     device: str = "cpu",
 ) -> ModelRecord:
     """Train a model and save it to `out_dir` (checkpoints under it while training)."""
@@ -81,37 +80,27 @@ def finetune(
                 train_config.vision_pretrain_epochs,
                 train_config.lr,
                 train_config.seed,
-                progress=progress,
                 device=device,
             )
         freeze_vision(model)
-    history = train(
-        model,
-        encoded,
-        processor.tokenizer.pad_token_id,
-        train_config,
-        checkpoint_root=out_dir,
-        resume=resume,
-        progress=progress,
-        device=device,
-    )
+    setup = LoopSetup(label="fine-tuning", checkpoint_root=out_dir, resume=resume)
+    history = train(model.to(device), encoded, processor.tokenizer.pad_token_id, train_config, setup)
     if lora_rank:
         model = model.merge_and_unload()  # a plain Qwen2.5-VL again: every method loads it the same way
     record = ModelRecord(
         config_name=name,
         dataset_hash=manifest.dataset_hash,
         parameters=sum(p.numel() for p in model.parameters()),
-        recipe={
-            "mode": "oracle" if oracle_level else "vanilla",
-            "oracle_level": oracle_level,
-            "train_items": len(examples),
-            "training_wordings": "one per item per epoch, drawn by (seed, epoch, item id)",
-            "lora_rank": lora_rank,
-            **train_config.model_dump(),
-            "vision_pretrain_study_accuracy": vision_accuracy,
-            "wall_seconds": time.perf_counter() - began,
-            "torch_threads": torch.get_num_threads(),
-        },
+        recipe=Recipe(
+            mode="oracle" if oracle_level else "vanilla",
+            oracle_level=oracle_level,
+            train_items=len(examples),
+            lora_rank=lora_rank,
+            train=train_config,
+            vision_pretrain_study_accuracy=vision_accuracy,
+            wall_seconds=time.perf_counter() - began,
+            torch_threads=torch.get_num_threads(),
+        ),
         history=history,
     )
     save_model(model.cpu(), processor, out_dir, record)

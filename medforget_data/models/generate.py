@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
+from medforget_data import progress
 from medforget_data.constants import LEVEL_SPLITS, LEVELS
 from medforget_data.errors import check_choice
 from medforget_data.models.batches import Encoder, collate, model_inputs
@@ -25,7 +25,6 @@ def generate_answers(
     examples: Sequence[Example],
     batch_size: int = 32,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-    progress: bool = True,
     questions: Sequence[str] | None = None,
 ) -> dict[str, str]:
     """item id → decoded answer. `questions` overrides the items' questions (the reconstruction attack)."""
@@ -41,9 +40,7 @@ def generate_answers(
     order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i].input_ids), i))
     answers: dict[str, str] = {}
     model.eval()
-    for start in tqdm(
-        range(0, len(order), batch_size), desc="generating", unit="batch", disable=not progress
-    ):
+    for start in progress.bar(range(0, len(order), batch_size), desc="generating", unit="batch"):
         chunk = [encoded[i] for i in order[start : start + batch_size]]
         batch = model_inputs(collate(chunk, pad_id, left_pad=True), device)
         output = model.generate(
@@ -65,7 +62,6 @@ def generate_submission(
     splits: Sequence[str] = LEVEL_SPLITS,
     batch_size: int = 32,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-    progress: bool = True,
 ) -> int:
     """Greedy answers to every item of `splits` at `level` written as a submission; returns the count."""
     check_choice("level", level, LEVELS)
@@ -73,7 +69,7 @@ def generate_submission(
         check_choice("split", split, LEVEL_SPLITS)
     examples = [e for split in splits for e in read_examples(dataset_dir, level, split)]
     answers = generate_answers(
-        model, processor, examples, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress
+        model, processor, examples, batch_size=batch_size, max_new_tokens=max_new_tokens
     )
     write_submission(out, metadata, {e.item.id: answers[e.item.id] for e in examples})
     return len(examples)

@@ -64,6 +64,20 @@ class RunConfig(BaseModel):
         return (*REFERENCE_METHODS, *self.methods)
 
 
+RUN_RECORD_SCHEMA_VERSION = 1
+
+
+class RunRecord(BaseModel):
+    """`<run>/run.json`: what the run was asked to do, on which dataset."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: int = RUN_RECORD_SCHEMA_VERSION
+    config: RunConfig
+    dataset_dir: str
+    dataset_hash: str
+
+
 def stage_key(payload: dict) -> str:
     """A stage's identity: the sha256 of everything that determines its output (canonical JSON)."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import time
 import urllib.error
@@ -27,6 +26,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from medforget_data.errors import MedForgetError
+from medforget_data.io import write_json
 
 JUDGE_NAME = "llm"
 RUBRIC_VERSION = "medforget-factuality-rubric-v1"
@@ -168,13 +168,8 @@ class LLMJudge:
             return None
 
     def _write_cache(self, path: Path, score: float) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        record = json.dumps({"score": score, "rubric": RUBRIC_VERSION, "model": self.config.model})
-        # A unique temporary name, so two scorers sharing the cache never interleave writes.
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(record)
-        os.replace(temporary, path)
+        # Atomic with a unique temporary name: two scorers sharing the cache never interleave writes.
+        write_json(path, {"score": score, "rubric": RUBRIC_VERSION, "model": self.config.model})
 
     def _give_up(self) -> None:
         with self._lock:

@@ -1,19 +1,17 @@
-"""The results JSON: one scored submission (later issues add attack sections to the same file)."""
+"""The results JSON: one scored submission, and the attacks on the model that answered it."""
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from medforget_data.errors import MedForgetError
+from medforget_data.io import read_model, write_model
+from medforget_data.scoring.metrics import DEFAULT_RULE, ScoringRule
 from medforget_data.scoring.submission import SubmissionMetadata
 
-RESULTS_SCHEMA_VERSION = 1
+# 2: `attacks` became typed sections (membership, reconstruction, forget_quality).
+RESULTS_SCHEMA_VERSION = 2
 
 
 class ItemScore(BaseModel):
@@ -60,6 +58,42 @@ class ModalityResults(BaseModel):
     items: list[ItemScore]
 
 
+class Membership(BaseModel):
+    """Membership inference, forget split (members) against holdout (non-members)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    auc: dict[str, float]  # attack (mia.MIA_ATTACKS) -> ROC AUC
+    forget_loss: dict[str, float]  # forget item id -> LOSS statistic (mean answer-token log-likelihood)
+
+
+class Reconstruction(BaseModel):
+    """The hierarchical reconstruction attack: forget score recovered at each context depth."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    depths: list[str]  # in the order they add context
+    recovery: dict[str, float]  # depth -> mean forget score
+
+
+class ForgetQuality(BaseModel):
+    """The model against the retrain oracle of the same level."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    privleak: dict[str, float]  # attack -> (AUC − oracle AUC) / oracle AUC
+    ks_p_value: float  # KS test of forget LOSS statistics against the oracle's
+    score_distance: float  # mean |forget score − oracle's|
+
+
+class Attacks(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    membership: Membership
+    reconstruction: Reconstruction
+    forget_quality: ForgetQuality | None = None  # None for the oracle itself
+
+
 class Results(BaseModel):
     """A scored submission. Image+text scores are top level; other sections are added by later steps."""
 
@@ -68,36 +102,21 @@ class Results(BaseModel):
     level: str
     metadata: SubmissionMetadata
     judge: dict[str, str]  # name, version
+    rule: ScoringRule = DEFAULT_RULE  # how classification and cloze answers were scored
     scores: dict[str, dict[str, SplitTaskScore]]  # split -> task -> score
     gaps: dict[str, dict[str, float]]  # task -> {"retain_minus_forget", "sibling_minus_forget"}
     utility: dict[str, UtilityScore] | None = None  # "holdout", "retain" relative to the reference
     unscored: int
     items: list[ItemScore]
     text_only: ModalityResults | None = None  # when the submission has text-only predictions
-    attacks: dict[str, Any] = {}  # filled by `medforget attack` (membership, reconstruction, …)
+    attacks: Attacks | None = None  # by `medforget attack` or `medforget run`
     timings: dict[str, float] = {}  # seconds per stage when `medforget run` made it (unlearn, generate, …)
 
 
 def write_results(path: Path, results: Results) -> None:
-    """Atomic: a uniquely named temporary file renamed over the target, so no half-written results."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(results.model_dump(mode="json"), indent=1) + "\n"
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Atomic: never a half-written results file."""
+    write_model(path, results)
 
 
 def read_results(path: Path) -> Results:
-    path = Path(path)
-    if not path.is_file():
-        raise MedForgetError(f"results file {path} does not exist")
-    try:
-        return Results.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise MedForgetError(f"{path}: not a MedForget results file ({str(error).splitlines()[0]})") from None
+    return read_model(path, Results, "MedForget results file")
