@@ -8,7 +8,6 @@ whether a fact, not a sentence, was forgotten.
 from __future__ import annotations
 
 import copy
-import json
 import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -26,9 +25,9 @@ from medforget_data.dataset.manifest import (
     Manifest,
     read_manifest,
     sha256_file,
-    write_json,
 )
 from medforget_data.dataset.schema import Hierarchy
+from medforget_data.io import write_model
 from medforget_data.models.batches import Encoder, WordingDraws, answer_logits, collate, wording_choice
 from medforget_data.models.build import new_model
 from medforget_data.models.examples import read_examples
@@ -93,7 +92,7 @@ def test_verify_rejects_a_rephrased_split_that_asks_a_training_wording(
     manifest = read_manifest(copy_dir)
     files = {**manifest.files, path.relative_to(copy_dir).as_posix(): sha256_file(path)}
     resealed = manifest.model_copy(update={"files": files, "dataset_hash": Manifest.hash_files(files)})
-    write_json(copy_dir / MANIFEST_FILE, json.loads(resealed.model_dump_json()))
+    write_model(copy_dir / MANIFEST_FILE, resealed)
     assert main(["verify", str(copy_dir)]) == 2
     err = capsys.readouterr().err
     assert "patient/retain_rephrased asks a training wording" in err and rows[0]["id"] in err, err
