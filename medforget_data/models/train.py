@@ -10,12 +10,11 @@ from typing import Literal, get_args
 
 import torch
 from pydantic import BaseModel, ConfigDict
-from safetensors.torch import load_model as load_weights
-from safetensors.torch import save_model as save_weights
 from tqdm.auto import tqdm
 
 from medforget_data.errors import MedForgetError
 from medforget_data.models.batches import Encoded, answer_loss, collate, length_batches
+from medforget_data.models.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 
 CHECKPOINT_DIR = "checkpoint"
 Precision = Literal["fp32", "bf16"]
@@ -57,27 +56,8 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 def checkpoint_exists(checkpoint_root: Path | None) -> bool:
-    return checkpoint_root is not None and (checkpoint_root / CHECKPOINT_DIR / "trainer_state.pt").is_file()
-
-
-def _save_checkpoint(folder: Path, model, optimizer, scheduler, epoch: int, history: list[dict]) -> None:
-    staging = folder.with_name(folder.name + ".tmp")
-    staging.mkdir(parents=True, exist_ok=True)
-    save_weights(model, str(staging / "model.safetensors"))  # handles the tied embedding
-    torch.save(
-        {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "epoch": epoch,
-            "history": history,
-        },
-        staging / "trainer_state.pt",
-    )
-    if folder.exists():
-        for child in folder.iterdir():
-            child.unlink()
-        folder.rmdir()
-    staging.rename(folder)
+    """A whole checkpoint to resume from (damaged ones are reported and discarded here)."""
+    return checkpoint_root is not None and has_checkpoint(checkpoint_root / CHECKPOINT_DIR)
 
 
 def train(
@@ -116,12 +96,9 @@ def train(
     history: list[dict] = []
     start_epoch = 0
     checkpoint = checkpoint_root / CHECKPOINT_DIR if checkpoint_root else None
-    if resume and checkpoint_exists(checkpoint_root):
-        load_weights(model, str(checkpoint / "model.safetensors"))
-        state = torch.load(checkpoint / "trainer_state.pt", weights_only=True)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, history = state["epoch"] + 1, state["history"]
+    restored = load_checkpoint(checkpoint, model, optimizer, scheduler) if resume and checkpoint else None
+    if restored is not None:  # else none, or only damaged ones (reported): this model trains anew
+        start_epoch, history = restored
     bar = tqdm(
         total=total,
         initial=start_epoch * steps_per_epoch,
@@ -159,7 +136,7 @@ def train(
         )
         if checkpoint is not None and rank == 0:
             unwrapped = accelerator.unwrap_model(model) if accelerator is not None else model
-            _save_checkpoint(checkpoint, unwrapped, optimizer, scheduler, epoch, history)
+            save_checkpoint(checkpoint, unwrapped, optimizer, scheduler, epoch, history)
         if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
             break
     bar.close()
