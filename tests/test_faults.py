@@ -151,3 +151,47 @@ def test_training_killed_repeatedly_mid_save_always_resumes(synthetic_mini_dir: 
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.strip() == ",".join(str(e) for e in range(epochs))  # a whole history
     assert "Traceback" not in finished.stderr
+
+
+# ----- 2: a stale lock is no race: of N processes started together exactly one runs
+
+LOCK_SCRIPT = """
+import sys, time
+from pathlib import Path
+from medforget_data.errors import MedForgetError
+from medforget_data.pipeline.state import run_lock
+folder, go = Path(sys.argv[1]), Path(sys.argv[2])
+while not go.exists():  # a busy wait: all start within microseconds of each other
+    pass
+try:
+    with run_lock(folder):
+        print("ran", flush=True)
+        time.sleep(1.0)  # held while the others try
+except MedForgetError as error:
+    print(f"refused: {error}", flush=True)
+"""
+
+
+def test_processes_started_together_on_a_stale_lock_exactly_one_runs(tmp_path: Path) -> None:
+    processes = 4  # the pid-file lock let two or three of four run in some trials
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    for trial in range(12):
+        folder, go = tmp_path / f"run{trial}", tmp_path / f"go{trial}"
+        folder.mkdir()
+        (folder / "run.lock").write_text(dead.stdout.decode().strip())  # left by a killed run
+        started = [
+            subprocess.Popen(
+                [sys.executable, "-c", LOCK_SCRIPT, str(folder), str(go)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(processes)
+        ]
+        go.touch()
+        outcomes = [p.communicate(timeout=120) for p in started]
+        assert all(p.returncode == 0 for p in started), [err for _, err in outcomes]
+        ran = [out for out, _ in outcomes if out.startswith("ran")]
+        assert len(ran) == 1, outcomes
+        assert all("is in use by another medforget run" in out for out, _ in outcomes if out not in ran)
+        assert not (folder / "run.lock").exists()  # released

@@ -45,9 +45,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    from medforget_data.errors import check_choice
+    from medforget_data.cli.checks import check_output_folder
+    from medforget_data.constants import LEVELS
+    from medforget_data.errors import MedForgetError, check_choice
+    from medforget_data.models.configs import MODEL_NAMES
+    from medforget_data.models.device import check_device
     from medforget_data.models.finetune import finetune
     from medforget_data.models.train import PRECISIONS, TrainConfig
+
+    if args.model is None:
+        check_choice("model config", args.config, MODEL_NAMES)
+    if args.oracle_level is not None:
+        check_choice("level", args.oracle_level, LEVELS)
+    if args.lora_rank is not None and (args.lora_rank < 1 or args.model is None):
+        raise MedForgetError("--lora-rank must be at least 1 and needs --model")
+    check_device(args.device)
+    if not args.resume:
+        check_output_folder(args.out, overwrite=False)
 
     overrides = {
         k: v

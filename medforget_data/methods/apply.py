@@ -42,11 +42,19 @@ def apply_method(
     began = time.perf_counter()
     model = method.unlearn(model, processor, splits, config, progress=progress)
     wall = time.perf_counter() - began
+    previous = record.recipe.get("unlearn")
+    before = record.recipe.get("unlearn_chain") or ([previous] if previous else [])
     unlearned = ModelRecord(
         config_name=record.config_name,
         dataset_hash=manifest.dataset_hash,
         parameters=sum(p.numel() for p in model.parameters()),
-        recipe={**record.recipe, "unlearn": {"method": name, "level": level}},
+        # "unlearn": this step (what attack and generate read); "unlearn_chain": every step, in order,
+        # so unlearning an unlearned model keeps what came before
+        recipe={
+            **record.recipe,
+            "unlearn": {"method": name, "level": level},
+            "unlearn_chain": [*before, {"method": name, "level": level}],
+        },
         history=record.history,
     )
     return Unlearned(model=model, record=unlearned, wall_seconds=wall)

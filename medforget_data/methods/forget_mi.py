@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from medforget_data.methods.trainer import LossConfig, LossMethod, _device
 from medforget_data.models.batches import model_inputs
@@ -21,7 +22,7 @@ WEIGHTS = (1.0, 1.0, 2.0, 2.0)  # forget unimodal, forget joint, retain unimodal
 
 
 class ForgetMIConfig(LossConfig):
-    noise_std: float = 1.0  # in the processor's normalised pixel units
+    noise_std: float = Field(default=1.0, ge=0) # in the processor's normalised pixel units
 
 
 def _masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
+from pydantic import Field
 
 from medforget_data.methods.grad_diff import GradDiff
 from medforget_data.methods.losses import answer_logits, sequence_logprobs
@@ -10,7 +11,7 @@ from medforget_data.methods.trainer import LossConfig, _device
 
 
 class NPOConfig(LossConfig):
-    beta: float = 0.1  # published default
+    beta: float = Field(default=0.1, gt=0) # published default
 
 
 class NPO(GradDiff):

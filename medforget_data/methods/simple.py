@@ -5,6 +5,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from pydantic import Field
+
 from medforget_data.errors import MedForgetError
 from medforget_data.methods.base import MethodConfig, UnlearnSplits
 from medforget_data.models.train import TrainConfig
@@ -21,9 +23,10 @@ class Vanilla:
 class OracleConfig(MethodConfig):
     config_name: str = "small"  # the model config the vanilla model was trained with
     # the vanilla recipe's defaults, never retyped here
-    epochs: int = TrainConfig.model_fields["epochs"].default
-    batch_size: int = TrainConfig.model_fields["batch_size"].default
-    lr: float | None = None  # None: the model size's recipe learning rate (models/configs.py)
+    epochs: int = Field(default=TrainConfig.model_fields["epochs"].default, ge=1)
+    batch_size: int = Field(default=TrainConfig.model_fields["batch_size"].default, ge=1)
+    # None: the model size's recipe learning rate (models/configs.py)
+    lr: float | None = Field(default=None, gt=0)
 
 
 class Oracle:

@@ -13,6 +13,7 @@ import time
 from typing import ClassVar, Literal
 
 import torch
+from pydantic import Field
 from tqdm.auto import tqdm
 
 from medforget_data.methods.base import MethodConfig, UnlearnSplits
@@ -23,11 +24,11 @@ ParameterScope = Literal["language", "language+merger", "all"]
 
 
 class LossConfig(MethodConfig):
-    epochs: int = 5
-    batch_size: int = 16
-    lr: float = 5e-4
-    alpha: float = 1.0  # weight of the retain term
-    clip_norm: float = 1.0
+    epochs: int = Field(default=5, ge=1)
+    batch_size: int = Field(default=16, ge=1)
+    lr: float = Field(default=5e-4, gt=0)
+    alpha: float = Field(default=1.0, ge=0)  # weight of the retain term
+    clip_norm: float = Field(default=1.0, gt=0)
     parameters: ParameterScope = "language"
 
 

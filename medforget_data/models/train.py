@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
 from medforget_data.errors import MedForgetError
@@ -26,20 +26,20 @@ def precision_dtype(precision: Precision) -> torch.dtype:
 
 
 class TrainConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    epochs: int = 28  # `small` on `full`: EM ≥ 0.9 on train (BENCHMARKS.md, issue 4)
-    batch_size: int = 16
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    warmup_fraction: float = 0.05
-    clip_norm: float = 1.0
-    seed: int = 0
+    epochs: int = Field(default=28, ge=1)  # `small` on `full`: EM ≥ 0.9 on train (BENCHMARKS.md, issue 4)
+    batch_size: int = Field(default=16, ge=1)
+    lr: float = Field(default=2e-3, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    warmup_fraction: float = Field(default=0.05, ge=0, le=1)
+    clip_norm: float = Field(default=1.0, gt=0)
+    seed: int = Field(default=0, ge=0)
     # bf16: forward and backward under autocast, fp32 master weights and optimizer state (GPU recipe)
     precision: Precision = "fp32"
     # a fresh model's vision tower is first trained to tell the images apart, then frozen
     # (models/vision_pretrain.py); 0 trains it jointly with the language model instead
-    vision_pretrain_epochs: int = 80
+    vision_pretrain_epochs: int = Field(default=80, ge=0)
 
 
 def lr_factor(step: int, total: int, warmup: int) -> float:
