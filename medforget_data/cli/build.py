@@ -51,9 +51,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from medforget_data.builders import build_dataset_folder, check_push_allowed, push_dataset_folder
+    from medforget_data.builders.push import check_source_push_allowed
+    from medforget_data.cli.checks import check_output_folder
     from medforget_data.cli.info import print_summary
 
-    manifest = build_dataset_folder(build_config(args), args.out, overwrite=args.overwrite)
+    config = build_config(args)
+    check_output_folder(args.out, overwrite=args.overwrite)
+    if args.push:  # the licence is the source's: refuse before the (long) build, not after
+        check_source_push_allowed(config.source, args.private, args.allow_restricted)
+    manifest = build_dataset_folder(config, args.out, overwrite=args.overwrite)
     print_summary(args.out, manifest)
     if args.push:
         check_push_allowed(args.out, args.private, args.allow_restricted)

@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from medforget_data.errors import MedForgetError
 from medforget_data.scoring.submission import SubmissionMetadata
 
 RESULTS_SCHEMA_VERSION = 1
+
+
+def _null_is_nan(value: object) -> object:
+    return math.nan if value is None else value
+
+
+# A score that may be undefined (an unscored cell, a zero reference): NaN in memory, `null` in the
+# file, since bare NaN is not JSON (Node's JSON.parse and strict parsers reject it).
+Score = Annotated[float, BeforeValidator(_null_is_nan)]
+
+
+def _nan_to_null(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _nan_to_null(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nan_to_null(item) for item in value]
+    return value
 
 
 class ItemScore(BaseModel):
@@ -34,9 +54,9 @@ class SplitTaskScore(BaseModel):
 
     n: int
     unscored: int
-    mean: float
-    ci_low: float
-    ci_high: float
+    mean: Score
+    ci_low: Score
+    ci_high: Score
     rouge_l: float | None = None
     factuality: float | None = None
 
@@ -44,9 +64,9 @@ class SplitTaskScore(BaseModel):
 class UtilityScore(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    score: float
-    reference: float
-    relative: float
+    score: Score
+    reference: Score
+    relative: Score
 
 
 class ModalityResults(BaseModel):
@@ -55,7 +75,7 @@ class ModalityResults(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     scores: dict[str, dict[str, SplitTaskScore]]  # split -> task -> score
-    gaps: dict[str, dict[str, float]]
+    gaps: dict[str, dict[str, Score]]
     unscored: int
     items: list[ItemScore]
 
@@ -69,7 +89,7 @@ class Results(BaseModel):
     metadata: SubmissionMetadata
     judge: dict[str, str]  # name, version
     scores: dict[str, dict[str, SplitTaskScore]]  # split -> task -> score
-    gaps: dict[str, dict[str, float]]  # task -> {"retain_minus_forget", "sibling_minus_forget"}
+    gaps: dict[str, dict[str, Score]]  # task -> {"retain_minus_forget", "sibling_minus_forget"}
     utility: dict[str, UtilityScore] | None = None  # "holdout", "retain" relative to the reference
     unscored: int
     items: list[ItemScore]
@@ -82,7 +102,7 @@ def write_results(path: Path, results: Results) -> None:
     """Atomic: a uniquely named temporary file renamed over the target, so no half-written results."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(results.model_dump(mode="json"), indent=1) + "\n"
+    text = json.dumps(_nan_to_null(results.model_dump(mode="json")), indent=1, allow_nan=False) + "\n"
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
