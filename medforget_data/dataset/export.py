@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict
 
 from medforget_data.constants import LEVELS
 from medforget_data.dataset.features import ITEM_COLUMNS, row_item
-from medforget_data.dataset.load import split_path
+from medforget_data.dataset.load import read_parquet, split_path
 from medforget_data.dataset.manifest import read_manifest, write_json
 from medforget_data.dataset.schema import QAItem
 from medforget_data.errors import MedForgetError, check_choice
@@ -89,7 +89,7 @@ def _read_split(dataset_dir: Path, level: str, split: str) -> list[tuple[QAItem,
     path = split_path(dataset_dir, level, split)
     if not path.is_file():
         raise MedForgetError(f"{dataset_dir} has no split {level}/{split} ({path.name} is missing)")
-    table = pq.read_table(path, columns=[*ITEM_COLUMNS, "image"])
+    table = read_parquet(path, columns=[*ITEM_COLUMNS, "image"])
     return [(row_item(row), row["image"]["bytes"]) for row in table.to_pylist()]
 
 
@@ -167,7 +167,7 @@ def read_published(out_dir: Path, level: str, name: str) -> list[QAItem]:
     if not path.is_file():
         raise MedForgetError(f"{out_dir} has no published file {level_dir(level)}/{name}")
     items = []
-    for row in pq.read_table(path).to_pylist():
+    for row in read_parquet(path).to_pylist():
         hierarchy = json.loads(row["hierarchy_metadata"])
         for entry in json.loads(row["metadata"]):
             items.append(

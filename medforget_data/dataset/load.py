@@ -68,10 +68,21 @@ def split_path(dataset_dir: Path, config: str, split: str) -> Path:
     return Path(dataset_dir) / parquet_name(config, split)
 
 
+def read_parquet(path: Path, columns: list[str] | None = None):
+    """A parquet table; a truncated or foreign file is one line naming it, not a pyarrow traceback."""
+    import pyarrow as pa
+
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as error:
+        first = (str(error).splitlines() or [type(error).__name__])[0][:120]
+        raise MedForgetError(f"{path}: not a readable parquet file ({first}); rebuild the folder") from None
+
+
 def read_split_items(dataset_dir: Path, config: str, split: str) -> list[QAItem]:
     """Every item of one split, validated, without decoding images."""
     path = split_path(dataset_dir, config, split)
     if not path.is_file():
         raise MedForgetError(f"{dataset_dir} has no split {config}/{split} ({path.name} is missing)")
-    table = pq.read_table(path, columns=list(ITEM_COLUMNS))
+    table = read_parquet(path, columns=list(ITEM_COLUMNS))
     return [row_item(row) for row in table.to_pylist()]

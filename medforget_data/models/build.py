@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -68,7 +67,11 @@ def load_model(folder: Path, device: str = "cpu", dtype: torch.dtype | None = No
         raise MedForgetError(
             f"{folder} is not a MedForget model folder ({MODEL_CARD_FILE} or config.json missing)"
         )
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(folder, use_safetensors=True, dtype=dtype)
-    processor = ImageQwen2_5_VLProcessor.from_pretrained(folder)
-    record = ModelRecord.model_validate(json.loads((folder / MODEL_CARD_FILE).read_text()))
+    try:
+        record = ModelRecord.model_validate_json((folder / MODEL_CARD_FILE).read_text(encoding="utf-8"))
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(folder, use_safetensors=True, dtype=dtype)
+        processor = ImageQwen2_5_VLProcessor.from_pretrained(folder)
+    except Exception as error:  # truncated weights, invalid JSON, foreign config: one line, not a traceback
+        first = (str(error).splitlines() or [""])[0][:160]
+        raise MedForgetError(f"{folder}: damaged model folder ({type(error).__name__}: {first})") from None
     return model.to(device).eval(), processor, record

@@ -6,11 +6,10 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from PIL import Image
 
 from medforget_data.dataset.features import ITEM_COLUMNS, row_item
-from medforget_data.dataset.load import split_path
+from medforget_data.dataset.load import read_parquet, split_path
 from medforget_data.dataset.schema import QAItem
 
 
@@ -22,7 +21,7 @@ class Example:
 
 def read_examples(dataset_dir: Path, config: str, split: str) -> list[Example]:
     """Items of one split with decoded images (one decode per study)."""
-    table = pq.read_table(split_path(dataset_dir, config, split), columns=[*ITEM_COLUMNS, "image"])
+    table = read_parquet(split_path(dataset_dir, config, split), columns=[*ITEM_COLUMNS, "image"])
     images: dict[str, Image.Image] = {}
     examples = []
     for row in table.to_pylist():
