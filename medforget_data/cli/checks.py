@@ -42,3 +42,9 @@ def check_input_file(path: Path, what: str) -> None:
         raise MedForgetError(f"{what} {path} is a folder, not a file")
     if not path.is_file():
         raise MedForgetError(f"{what} {path} does not exist")
+
+
+def check_at_least(option: str, value: int | float | None, minimum: int) -> None:
+    """A numeric option's floor, checked before the (slow) imports its config model needs."""
+    if value is not None and not value >= minimum:  # `not >=` also refuses NaN
+        raise MedForgetError(f"{option} must be at least {minimum}, got {value}")

@@ -45,9 +45,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    from medforget_data.cli.checks import check_output_folder
+    from medforget_data.cli.checks import check_at_least, check_output_folder
     from medforget_data.constants import LEVELS
     from medforget_data.errors import MedForgetError, check_choice
+    from medforget_data.models.device import check_device_name
+
+    # cheap checks first (no torch): a typo fails in a second and writes nothing
+    if args.oracle_level is not None:
+        check_choice("level", args.oracle_level, LEVELS)
+    if args.lora_rank is not None and (args.lora_rank < 1 or args.model is None):
+        raise MedForgetError("--lora-rank must be at least 1 and needs --model")
+    for option in ("epochs", "batch_size"):
+        check_at_least("--" + option.replace("_", "-"), getattr(args, option), 1)
+    if args.lr is not None and not 0 < args.lr < float("inf"):
+        raise MedForgetError(f"--lr must be a positive number, got {args.lr}")
+    check_device_name(args.device)
+    if args.resume:
+        if not (args.out / "checkpoint").is_dir():
+            raise MedForgetError(f"--resume: {args.out} holds no checkpoint to resume from")
+    else:
+        check_output_folder(args.out, overwrite=False)
     from medforget_data.models.configs import MODEL_NAMES
     from medforget_data.models.device import check_device
     from medforget_data.models.finetune import finetune
@@ -55,13 +72,7 @@ def run_finetune(args: argparse.Namespace) -> int:
 
     if args.model is None:
         check_choice("model config", args.config, MODEL_NAMES)
-    if args.oracle_level is not None:
-        check_choice("level", args.oracle_level, LEVELS)
-    if args.lora_rank is not None and (args.lora_rank < 1 or args.model is None):
-        raise MedForgetError("--lora-rank must be at least 1 and needs --model")
     check_device(args.device)
-    if not args.resume:
-        check_output_folder(args.out, overwrite=False)
 
     overrides = {
         k: v

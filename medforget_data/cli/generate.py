@@ -40,7 +40,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from medforget_data.constants import LEVELS
     from medforget_data.dataset.manifest import read_manifest
     from medforget_data.errors import MedForgetError, check_choice
-    from medforget_data.models.device import check_device
+    from medforget_data.models.device import check_device, check_device_name
 
     # every argument is checked before the model is loaded or anything generated
     check_choice("level", args.level, LEVELS)
@@ -49,6 +49,7 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or (args.max_new_tokens is not None and args.max_new_tokens < 1):
         raise MedForgetError("--batch-size and --max-new-tokens must be at least 1")
     check_output_file(args.out, overwrite=args.overwrite)
+    check_device_name(args.device)
     check_device(args.device)
     from medforget_data.models.build import load_model
     from medforget_data.models.generate import DEFAULT_MAX_NEW_TOKENS, generate_submission

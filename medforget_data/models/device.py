@@ -9,10 +9,16 @@ from medforget_data.errors import MedForgetError
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 
 
-def check_device(device: str) -> str:
-    """`device` if torch can use it here, else a MedForgetError naming what is possible."""
+def check_device_name(device: str) -> str:
+    """The spelling only (no torch import): argument checks run before anything heavy is loaded."""
     if not _DEVICE.match(device):
         raise MedForgetError(f"unknown device {device!r}; valid devices: cpu, cuda, cuda:N, mps")
+    return device
+
+
+def check_device(device: str) -> str:
+    """`device` if torch can use it here, else a MedForgetError naming what is possible."""
+    check_device_name(device)
     import torch
 
     if device.startswith("cuda"):
