@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import tempfile
 from pathlib import Path
 
 from medforget_data.errors import MedForgetError
@@ -11,8 +11,11 @@ from medforget_data.errors import MedForgetError
 def _writable_dir(folder: Path, what: Path) -> None:
     if not folder.is_dir():
         raise MedForgetError(f"cannot write {what}: {folder} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise MedForgetError(f"cannot write {what}: {folder} is not writable")
+    try:  # really try: os.access says yes to root even on /proc or a read-only mount
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise MedForgetError(f"cannot write {what}: {folder} is not writable ({error.strerror})") from None
 
 
 def check_output_file(path: Path, overwrite: bool = False) -> None:
