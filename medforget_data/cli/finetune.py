@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument(
+        "--vision-pretrain-epochs", type=int, default=None, help="vision tower pretraining (0: none)"
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--precision", default="fp32", help="fp32, or bf16 (autocast; fp32 master weights)")
@@ -76,7 +79,12 @@ def run_finetune(args: argparse.Namespace) -> int:
 
     overrides = {
         k: v
-        for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
+        for k, v in (
+            ("epochs", args.epochs),
+            ("batch_size", args.batch_size),
+            ("lr", args.lr),
+            ("vision_pretrain_epochs", args.vision_pretrain_epochs),
+        )
         if v is not None
     }
     check_choice("precision", args.precision, PRECISIONS)

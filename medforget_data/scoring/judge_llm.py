@@ -124,6 +124,7 @@ class LLMJudge:
         self.unscored = 0
         self.last_error = ""
         self._failures_in_a_row = 0
+        self._fatal = ""  # set once the endpoint is judged unusable: no thread asks it again
         self._memo: dict[str, float | None] = {}  # prompt -> verdict of this run (None: unscored)
         self._lock = threading.Lock()  # counters and memo are shared by prefetch's threads
 
@@ -196,13 +197,16 @@ class LLMJudge:
             # answering, and asking for more items would only multiply the wait
             fatal = (self.tripped or deadline_passed) and not self.verdicts
         if fatal:
-            raise MedForgetError(
+            self._fatal = (
                 f"llm judge {self.config.base_url} gave no verdict for the first "
                 f"{self._failures_in_a_row} items (last error: {self.last_error})"
             )
+            raise MedForgetError(self._fatal)
 
     def _obtain(self, prompt: str) -> float | None:
         """A verdict from the disk cache or the endpoint (with retries), or None."""
+        if self._fatal:  # another thread found the endpoint unusable: stop, do not ask it again
+            raise MedForgetError(self._fatal)
         cached = self.cache_path(prompt)
         if (score := self._read_cache(cached)) is not None:
             with self._lock:
