@@ -75,7 +75,7 @@ def write_folder(built: Materialised, folder: Path) -> Manifest:
         skipped_reports=built.skipped_reports,
         files=files,
         dataset_hash=Manifest.hash_files(files),
-    )
+    ).sealed()
     write_json(folder / MANIFEST_FILE, manifest.model_dump(mode="json"))
     return manifest
 

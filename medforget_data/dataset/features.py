@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import datasets
+from typing import TYPE_CHECKING, Any
 
 from medforget_data.dataset.schema import QAItem
+
+if TYPE_CHECKING:
+    import datasets
 
 # Text columns of every split, in order; `options` and `image` are added below.
 STRING_COLUMNS: tuple[str, ...] = (
@@ -27,6 +28,8 @@ ITEM_COLUMNS: tuple[str, ...] = (*STRING_COLUMNS, "options", "image_answerable")
 
 
 def item_features() -> datasets.Features:
+    import datasets  # ~1 s of import: only the writers and the loader need it, not every read
+
     columns: dict[str, Any] = {name: datasets.Value("string") for name in STRING_COLUMNS}
     columns["options"] = datasets.Sequence(datasets.Value("string"))
     columns["image_answerable"] = datasets.Value("bool")
