@@ -285,13 +285,8 @@ def test_a_cuda_device_without_a_gpu_is_one_line() -> None:
 
 def _reseal(folder: Path) -> None:
     """What a careful tamperer does: recompute every file hash, the dataset hash and the content hash."""
-    from medforget_data.dataset.manifest import (
-        MANIFEST_FILE,
-        Manifest,
-        read_manifest,
-        sha256_file,
-        write_json,
-    )
+    from medforget_data.dataset.manifest import MANIFEST_FILE, Manifest, read_manifest, sha256_file
+    from medforget_data.io import write_json
 
     manifest = read_manifest(folder)
     files = {
@@ -627,7 +622,7 @@ def test_ctrl_c_during_run_leaves_a_resumable_stage_and_a_free_lock(
     vanilla = out / "models" / "vanilla"
     done = _interrupt_when(_popen(*args), lambda: bool(list((vanilla / "checkpoint").glob("epoch-*"))))
     _assert_interrupted(done)
-    assert RunState(out).read("model-vanilla")["done"] is False
+    assert RunState(out).read("model-vanilla").done is False
     assert checkpoint_exists(vanilla)
     import torch
 
@@ -642,4 +637,4 @@ def test_ctrl_c_during_run_leaves_a_resumable_stage_and_a_free_lock(
     card = json.loads((vanilla / "medforget_model.json").read_text(encoding="utf-8"))
     assert [h["epoch"] for h in card["history"]] == [0, 1, 2]
     assert card["history"][: len(saved)] == saved  # the interrupted epochs were kept, not retrained
-    assert RunState(out).read("model-vanilla")["done"] is True
+    assert RunState(out).read("model-vanilla").done is True

@@ -136,36 +136,38 @@ def fit(
     bar = progress.bar(
         total=total, initial=start_epoch * objective.steps_per_epoch, desc=setup.label, unit="step"
     )
-    for epoch in range(start_epoch, config.epochs):
-        began, losses = time.perf_counter(), []
-        for batch in objective.batches(epoch):
-            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-                loss = objective.loss(model, batch)
-            if not torch.isfinite(loss):  # a diverged run must not be saved as a model
-                raise MedForgetError(
-                    f"training diverged: loss {loss.item()} at epoch {epoch}, step {len(losses)}; "
-                    "lower the learning rate"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            if accelerator is not None:
-                accelerator.backward(loss)
-            else:
-                loss.backward()
-            if config.clip_norm is not None:
+    try:  # closed before any error is printed, so the error is the last line
+        for epoch in range(start_epoch, config.epochs):
+            began, losses = time.perf_counter(), []
+            for batch in objective.batches(epoch):
+                with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+                    loss = objective.loss(model, batch)
+                if not torch.isfinite(loss):  # a diverged run must not be saved as a model
+                    raise MedForgetError(
+                        f"training diverged: loss {loss.item()} at epoch {epoch}, step {len(losses)}; "
+                        "lower the learning rate"
+                    )
+                optimizer.zero_grad(set_to_none=True)
                 if accelerator is not None:
-                    accelerator.clip_grad_norm_(trainable, config.clip_norm)
+                    accelerator.backward(loss)
                 else:
-                    torch.nn.utils.clip_grad_norm_(trainable, config.clip_norm)
-            optimizer.step()
-            scheduler.step()
-            losses.append(loss.item())
-            bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
-        mean = sum(losses) / max(1, len(losses))
-        history.append({"epoch": epoch, "loss": mean, "seconds": time.perf_counter() - began})
-        if checkpoint is not None and is_main:
-            save_checkpoint(checkpoint, unwrapped, optimizer, scheduler, epoch, history)
-    bar.close()
+                    loss.backward()
+                if config.clip_norm is not None:
+                    if accelerator is not None:
+                        accelerator.clip_grad_norm_(trainable, config.clip_norm)
+                    else:
+                        torch.nn.utils.clip_grad_norm_(trainable, config.clip_norm)
+                optimizer.step()
+                scheduler.step()
+                losses.append(loss.item())
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
+            mean = sum(losses) / max(1, len(losses))
+            history.append({"epoch": epoch, "loss": mean, "seconds": time.perf_counter() - began})
+            if checkpoint is not None and is_main:
+                save_checkpoint(checkpoint, unwrapped, optimizer, scheduler, epoch, history)
+    finally:
+        bar.close()
     model.eval()
     return history
 
