@@ -29,15 +29,18 @@ from medforget_data.io import atomic_folder
 ROW_GROUP_SIZE = 100  # small row groups suit image datasets on the Hub viewer
 
 
-def _write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> None:
+def _write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> int:
+    """Write the shard; return the table's Arrow size, which is what `datasets` records as num_bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=schema)
     pq.write_table(table, path, row_group_size=ROW_GROUP_SIZE, compression="snappy")
+    return table.nbytes
 
 
 def write_folder(built: Materialised, folder: Path, progress: bool = True) -> Manifest:
     schema = item_features().arrow_schema
     counts: dict[str, dict[str, int]] = {}
+    num_bytes: dict[str, dict[str, int]] = {}
     jobs = [
         (config, split, items)
         for config, by_split in built.splits.items()
@@ -45,13 +48,21 @@ def write_folder(built: Materialised, folder: Path, progress: bool = True) -> Ma
     ]
     for config, split, items in tqdm(jobs, desc="writing parquet", unit="split", disable=not progress):
         rows = [item_row(item, built.images[item.study_id]) for item in items]
-        _write_parquet(folder / parquet_name(config, split), rows, schema)
+        size = _write_parquet(folder / parquet_name(config, split), rows, schema)
+        num_bytes.setdefault(config, {})[split] = size
         counts.setdefault(config, {})[split] = len(rows)
+    download_sizes = {
+        config: sum((folder / parquet_name(config, split)).stat().st_size for split in by_split)
+        for config, by_split in counts.items()
+    }
     write_json(folder / HIERARCHY_FILE, built.hierarchy.model_dump(mode="json"))
     source = built.source
     (folder / "README.md").write_text(
         render_card(
             counts=counts,
+            num_bytes=num_bytes,
+            download_sizes=download_sizes,
+            citation=source.citation,
             source=source.name,
             size=built.config.size,
             seed=built.config.seed,
