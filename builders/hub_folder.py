@@ -30,11 +30,15 @@ ROW_GROUP_SIZE = 100  # small row groups suit image datasets on the Hub viewer
 
 
 def _write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> int:
-    """Write the shard; return the table's Arrow size, which is what `datasets` records as num_bytes."""
+    """Write the shard; return the Arrow size of the table read back from it.
+
+    That is what `datasets` records as a split's num_bytes when it loads the shard (the table built
+    from rows can differ by a few bytes of buffers).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=schema)
     pq.write_table(table, path, row_group_size=ROW_GROUP_SIZE, compression="snappy")
-    return table.nbytes
+    return pq.read_table(path).nbytes
 
 
 def write_folder(built: Materialised, folder: Path, progress: bool = True) -> Manifest:
