@@ -15,10 +15,21 @@ from huggingface_hub.repocard import metadata_load
 
 import medforget_data
 from medforget_data.builders.card import parquet_name
+from medforget_data.cli import main
 from medforget_data.constants import CONFIGS, TRAIN_CONFIG
 from medforget_data.errors import MedForgetError
 from medforget_data.eval.register import CACHED_NAME, METRIC_NAME, register_metric
-from tests.scoring_fixtures import OPTIONS, ScriptedJudgeServer, verdict
+from medforget_data.scoring.results import read_results
+from medforget_data.scoring.submission import SubmissionMetadata, write_submission
+from tests.scoring_fixtures import (
+    HAND_ITEMS,
+    HAND_LEVEL,
+    OPTIONS,
+    ScriptedJudgeServer,
+    hand_predictions,
+    verdict,
+    write_hand_dataset,
+)
 
 # Written out by hand: the schema users code against.
 KEYS = ["score", "exact_match", "rouge_l", "factuality", "generation", "classification", "cloze", "unscored"]
@@ -114,6 +125,39 @@ def test_llm_judge_through_evaluate(
     judge_server.script = [(401, '{"error": "bad key"}')]
     with pytest.raises(MedForgetError, match="HTTP 401"):
         metric.compute(**{**inputs(GEN), "predictions": ["Effusion."]}, judge="llm")
+
+
+def test_llm_judge_numbers_equal_medforget_score(
+    metric: evaluate.EvaluationModule,
+    judge_server: ScriptedJudgeServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    judge_server.script = [verdict(0.25)]
+    dataset = write_hand_dataset(tmp_path / "hand")
+    submission = tmp_path / "s.jsonl"
+    metadata = {"method": "m", "model": "none", "level": HAND_LEVEL, "seed": 0, "contact": "a@b.c"}
+    write_submission(submission, SubmissionMetadata(**metadata), hand_predictions())
+    out = tmp_path / "r.json"
+    args = ["score", str(submission), "--level", HAND_LEVEL, "--dataset", str(dataset), "--judge", "llm"]
+    assert main([*args, "--out", str(out)]) == 0
+    capsys.readouterr()
+    results = read_results(out)
+    for split, pairs in HAND_ITEMS.items():
+        rows = [row for row, _ in pairs]
+        means = metric.compute(
+            predictions=[prediction for _, prediction in pairs],
+            references=[r["answer"] for r in rows],
+            tasks=[r["task"] for r in rows],
+            options=[r["options"] for r in rows],
+            facts=[r["fact"] for r in rows],
+            questions=[r["question"] for r in rows],
+            judge="llm",
+        )
+        for task, expected in results.scores[split].items():
+            assert means[task] == pytest.approx(expected.mean), (split, task)
+    # Both asked the same endpoint with the same prompts (the metric from the verdict cache).
+    assert results.scores["forget"]["generation"].factuality == 0.25
 
 
 def test_llm_judge_without_endpoint_is_one_clear_error(
