@@ -10,26 +10,28 @@ site-packages, whose one line calls `install_hook()` at interpreter start; the h
 `evaluate` to finish importing (so the cache path is the one evaluate itself resolved) and then
 registers. Importing `medforget_data` does the same, for interpreters started without site.
 
-This module must stay cheap to import (it runs at every interpreter start): stdlib only.
+This module must stay cheap to import (it runs at every interpreter start): `sys` only at the top.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
 import sys
-import tempfile
-import warnings
-from pathlib import Path
-from types import ModuleType
 
+TYPE_CHECKING = False  # not `from typing import ...`: typing alone costs more than the rest
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import ModuleType
+
+# Everything else is imported where it is used: this module is imported at every interpreter start.
 METRIC_NAME = "medforget_metric"
 # evaluate's cache folder for a canonical metric: "evaluate-metric/<name>" with "/" → "--".
 CACHED_NAME = f"evaluate-metric--{METRIC_NAME}"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    import os
+    import tempfile
+
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(handle, "wb") as stream:
         stream.write(data)
@@ -43,6 +45,10 @@ def register_metric(modules_cache: str | Path | None = None) -> Path:
     newest cached version, since evaluate picks the newest (an older package version re-registered
     after a newer one must win).
     """
+    import hashlib
+    import os
+    from pathlib import Path
+
     from evaluate.loading import init_dynamic_modules
 
     from medforget_data.scoring.paths import metric_path
@@ -65,6 +71,8 @@ def register_metric(modules_cache: str | Path | None = None) -> Path:
 
 
 def _register_quietly() -> None:
+    import warnings
+
     try:
         register_metric()
     except Exception as error:  # a read-only cache must not break `import evaluate`
@@ -81,6 +89,8 @@ class _AfterEvaluateImport:
     def find_spec(self, fullname: str, path: object = None, target: object = None):
         if fullname != "evaluate":
             return None
+        import importlib.util
+
         sys.meta_path.remove(self)  # one shot; also keeps the lookup below from coming back here
         spec = importlib.util.find_spec(fullname)
         if spec is None or spec.loader is None:
