@@ -58,11 +58,15 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def dependencies(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This venv's site-packages without medforget: one symlink per entry, medforget's left out."""
+    """This venv's site-packages without medforget: one symlink per entry, medforget's left out.
+
+    torch and transformers are left out too: the metric needs no deep-learning stack, and
+    `import evaluate` imports transformers' pipelines whenever it finds them (slow).
+    """
     farm = tmp_path_factory.mktemp("site-without-medforget")
     for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
         name = entry.name.lower()
-        if "medforget" in name or name.endswith(".pth"):
+        if "medforget" in name or name.endswith(".pth") or name.startswith(("torch", "transformers")):
             continue
         (farm / entry.name).symlink_to(entry)
     return farm
