@@ -18,8 +18,14 @@ SOURCE = Path(__file__).resolve().parent / "eval" / PTH
 class BuildPyWithPth(build_py):
     def run(self) -> None:
         super().run()
-        # In editable mode build_lib is a scratch folder; the editable wheel is built in install_lib.
-        target = self.get_finalized_command("install").install_lib if self.editable_mode else self.build_lib
+        target = self.build_lib
+        if self.editable_mode:
+            # build_lib is a scratch folder then; setuptools (>= 64) unpacks the editable wheel in
+            # install_lib, a temporary folder named after the wheel. Anything else: leave it (importing
+            # medforget_data installs the same hook).
+            target = self.get_finalized_command("install").install_lib
+            if not str(target).rstrip("/").endswith(".whl"):
+                return
         self.copy_file(str(SOURCE), str(Path(target) / PTH), preserve_mode=False)
 
     def get_outputs(self, include_bytecode: bool = True) -> list[str]:
