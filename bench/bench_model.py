@@ -21,7 +21,7 @@ from medforget_data.models.build import new_model
 from medforget_data.models.configs import MODEL_SPECS
 from medforget_data.models.examples import read_examples
 from medforget_data.models.generate import generate_answers
-from medforget_data.models.train import PRECISIONS, TrainConfig, precision_dtype, train
+from medforget_data.models.train import PRECISIONS, LoopSetup, TrainConfig, precision_dtype, train
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
     encoded = [encoder.encode(e) for e in examples]
     recipe = TrainConfig(epochs=1, batch_size=16, lr=MODEL_SPECS[args.config].lr, precision=args.precision)
     began = time.perf_counter()
-    train(model, encoded, processor.tokenizer.pad_token_id, recipe, progress=False, device=args.device)
+    train(model.to(args.device), encoded, processor.tokenizer.pad_token_id, recipe, LoopSetup(progress=False))
     train_seconds = time.perf_counter() - began
     model.to(args.device, dtype=precision_dtype(args.precision))
     examples = examples[: args.generate_samples or len(examples)]

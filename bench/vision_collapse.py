@@ -21,7 +21,7 @@ import torch
 from medforget_data.models.batches import Encoder, answer_logits, collate
 from medforget_data.models.build import new_model
 from medforget_data.models.examples import read_examples
-from medforget_data.models.train import TrainConfig, train
+from medforget_data.models.train import LoopSetup, TrainConfig, train
 from medforget_data.models.vision_pretrain import (
     freeze_vision,
     mean_cosine_between_images,
@@ -30,6 +30,7 @@ from medforget_data.models.vision_pretrain import (
 )
 
 ROUND = 20  # epochs between measurements
+QUIET = LoopSetup(progress=False)
 
 
 def all_tokens_right(model, encoded, pad_id: int) -> float:
@@ -67,7 +68,7 @@ def main() -> None:
         print(f"{variant}: mean cosine at start {mean_cosine_between_images(model, encoder, images):.3f}")
         for done in range(ROUND, args.epochs + 1, ROUND):
             # warm restarts of the recipe's schedule, ROUND epochs each: a measurement between them
-            history = train(model, encoded, pad_id, TrainConfig(epochs=ROUND, lr=2e-3), progress=False)
+            history = train(model, encoded, pad_id, TrainConfig(epochs=ROUND, lr=2e-3), QUIET)
             right = all_tokens_right(model, encoded, pad_id)
             cosine = mean_cosine_between_images(model, encoder, images)
             loss = history[-1]["loss"]

@@ -20,7 +20,7 @@ from medforget_data.dataset.manifest import read_manifest
 from medforget_data.models.batches import Encoder
 from medforget_data.models.build import ModelRecord, new_model, save_model
 from medforget_data.models.finetune import training_examples
-from medforget_data.models.train import TrainConfig, train
+from medforget_data.models.train import LoopSetup, TrainConfig, train
 
 
 def main() -> None:
@@ -40,8 +40,7 @@ def main() -> None:
         encoded,
         processor.tokenizer.pad_token_id,
         config,
-        progress=accelerator.is_main_process,
-        accelerator=accelerator,
+        LoopSetup(label="fine-tuning", progress=accelerator.is_main_process, accelerator=accelerator),
     )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:

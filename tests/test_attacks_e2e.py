@@ -15,7 +15,7 @@ from medforget_data.methods import get_method, make_config
 from medforget_data.methods.base import load_unlearn_splits
 from medforget_data.models.batches import Encoder
 from medforget_data.models.build import ModelRecord, new_model
-from medforget_data.models.train import TrainConfig, train
+from medforget_data.models.train import LoopSetup, TrainConfig, train
 from medforget_data.scoring.judge_offline import OfflineJudge
 from medforget_data.scoring.results import write_results
 from medforget_data.scoring.score import score_predictions
@@ -28,9 +28,8 @@ RECIPE = TrainConfig(epochs=25, batch_size=8, lr=5e-3, seed=0)
 def tiny_trained_on(dataset: Path, examples: list):
     model, processor = new_model("tiny", dataset, seed=0)
     encoder = Encoder(processor)
-    train(
-        model, [encoder.encode(e) for e in examples], processor.tokenizer.pad_token_id, RECIPE, progress=False
-    )
+    pad_id = processor.tokenizer.pad_token_id
+    train(model, [encoder.encode(e) for e in examples], pad_id, RECIPE, LoopSetup(progress=False))
     return model, processor
 
 

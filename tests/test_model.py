@@ -10,6 +10,7 @@ import torch
 
 from medforget_data.cli import main
 from medforget_data.errors import MedForgetError
+from medforget_data.models import train as training
 from medforget_data.models.batches import (
     IGNORE_INDEX,
     Encoder,
@@ -22,10 +23,11 @@ from medforget_data.models.build import ModelRecord, load_model, new_model, save
 from medforget_data.models.examples import read_examples
 from medforget_data.models.finetune import finetune
 from medforget_data.models.tokenizer import EOS
-from medforget_data.models.train import TrainConfig, train
+from medforget_data.models.train import LoopSetup, TrainConfig, train
 from medforget_data.scoring.submission import read_submission
 
 FAST = TrainConfig(epochs=2, batch_size=8, lr=3e-3)
+QUIET = LoopSetup(progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +130,7 @@ def test_same_seed_same_weights_and_training_lowers_the_loss(synthetic_mini_dir:
             [encoder.encode(e) for e in examples[:48]],
             processor.tokenizer.pad_token_id,
             FAST.model_copy(update={"seed": 3}),
-            progress=False,
+            QUIET,
         )
         runs.append((_weights(model), history))
     (first, history), (second, _) = runs
@@ -136,8 +138,12 @@ def test_same_seed_same_weights_and_training_lowers_the_loss(synthetic_mini_dir:
     assert history[-1]["loss"] < history[0]["loss"]
 
 
+class Interrupted(Exception):
+    pass
+
+
 def test_resume_from_checkpoint_equals_an_uninterrupted_run(
-    synthetic_mini_dir: Path, tiny, tmp_path: Path
+    synthetic_mini_dir: Path, tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, _, examples = tiny
     config = FAST.model_copy(update={"epochs": 3})
@@ -148,19 +154,28 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(
         return model, [encoder.encode(e) for e in examples[:40]], processor.tokenizer.pad_token_id
 
     model, encoded, pad = fresh()
-    train(model, encoded, pad, config, progress=False)
+    train(model, encoded, pad, config, QUIET)
     uninterrupted = _weights(model)
 
-    # a run of the same recipe interrupted after its first epoch, then resumed by a fresh process
+    # a run of the same recipe interrupted once its first epoch's checkpoint is written ...
+    save = training._save_checkpoint
+
+    def save_then_stop(*args, **kwargs) -> None:
+        save(*args, **kwargs)
+        raise Interrupted
+
+    monkeypatch.setattr(training, "_save_checkpoint", save_then_stop)
     model, encoded, pad = fresh()
-    train(model, encoded, pad, config, checkpoint_root=tmp_path / "full", progress=False, stop_after_epochs=1)
+    with pytest.raises(Interrupted):
+        train(model, encoded, pad, config, LoopSetup(progress=False, checkpoint_root=tmp_path / "full"))
+    monkeypatch.setattr(training, "_save_checkpoint", save)
+    # ... then resumed by a fresh process: bit for bit the uninterrupted run
     model, encoded, pad = fresh()
-    history = train(
-        model, encoded, pad, config, checkpoint_root=tmp_path / "full", resume=True, progress=False
-    )
+    setup = LoopSetup(progress=False, checkpoint_root=tmp_path / "full", resume=True)
+    history = train(model, encoded, pad, config, setup)
     assert [h["epoch"] for h in history] == [0, 1, 2]
     resumed = _weights(model)
-    assert all(torch.allclose(uninterrupted[k], resumed[k]) for k in uninterrupted)
+    assert all(torch.equal(uninterrupted[k], resumed[k]) for k in uninterrupted)
 
 
 def test_bf16_training_autocasts_and_keeps_fp32_master_weights(synthetic_mini_dir: Path, tiny) -> None:
@@ -170,7 +185,7 @@ def test_bf16_training_autocasts_and_keeps_fp32_master_weights(synthetic_mini_di
         model, processor = new_model("tiny", synthetic_mini_dir, seed=0)
         encoded = [Encoder(processor).encode(e) for e in examples[:16]]
         config = FAST.model_copy(update={"epochs": 1, "precision": precision})
-        histories[precision] = train(model, encoded, processor.tokenizer.pad_token_id, config, progress=False)
+        histories[precision] = train(model, encoded, processor.tokenizer.pad_token_id, config, QUIET)
         assert all(p.dtype == torch.float32 for p in model.parameters())
     fp32_loss, bf16_loss = histories["fp32"][0]["loss"], histories["bf16"][0]["loss"]
     # the same batches in bf16 arithmetic: close (bf16 keeps ~3 significant digits) but not identical

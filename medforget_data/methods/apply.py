@@ -34,7 +34,7 @@ def apply_method(
     progress: bool = True,
 ) -> Unlearned:
     method = get_method(name)
-    config = config or method.config_class()
+    config = config or method.config()
     manifest = read_manifest(dataset_dir)
     if record.dataset_hash != manifest.dataset_hash:
         raise MedForgetError(f"the model was trained on another dataset than {dataset_dir}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -40,11 +40,23 @@ class UnlearnSplits:
         return None if node is None else parent_key(node, self.level, self.health_system)
 
 
-class Method(Protocol):
-    name: ClassVar[str]
-    config_class: ClassVar[type[MethodConfig]]
+class Method:
+    """A registered method: a name, a config class with the defaults registered for that name, and
+    `unlearn`. It holds nothing between calls: what one call needs is built inside it, so one object
+    serves every level, seed and thread; the caller times the call (methods/apply.py).
+    """
 
-    def unlearn(self, model, processor, splits: UnlearnSplits, config: MethodConfig): ...
+    config_class: ClassVar[type[MethodConfig]] = MethodConfig
+
+    def __init__(self, name: str, **defaults: object) -> None:
+        self.name = name
+        self.defaults = defaults  # e.g. `kl` is GradDiff with retain_loss="kl"
+
+    def config(self, **overrides: object) -> MethodConfig:
+        return self.config_class(**{**self.defaults, **overrides})
+
+    def unlearn(self, model, processor, splits: UnlearnSplits, config: MethodConfig, progress: bool = True):
+        raise NotImplementedError
 
 
 def load_unlearn_splits(dataset_dir, level: str) -> UnlearnSplits:

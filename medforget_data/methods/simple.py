@@ -4,33 +4,35 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import ClassVar
 
 from medforget_data.errors import MedForgetError
-from medforget_data.methods.base import MethodConfig, UnlearnSplits
+from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
+from medforget_data.models.batches import device_of
 from medforget_data.models.train import TrainConfig
 
 
-class Vanilla:
-    name = "vanilla"
-    config_class = MethodConfig
-
+class Vanilla(Method):
     def unlearn(self, model, processor, splits: UnlearnSplits, config: MethodConfig, progress: bool = True):
         return model
 
 
-class OracleConfig(MethodConfig):
-    config_name: str = "small"  # the model config the vanilla model was trained with
-    # the vanilla recipe's defaults, never retyped here
-    epochs: int = TrainConfig.model_fields["epochs"].default
-    batch_size: int = TrainConfig.model_fields["batch_size"].default
-    lr: float | None = None  # None: the model size's recipe learning rate (models/configs.py)
+class OracleConfig(MethodConfig, TrainConfig):
+    """The fine-tuning recipe (TrainConfig, never retyped here) and the size the vanilla model has."""
+
+    config_name: str = "small"
+    lr: float | None = None  # None: the size's recipe rate (models/configs.py), as `medforget run` trains
+
+    def train_config(self) -> TrainConfig:
+        unset = {"lr"} if self.lr is None else set()  # left unset, finetune() takes the size's rate
+        return TrainConfig(**self.model_dump(exclude={"config_name", *unset}))
 
 
-class Oracle:
-    """Retrain from scratch on train minus the level's forget split, with the vanilla recipe."""
+class Oracle(Method):
+    """Retrain from scratch on train minus the level's forget split: `finetune(oracle_level=…)`, the
+    function `medforget run` trains its oracles with, with the same recipe."""
 
-    name = "oracle"
-    config_class = OracleConfig
+    config_class: ClassVar[type[MethodConfig]] = OracleConfig
 
     def unlearn(self, model, processor, splits: UnlearnSplits, config: OracleConfig, progress: bool = True):
         from medforget_data.models.build import load_model
@@ -40,19 +42,17 @@ class Oracle:
             raise MedForgetError(
                 "the oracle retrains from the dataset: UnlearnSplits.dataset_dir is required"
             )
+        device = str(device_of(model))  # where the vanilla model is
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "oracle"
-            given_lr = {"lr": config.lr} if config.lr is not None else {}
-            train_config = TrainConfig(
-                epochs=config.epochs, batch_size=config.batch_size, seed=config.seed, **given_lr
-            )
             finetune(
                 Path(splits.dataset_dir),
                 out,
                 config_name=config.config_name,
-                train_config=train_config,
+                train_config=config.train_config(),
                 oracle_level=splits.level,
                 progress=progress,
+                device=device,
             )
             oracle, _, _ = load_model(out)
-        return oracle
+        return oracle.to(device)

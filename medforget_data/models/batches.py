@@ -106,6 +106,11 @@ def length_batches(
     return [batches[i] for i in permutation]
 
 
+def device_of(model) -> torch.device:
+    """Where a model's parameters are (through wrappers: DDP, peft)."""
+    return next(model.parameters()).device
+
+
 def model_inputs(batch: dict[str, torch.Tensor], device: torch.device | str) -> dict[str, torch.Tensor]:
     """The batch without labels, on the device (the loss is computed by the caller)."""
     return {k: v.to(device) for k, v in batch.items() if k != "labels"}

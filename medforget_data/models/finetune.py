@@ -15,7 +15,7 @@ from medforget_data.models.batches import Encoder
 from medforget_data.models.build import ModelRecord, load_model, new_model, save_model
 from medforget_data.models.configs import MODEL_SPECS
 from medforget_data.models.examples import Example, read_examples
-from medforget_data.models.train import TrainConfig, checkpoint_exists, train
+from medforget_data.models.train import LoopSetup, TrainConfig, checkpoint_exists, train
 from medforget_data.models.vision_pretrain import freeze_vision, pretrain_vision
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -84,16 +84,8 @@ def finetune(
                 device=device,
             )
         freeze_vision(model)
-    history = train(
-        model,
-        encoded,
-        processor.tokenizer.pad_token_id,
-        train_config,
-        checkpoint_root=out_dir,
-        resume=resume,
-        progress=progress,
-        device=device,
-    )
+    setup = LoopSetup(label="fine-tuning", progress=progress, checkpoint_root=out_dir, resume=resume)
+    history = train(model.to(device), encoded, processor.tokenizer.pad_token_id, train_config, setup)
     if lora_rank:
         model = model.merge_and_unload()  # a plain Qwen2.5-VL again: every method loads it the same way
     record = ModelRecord(

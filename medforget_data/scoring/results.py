@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from medforget_data.errors import MedForgetError
+from medforget_data.scoring.metrics import DEFAULT_RULE, ScoringRule
 from medforget_data.scoring.submission import SubmissionMetadata
 
 RESULTS_SCHEMA_VERSION = 1
@@ -68,6 +69,7 @@ class Results(BaseModel):
     level: str
     metadata: SubmissionMetadata
     judge: dict[str, str]  # name, version
+    rule: ScoringRule = DEFAULT_RULE  # how classification and cloze answers were scored
     scores: dict[str, dict[str, SplitTaskScore]]  # split -> task -> score
     gaps: dict[str, dict[str, float]]  # task -> {"retain_minus_forget", "sibling_minus_forget"}
     utility: dict[str, UtilityScore] | None = None  # "holdout", "retain" relative to the reference

@@ -12,8 +12,11 @@ from medforget_data.dataset.schema import QAItem
 from medforget_data.errors import MedForgetError, check_choice
 from medforget_data.scoring.aggregate import gap, mean_ci, relative
 from medforget_data.scoring.metrics import (
+    DEFAULT_RULE,
     METRIC_FIELDS,
+    SCORING_RULES,
     UNSCORED,
+    ScoringRule,
     exact_match,
     generation_total,
     rouge_l,
@@ -54,10 +57,11 @@ def score_answer(
     fact: str,
     judge: Judge,
     question: str = "",
+    rule: ScoringRule = DEFAULT_RULE,
 ) -> AnswerScore:
     """The per-item definition every caller shares (the CLI, the `evaluate` module, the attacks)."""
     if task != "generation":
-        value = exact_match(prediction, reference, task, options)
+        value = exact_match(prediction, reference, task, options, rule)
         return AnswerScore(score=value, exact_match=value)
     rouge = rouge_l(prediction, reference)
     factuality = judge.factuality(question, prediction, reference, fact)
@@ -65,9 +69,11 @@ def score_answer(
     return AnswerScore(score=total, rouge_l=rouge, factuality=factuality)
 
 
-def score_item(item: QAItem, split: str, prediction: str, judge: Judge) -> ItemScore:
+def score_item(
+    item: QAItem, split: str, prediction: str, judge: Judge, rule: ScoringRule = DEFAULT_RULE
+) -> ItemScore:
     answer = score_answer(
-        prediction, item.answer, item.task, item.options, item.fact, judge, question=item.question
+        prediction, item.answer, item.task, item.options, item.fact, judge, question=item.question, rule=rule
     )
     return ItemScore(
         id=item.id, split=split, task=item.task, image_answerable=item.image_answerable, **answer._asdict()
@@ -105,6 +111,7 @@ def score_answers(
     facts: Sequence[str],
     judge: Judge,
     questions: Sequence[str] | None = None,
+    rule: ScoringRule = DEFAULT_RULE,
 ) -> list[AnswerScore]:
     """`score_answer` over parallel lists (the `evaluate` module's inputs); verdicts asked up front."""
     n = len(predictions)
@@ -118,7 +125,7 @@ def score_answers(
     rows = list(zip(predictions, references, tasks, options, facts, questions, strict=True))
     if (prefetch := getattr(judge, "prefetch", None)) is not None:
         prefetch([(q, p, r, f) for p, r, t, _, f, q in rows if t == "generation"])
-    return [score_answer(p, r, t, o, f, judge, question=q) for p, r, t, o, f, q in rows]
+    return [score_answer(p, r, t, o, f, judge, question=q, rule=rule) for p, r, t, o, f, q in rows]
 
 
 def metric_outputs(
@@ -195,7 +202,7 @@ def utility_means(items: list[ItemScore]) -> dict[str, float]:
 
 
 def _score_all(
-    items_by_split: dict[str, list[QAItem]], predictions: dict[str, str], judge: Judge
+    items_by_split: dict[str, list[QAItem]], predictions: dict[str, str], judge: Judge, rule: ScoringRule
 ) -> list[ItemScore]:
     # A judge that can batch (the LLM judge: parallel requests) gets every verdict asked up front.
     if (prefetch := getattr(judge, "prefetch", None)) is not None:
@@ -208,7 +215,7 @@ def _score_all(
             ]
         )
     return [
-        score_item(item, split, predictions[item.id], judge)
+        score_item(item, split, predictions[item.id], judge, rule)
         for split, items in items_by_split.items()
         for item in items
     ]
@@ -223,9 +230,11 @@ def score_predictions(
     reference: Results | None = None,
     seed: int = 0,
     text_only: dict[str, str] | None = None,
+    rule: ScoringRule = DEFAULT_RULE,
 ) -> Results:
     """Score every item (image+text, and text-only when given), aggregate, and compare to a reference."""
-    scored = _score_all(items_by_split, predictions, judge)
+    check_choice("scoring rule", rule, SCORING_RULES)
+    scored = _score_all(items_by_split, predictions, judge, rule)
     scores = aggregate(scored, seed=seed)
     utility = None
     if reference is not None:
@@ -238,7 +247,7 @@ def score_predictions(
         }
     text_only_results = None
     if text_only:
-        scored_text = _score_all(items_by_split, text_only, judge)
+        scored_text = _score_all(items_by_split, text_only, judge, rule)
         text_scores = aggregate(scored_text, seed=seed)
         text_only_results = ModalityResults(
             scores=text_scores,
@@ -251,6 +260,7 @@ def score_predictions(
         level=metadata.level,
         metadata=metadata,
         judge={"name": judge.name, "version": judge.version},
+        rule=rule,
         scores=scores,
         gaps=split_gaps(scores),
         utility=utility,

@@ -9,6 +9,7 @@ from medforget_data.dataset.load import read_split_items
 from medforget_data.dataset.manifest import read_manifest
 from medforget_data.dataset.schema import QAItem
 from medforget_data.errors import check_choice
+from medforget_data.scoring.metrics import DEFAULT_RULE, SCORING_RULES, ScoringRule
 from medforget_data.scoring.results import Results, read_results
 from medforget_data.scoring.score import Judge, score_predictions
 from medforget_data.scoring.submission import check_coverage, read_submission
@@ -26,9 +27,11 @@ def score_submission_file(
     judge: Judge,
     reference_path: Path | None = None,
     seed: int = 0,
+    rule: ScoringRule = DEFAULT_RULE,
 ) -> Results:
     """Validate everything first (submission, coverage, reference), then score."""
     check_choice("level", level, LEVELS)
+    check_choice("scoring rule", rule, SCORING_RULES)
     submission = read_submission(submission_path)
     manifest = read_manifest(dataset_dir)
     items = level_items(dataset_dir, level)
@@ -43,6 +46,12 @@ def score_submission_file(
             f"reference {reference_path} was scored on another dataset "
             f"({reference.dataset_hash[:12]}… ≠ {manifest.dataset_hash[:12]}…)"
         )
+    if reference is not None and reference.rule != rule:
+        from medforget_data.errors import MedForgetError
+
+        raise MedForgetError(
+            f"reference {reference_path} was scored with rule {reference.rule!r}, not {rule!r}"
+        )
     return score_predictions(
         items,
         submission.predictions,
@@ -52,4 +61,5 @@ def score_submission_file(
         reference=reference,
         seed=seed,
         text_only=submission.text_only,
+        rule=rule,
     )
