@@ -28,15 +28,22 @@ from medforget_data.io import atomic_folder, write_json
 ROW_GROUP_SIZE = 100  # small row groups suit image datasets on the Hub viewer
 
 
-def _write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> None:
+def _write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> int:
+    """Write the shard; return the Arrow size of the table read back from it.
+
+    That is what `datasets` records as a split's num_bytes when it loads the shard (the table built
+    from rows can differ by a few bytes of buffers).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=schema)
     pq.write_table(table, path, row_group_size=ROW_GROUP_SIZE, compression="snappy")
+    return pq.read_table(path).nbytes
 
 
 def write_folder(built: Materialised, folder: Path) -> Manifest:
     schema = item_features().arrow_schema
     counts: dict[str, dict[str, int]] = {}
+    num_bytes: dict[str, dict[str, int]] = {}
     jobs = [
         (config, split, items)
         for config, by_split in built.splits.items()
@@ -44,13 +51,21 @@ def write_folder(built: Materialised, folder: Path) -> Manifest:
     ]
     for config, split, items in progress.bar(jobs, desc="writing parquet", unit="split"):
         rows = [item_row(item, built.images[item.study_id]) for item in items]
-        _write_parquet(folder / parquet_name(config, split), rows, schema)
+        size = _write_parquet(folder / parquet_name(config, split), rows, schema)
+        num_bytes.setdefault(config, {})[split] = size
         counts.setdefault(config, {})[split] = len(rows)
+    download_sizes = {
+        config: sum((folder / parquet_name(config, split)).stat().st_size for split in by_split)
+        for config, by_split in counts.items()
+    }
     write_json(folder / HIERARCHY_FILE, built.hierarchy.model_dump(mode="json"))
     source = built.source
     (folder / "README.md").write_text(
         render_card(
             counts=counts,
+            num_bytes=num_bytes,
+            download_sizes=download_sizes,
+            citation=source.citation,
             source=source.name,
             size=built.config.size,
             seed=built.config.seed,
@@ -75,7 +90,7 @@ def write_folder(built: Materialised, folder: Path) -> Manifest:
         skipped_reports=built.skipped_reports,
         files=files,
         dataset_hash=Manifest.hash_files(files),
-    )
+    ).sealed()
     write_json(folder / MANIFEST_FILE, manifest.model_dump(mode="json"))
     return manifest
 

@@ -156,17 +156,17 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(
     uninterrupted = _weights(model)
 
     # a run of the same recipe interrupted once its first epoch's checkpoint is written ...
-    save = training._save_checkpoint
+    save = training.save_checkpoint
 
     def save_then_stop(*args, **kwargs) -> None:
         save(*args, **kwargs)
         raise Interrupted
 
-    monkeypatch.setattr(training, "_save_checkpoint", save_then_stop)
+    monkeypatch.setattr(training, "save_checkpoint", save_then_stop)
     model, encoded, pad = fresh()
     with pytest.raises(Interrupted):
         train(model, encoded, pad, config, LoopSetup(checkpoint_root=tmp_path / "full"))
-    monkeypatch.setattr(training, "_save_checkpoint", save)
+    monkeypatch.setattr(training, "save_checkpoint", save)
     # ... then resumed by a fresh process: bit for bit the uninterrupted run
     model, encoded, pad = fresh()
     setup = LoopSetup(checkpoint_root=tmp_path / "full", resume=True)

@@ -91,7 +91,9 @@ def test_verify_rejects_a_rephrased_split_that_asks_a_training_wording(
     # re-seal the manifest, as a careless rebuild would: the hashes hold, the invariant must not
     manifest = read_manifest(copy_dir)
     files = {**manifest.files, path.relative_to(copy_dir).as_posix(): sha256_file(path)}
-    resealed = manifest.model_copy(update={"files": files, "dataset_hash": Manifest.hash_files(files)})
+    resealed = manifest.model_copy(
+        update={"files": files, "dataset_hash": Manifest.hash_files(files)}
+    ).sealed()
     write_model(copy_dir / MANIFEST_FILE, resealed)
     assert main(["verify", str(copy_dir)]) == 2
     err = capsys.readouterr().err

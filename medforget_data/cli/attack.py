@@ -23,14 +23,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_attack(args: argparse.Namespace) -> int:
-    from medforget_data.attacks.model_attacks import attack
-    from medforget_data.attacks.plot import plot_leakage
+    from medforget_data.cli.checks import check_input_file, check_output_file
     from medforget_data.constants import LEVELS
     from medforget_data.errors import check_choice
+    from medforget_data.models.device import check_device, check_device_name
+
+    # cheap checks first (no torch): a typo fails in a second and writes nothing
+    check_choice("level", args.level, LEVELS)
+    check_input_file(args.results, "results file")
+    if args.oracle_results is not None:
+        check_input_file(args.oracle_results, "oracle results file")
+    if args.plot is not None:
+        check_output_file(args.plot, overwrite=True)
+    check_device_name(args.device)
+    from medforget_data.attacks.model_attacks import attack
+    from medforget_data.attacks.plot import plot_leakage
     from medforget_data.models.build import load_model
     from medforget_data.scoring.results import read_results, write_results
 
-    check_choice("level", args.level, LEVELS)
+    check_device(args.device)
     results = read_results(args.results)
     oracle = read_results(args.oracle_results) if args.oracle_results else None
     model, processor, record = load_model(args.model, device=args.device)

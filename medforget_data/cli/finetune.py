@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument(
+        "--vision-pretrain-epochs", type=int, default=None, help="vision tower pretraining (0: none)"
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--precision", default="fp32", help="fp32, or bf16 (autocast; fp32 master weights)")
@@ -45,13 +48,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    from medforget_data.errors import check_choice
+    from medforget_data.cli.checks import check_at_least, check_output_folder
+    from medforget_data.constants import LEVELS
+    from medforget_data.errors import MedForgetError, check_choice
+    from medforget_data.models.device import check_device_name
+
+    # cheap checks first (no torch): a typo fails in a second and writes nothing
+    if args.oracle_level is not None:
+        check_choice("level", args.oracle_level, LEVELS)
+    if args.lora_rank is not None and (args.lora_rank < 1 or args.model is None):
+        raise MedForgetError("--lora-rank must be at least 1 and needs --model")
+    for option in ("epochs", "batch_size"):
+        check_at_least("--" + option.replace("_", "-"), getattr(args, option), 1)
+    if args.lr is not None and not 0 < args.lr < float("inf"):
+        raise MedForgetError(f"--lr must be a positive number, got {args.lr}")
+    check_device_name(args.device)
+    if args.resume:
+        if not (args.out / "checkpoint").is_dir():
+            raise MedForgetError(f"--resume: {args.out} holds no checkpoint to resume from")
+    else:
+        check_output_folder(args.out, overwrite=False)
+    from medforget_data.models.configs import MODEL_NAMES
+    from medforget_data.models.device import check_device
     from medforget_data.models.finetune import finetune
     from medforget_data.models.train import PRECISIONS, TrainConfig
 
+    if args.model is None:
+        check_choice("model config", args.config, MODEL_NAMES)
+    check_device(args.device)
+
     overrides = {
         k: v
-        for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
+        for k, v in (
+            ("epochs", args.epochs),
+            ("batch_size", args.batch_size),
+            ("lr", args.lr),
+            ("vision_pretrain_epochs", args.vision_pretrain_epochs),
+        )
         if v is not None
     }
     check_choice("precision", args.precision, PRECISIONS)

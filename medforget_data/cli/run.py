@@ -55,6 +55,20 @@ def dataset_folder(args: argparse.Namespace) -> Path:
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
+    from medforget_data.cli.checks import check_at_least, check_output_folder
+    from medforget_data.constants import LEVELS, SIZES
+    from medforget_data.errors import check_choice
+    from medforget_data.models.device import check_device_name
+
+    # what can be checked without torch first: a typo fails in a second, and leaves no folder
+    for option in ("epochs", "training_jobs", "max_new_tokens", "image_size"):
+        check_at_least("--" + option.replace("_", "-"), getattr(args, option), 1)
+    check_device_name(args.device)
+    for level in args.levels or ():
+        check_choice("level", level, LEVELS)
+    check_choice("size", args.size, SIZES)
+    if args.out is not None:
+        check_output_folder(args.out, overwrite=True)  # a run folder is resumed: only writability
     from medforget_data.cli.info import print_summary
     from medforget_data.pipeline.config import RunConfig
     from medforget_data.pipeline.runner import BenchmarkRun

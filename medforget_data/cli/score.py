@@ -101,6 +101,16 @@ def print_results(results) -> None:
 
 
 def run_score(args: argparse.Namespace) -> int:
+    from medforget_data.cli.checks import check_input_file, check_output_file
+    from medforget_data.constants import LEVELS
+    from medforget_data.errors import check_choice
+
+    check_choice("level", args.level, LEVELS)
+    check_input_file(args.submission, "submission")
+    if args.reference is not None:
+        check_input_file(args.reference, "reference results")
+    out = args.out or args.submission.with_name(args.submission.name + ".results.json")
+    check_output_file(out, overwrite=True)  # results are rewritten by a rescore; only writability
     from medforget_data.scoring.judges import make_judge
     from medforget_data.scoring.metrics import DEFAULT_RULE
     from medforget_data.scoring.results import read_results, write_results
@@ -131,7 +141,6 @@ def run_score(args: argparse.Namespace) -> int:
         seed=args.seed,
         rule=rule,
     )
-    out = args.out or args.submission.with_name(args.submission.name + ".results.json")
     write_results(out, results)
     print_results(results)
     print(f"results written to {out}")

@@ -39,15 +39,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_unlearn(args: argparse.Namespace) -> int:
+    from medforget_data.cli.checks import check_output_folder
+    from medforget_data.constants import LEVELS
+    from medforget_data.errors import check_choice
+    from medforget_data.models.device import check_device, check_device_name
+
+    # cheap checks first (no torch): a typo fails in a second and writes nothing
+    check_choice("level", args.level, LEVELS)
+    check_output_folder(args.out)
+    check_device_name(args.device)
+    overrides = parse_overrides(args.overrides)
     from medforget_data.dataset.manifest import read_manifest
     from medforget_data.io import write_model
     from medforget_data.methods import make_config
     from medforget_data.methods.apply import UnlearnRecord, apply_method
     from medforget_data.models.build import load_model, save_model
 
-    config = make_config(args.method, parse_overrides(args.overrides))
-    if args.out.exists():
-        raise MedForgetError(f"output folder {args.out} already exists")
+    config = make_config(args.method, overrides)
+    check_device(args.device)
     folder = dataset_dir(args)
     model, processor, record = load_model(args.model, device=args.device)
     done = apply_method(args.method, model, processor, record, folder, args.level, config)

@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from medforget_data.constants import DEFAULT_SEED, LEVELS
-from medforget_data.dataset.load import read_split
+from medforget_data.dataset.load import read_parquet, read_split
 from medforget_data.dataset.manifest import read_manifest
 from medforget_data.dataset.schema import QAItem
 from medforget_data.errors import MedForgetError, check_choice
@@ -201,7 +201,7 @@ def read_published(out_dir: Path, level: str, name: str) -> list[QAItem]:
     if not path.is_file():
         raise MedForgetError(f"{out_dir} has no published file {level_dir(level)}/{name}")
     items = []
-    for row in pq.read_table(path).to_pylist():
+    for row in read_parquet(path).to_pylist():
         hierarchy = json.loads(row["hierarchy_metadata"])
         for entry in json.loads(row["metadata"]):
             items.append(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import datasets
+from typing import TYPE_CHECKING, Any
 
 from medforget_data.dataset.schema import QAItem
+
+if TYPE_CHECKING:
+    import datasets
 
 # Text columns of every split, in order; the list columns, `image_answerable` and `image` follow.
 STRING_COLUMNS: tuple[str, ...] = (
@@ -30,6 +31,8 @@ ITEM_COLUMNS: tuple[str, ...] = (*STRING_COLUMNS, *LIST_COLUMNS, "image_answerab
 
 
 def item_features() -> datasets.Features:
+    import datasets  # ~1 s of import: only the writers and the loader need it, not every read
+
     columns: dict[str, Any] = {name: datasets.Value("string") for name in STRING_COLUMNS}
     for name in LIST_COLUMNS:
         columns[name] = datasets.Sequence(datasets.Value("string"))

@@ -21,6 +21,7 @@ from medforget_data.dataset.manifest import (
     sha256_file,
 )
 from medforget_data.dataset.schema import Hierarchy, QAItem
+from medforget_data.dataset.sources import get_source
 from medforget_data.dataset.splits import node_at, parent_key
 
 Splits = dict[str, dict[str, list[QAItem]]]
@@ -96,6 +97,10 @@ def check_splits(splits: Splits, targets: dict[str, list[list[str]]], hierarchy:
         if level not in splits:
             problems.append(f"config {level} is missing")
             continue
+        # each level's holdout is train's holdout, item for item: never a trained (forget) row
+        level_holdout = [item.id for item in splits[level].get(HOLDOUT_SPLIT, [])]
+        if sorted(level_holdout) != sorted(item.id for item in holdout):
+            problems.append(f"{level}/{HOLDOUT_SPLIT} differs from {TRAIN_CONFIG}/{HOLDOUT_SPLIT}")
         level_targets = {tuple(node) for node in targets.get(level, [])}
         if not level_targets:
             problems.append(f"{level} has no forget target")
@@ -126,6 +131,11 @@ def verify_folder(dataset_dir: Path) -> list[str]:
             problems.append(f"file {path} does not match its manifest hash")
     if Manifest.hash_files(manifest.files) != manifest.dataset_hash:
         problems.append("manifest dataset_hash does not match its file hashes")
+    if manifest.content_hash != manifest.compute_content_hash():
+        problems.append("manifest content (counts, licence, targets, …) does not match its content_hash")
+    source = get_source(manifest.build.source)
+    if (manifest.licence, manifest.public_push_allowed) != (source.licence, source.public_push_allowed):
+        problems.append(f"manifest licence fields differ from those of source {source.name}")
     if problems:
         return problems
     hierarchy = Hierarchy.read(dataset_dir)
@@ -133,4 +143,9 @@ def verify_folder(dataset_dir: Path) -> list[str]:
         config: {split: read_split_items(dataset_dir, config, split) for split in by_split}
         for config, by_split in manifest.counts.items()
     }
-    return check_splits(splits, manifest.targets, hierarchy)
+    for config, by_split in manifest.counts.items():
+        for split, count in by_split.items():
+            if len(splits[config][split]) != count:
+                rows = len(splits[config][split])
+                problems.append(f"{config}/{split} has {rows} rows, manifest says {count}")
+    return problems + check_splits(splits, manifest.targets, hierarchy)

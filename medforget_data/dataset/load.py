@@ -65,6 +65,18 @@ def split_path(dataset_dir: Path, config: str, split: str) -> Path:
     return Path(dataset_dir) / parquet_name(config, split)
 
 
+def read_parquet(path: Path, columns: list[str] | None = None):
+    """A parquet table; a truncated or foreign file is one line naming it, not a pyarrow traceback."""
+    import pyarrow as pa
+
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as error:
+        first = (str(error).splitlines() or [type(error).__name__])[0][:120]
+        raise MedForgetError(f"{path}: not a readable parquet file ({first}); rebuild the folder") from None
+
+
+
 class SplitRow(NamedTuple):
     item: QAItem
     image: bytes | None  # the study image, encoded (PNG/JPEG), when asked for
@@ -75,7 +87,7 @@ def read_split(dataset_dir: Path, config: str, split: str, images: bool = False)
     path = split_path(dataset_dir, config, split)
     if not path.is_file():
         raise MedForgetError(f"{dataset_dir} has no split {config}/{split} ({path.name} is missing)")
-    table = pq.read_table(path, columns=[*ITEM_COLUMNS, "image"] if images else list(ITEM_COLUMNS))
+    table = read_parquet(path, columns=[*ITEM_COLUMNS, "image"] if images else list(ITEM_COLUMNS))
     return [SplitRow(row_item(row), row["image"]["bytes"] if images else None) for row in table.to_pylist()]
 
 

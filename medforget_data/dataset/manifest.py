@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -39,6 +40,16 @@ class Manifest(BaseModel):
     skipped_reports: dict[str, int]
     files: dict[str, str]  # relative path -> sha256
     dataset_hash: str
+    # sha256 of every other field (canonical JSON): an edited count, licence or push flag is caught
+    content_hash: str | None = None
+
+    def compute_content_hash(self) -> str:
+        payload = self.model_dump(mode="json", exclude={"content_hash"})
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def sealed(self) -> Manifest:
+        return self.model_copy(update={"content_hash": self.compute_content_hash()})
 
     @staticmethod
     def hash_files(files: dict[str, str]) -> str:

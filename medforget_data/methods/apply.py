@@ -61,11 +61,16 @@ def apply_method(
     began = time.perf_counter()
     model = method.unlearn(model, processor, splits, config)
     wall = time.perf_counter() - began
+    step = UnlearnRecipe(method=name, level=level)
+    previous = record.recipe.unlearn
+    before = record.recipe.unlearn_chain or ((previous,) if previous else ())
     unlearned = ModelRecord(
         config_name=record.config_name,
         dataset_hash=manifest.dataset_hash,
         parameters=sum(p.numel() for p in model.parameters()),
-        recipe=record.recipe.model_copy(update={"unlearn": UnlearnRecipe(method=name, level=level)}),
+        # "unlearn": this step (what attack and generate read); "unlearn_chain": every step, in order,
+        # so unlearning an unlearned model keeps what came before
+        recipe=record.recipe.model_copy(update={"unlearn": step, "unlearn_chain": (*before, step)}),
         history=record.history,
     )
     return Unlearned(model=model, record=unlearned, wall_seconds=wall)

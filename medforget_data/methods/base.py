@@ -6,7 +6,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from medforget_data.dataset.schema import Hierarchy, QAItem
 from medforget_data.dataset.splits import node_at, parent_key
@@ -16,9 +16,10 @@ from medforget_data.models.examples import Example
 class MethodConfig(BaseModel):
     """Base of every method's config: seeded, and strict about unknown keys."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # no NaN or infinity in any float field: `--set lr=nan` is refused, not trained with
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
 
 
 @dataclass(frozen=True)

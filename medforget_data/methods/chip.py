@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
+from pydantic import Field
 
 from medforget_data import progress
 from medforget_data.constants import LEVELS, Level
@@ -46,19 +47,20 @@ ScoreRetain = Literal["with_siblings", "without_siblings"]  # the retain side of
 
 
 class ChipConfig(MethodConfig):
-    top_fraction: float = 0.10  # k: share of neurons kept in S
-    tau: float = 0.95  # energy kept by the SVD basis
-    alpha: float = 0.3  # weight of vision tokens in the cross-modal pooling
-    layer_fraction: float = 0.2  # last ~20% of the language layers (6 of 28 in the published run)
+    top_fraction: float = Field(default=0.10, gt=0, le=1)  # k: share of neurons kept in S
+    tau: float = Field(default=0.95, gt=0, le=1)  # energy kept by the SVD basis
+    alpha: float = Field(default=0.3, ge=0, le=1)  # weight of vision tokens in the cross-modal pooling
+    # last ~20% of the language layers (6 of 28 in the published run)
+    layer_fraction: float = Field(default=0.2, gt=0, le=1)
     include_merger: bool = True
     directions: Directions = "per_child"
     siblings: SiblingSet = "published"
     merger_layers: MergerLayers = "both"
     score_retain: ScoreRetain = "with_siblings"
-    batch_size: int = 32
+    batch_size: int = Field(default=32, ge=1)
     # Retain and sibling means are estimated on seeded samples of at most this many items: they are
     # means, and CHIP's cost is then set by the forget set, not by the whole hierarchy.
-    max_reference_samples: int = 512
+    max_reference_samples: int = Field(default=512, ge=1)
 
 
 def seeded_sample(examples: list[Example], limit: int, seed: int) -> list[Example]:

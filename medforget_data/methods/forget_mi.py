@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from medforget_data.methods.base import MethodConfig
 from medforget_data.methods.trainer import LossConfig, LossMethod, StepContext
@@ -24,7 +25,7 @@ WEIGHTS = (1.0, 1.0, 2.0, 2.0)  # forget unimodal, forget joint, retain unimodal
 
 
 class ForgetMIConfig(LossConfig):
-    noise_std: float = 1.0  # in the processor's normalised pixel units
+    noise_std: float = Field(default=1.0, ge=0) # in the processor's normalised pixel units
 
 
 def _masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from pydantic import Field
+
 from medforget_data.methods.base import MethodConfig
 from medforget_data.methods.losses import answer_logits, kl_to_reference, nll
 from medforget_data.methods.trainer import (
@@ -24,7 +26,7 @@ RetainLoss = Literal["nll", "kl", "none"]
 
 
 class GradDiffConfig(LossConfig):
-    alpha: float = 1.0  # weight of the retain term
+    alpha: float = Field(default=1.0, ge=0)  # weight of the retain term
     retain_loss: RetainLoss = "nll"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch.nn.functional as F
+from pydantic import Field
 
 from medforget_data.methods.base import MethodConfig
 from medforget_data.methods.grad_diff import GradDiff, GradDiffConfig
@@ -14,7 +15,7 @@ from medforget_data.models.batches import device_of
 
 
 class NPOConfig(GradDiffConfig):
-    beta: float = 0.1  # published default
+    beta: float = Field(default=0.1, gt=0)  # published default
 
 
 class NPO(GradDiff):

@@ -6,6 +6,8 @@ import tempfile
 from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field
+
 from medforget_data.errors import MedForgetError
 from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
 from medforget_data.models.batches import device_of
@@ -21,7 +23,8 @@ class OracleConfig(MethodConfig, TrainConfig):
     """The fine-tuning recipe (TrainConfig, never retyped here) and the size the vanilla model has."""
 
     config_name: str = "small"
-    lr: float | None = None  # None: the size's recipe rate (models/configs.py), as `medforget run` trains
+    # None: the size's recipe rate (models/configs.py), as `medforget run` trains
+    lr: float | None = Field(default=None, gt=0)
 
     def train_config(self) -> TrainConfig:
         unset = {"lr"} if self.lr is None else set()  # left unset, finetune() takes the size's rate

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
+from pydantic import Field
 
 from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
 from medforget_data.methods.losses import answer_logits
@@ -28,10 +29,11 @@ Batch = dict[str, torch.Tensor]
 
 
 class LossConfig(MethodConfig, LoopConfig):
-    epochs: int = 5
-    batch_size: int = 16
-    lr: float = 5e-4
-    weight_decay: float = 0.01  # torch's AdamW default, which the methods have always trained with
+    epochs: int = Field(default=5, ge=1)
+    batch_size: int = Field(default=16, ge=1)
+    lr: float = Field(default=5e-4, gt=0)
+    # torch's AdamW default, which the methods have always trained with
+    weight_decay: float = Field(default=0.01, ge=0)
     parameters: ParameterScope = "language"
 
 

@@ -43,6 +43,7 @@ class Recipe(BaseModel):
     torch_threads: int | None = None
     processes: int | None = None  # data-parallel processes (scripts/accelerate_finetune.py)
     unlearn: UnlearnRecipe | None = None  # set on a model an unlearning method produced
+    unlearn_chain: tuple[UnlearnRecipe, ...] = ()  # every unlearning step, in order (the last is `unlearn`)
 
 
 class ModelRecord(BaseModel):
@@ -95,7 +96,11 @@ def load_model(folder: Path, device: str = "cpu", dtype: torch.dtype | None = No
         raise MedForgetError(
             f"{folder} is not a MedForget model folder ({MODEL_CARD_FILE} or config.json missing)"
         )
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(folder, use_safetensors=True, dtype=dtype)
-    processor = ImageQwen2_5_VLProcessor.from_pretrained(folder)
     record = read_model(folder / MODEL_CARD_FILE, ModelRecord, "MedForget model record")
+    try:
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(folder, use_safetensors=True, dtype=dtype)
+        processor = ImageQwen2_5_VLProcessor.from_pretrained(folder)
+    except Exception as error:  # truncated weights, invalid JSON, foreign config: one line, not a traceback
+        first = (str(error).splitlines() or [""])[0][:160]
+        raise MedForgetError(f"{folder}: damaged model folder ({type(error).__name__}: {first})") from None
     return model.to(device).eval(), processor, record

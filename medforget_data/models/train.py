@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar, get_args
 
 import torch
-from pydantic import BaseModel, ConfigDict
-from safetensors.torch import load_model as load_weights
-from safetensors.torch import save_model as save_weights
+from pydantic import BaseModel, ConfigDict, Field
 
 from medforget_data import progress
 from medforget_data.errors import MedForgetError
@@ -30,6 +28,7 @@ from medforget_data.models.batches import (
     device_of,
     length_batches,
 )
+from medforget_data.models.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 
 CHECKPOINT_DIR = "checkpoint"
 Precision = Literal["fp32", "bf16"]
@@ -44,26 +43,27 @@ def precision_dtype(precision: Precision) -> torch.dtype:
 class LoopConfig(BaseModel):
     """What the loop reads of a recipe; fine-tuning's and each method's config extend it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    epochs: int
-    lr: float
-    weight_decay: float = 0.0
-    warmup_fraction: float | None = None  # None: a constant learning rate; else warm-up, then cosine
-    clip_norm: float | None = 1.0  # None: no clipping
+    epochs: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    # None: a constant learning rate; else warm-up, then cosine
+    warmup_fraction: float | None = Field(default=None, ge=0, le=1)
+    clip_norm: float | None = Field(default=1.0, gt=0)  # None: no clipping
     # bf16: forward and backward under autocast, fp32 master weights and optimizer state (GPU recipe)
     precision: Precision = "fp32"
 
 
 class TrainConfig(LoopConfig):
-    epochs: int = 28  # `small` on `full`: EM ≥ 0.9 on train (BENCHMARKS.md, issue 4)
-    batch_size: int = 16
-    lr: float = 2e-3
-    warmup_fraction: float | None = 0.05
-    seed: int = 0
+    epochs: int = Field(default=28, ge=1)  # `small` on `full`: EM ≥ 0.9 on train (BENCHMARKS.md, issue 4)
+    batch_size: int = Field(default=16, ge=1)
+    lr: float = Field(default=2e-3, gt=0)
+    warmup_fraction: float | None = Field(default=0.05, ge=0, le=1)
+    seed: int = Field(default=0, ge=0)
     # a fresh model's vision tower is first trained to tell the images apart, then frozen
     # (models/vision_pretrain.py); 0 trains it jointly with the language model instead
-    vision_pretrain_epochs: int = 80
+    vision_pretrain_epochs: int = Field(default=80, ge=0)
 
 
 @dataclass(frozen=True)
@@ -101,36 +101,8 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 def checkpoint_exists(checkpoint_root: Path | None) -> bool:
-    return checkpoint_root is not None and (checkpoint_root / CHECKPOINT_DIR / "trainer_state.pt").is_file()
-
-
-def _save_checkpoint(folder: Path, model, optimizer, scheduler, epoch: int, history: list[dict]) -> None:
-    staging = folder.with_name(folder.name + ".tmp")
-    staging.mkdir(parents=True, exist_ok=True)
-    save_weights(model, str(staging / "model.safetensors"))  # handles the tied embedding
-    torch.save(
-        {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "epoch": epoch,
-            "history": history,
-        },
-        staging / "trainer_state.pt",
-    )
-    if folder.exists():
-        for child in folder.iterdir():
-            child.unlink()
-        folder.rmdir()
-    staging.rename(folder)
-
-
-def _load_checkpoint(folder: Path, model, optimizer, scheduler) -> tuple[int, list[dict]]:
-    """Restore what `_save_checkpoint` wrote; returns the epoch to continue from and the history so far."""
-    load_weights(model, str(folder / "model.safetensors"))
-    state = torch.load(folder / "trainer_state.pt", weights_only=True)
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    return state["epoch"] + 1, state["history"]
+    """A whole checkpoint to resume from (damaged ones are reported and discarded here)."""
+    return checkpoint_root is not None and has_checkpoint(checkpoint_root / CHECKPOINT_DIR)
 
 
 def fit(
@@ -160,44 +132,49 @@ def fit(
     history: list[dict] = []
     start_epoch = 0
     checkpoint = setup.checkpoint_root / CHECKPOINT_DIR if setup.checkpoint_root else None
-    if setup.resume and checkpoint_exists(setup.checkpoint_root):
-        start_epoch, history = _load_checkpoint(checkpoint, unwrapped, optimizer, scheduler)
+    restored = (
+        load_checkpoint(checkpoint, unwrapped, optimizer, scheduler) if setup.resume and checkpoint else None
+    )
+    if restored is not None:  # else none, or only damaged ones (reported): this model trains anew
+        start_epoch, history = restored
     model.train()
     device_type = trainable[0].device.type if trainable else "cpu"
     is_main = accelerator is None or accelerator.is_main_process
     bar = progress.bar(
         total=total, initial=start_epoch * objective.steps_per_epoch, desc=setup.label, unit="step"
     )
-    for epoch in range(start_epoch, config.epochs):
-        began, losses = time.perf_counter(), []
-        for batch in objective.batches(epoch):
-            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-                loss = objective.loss(model, batch)
-            if not torch.isfinite(loss):  # a diverged run must not be saved as a model
-                raise MedForgetError(
-                    f"training diverged: loss {loss.item()} at epoch {epoch}, step {len(losses)}; "
-                    "lower the learning rate"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            if accelerator is not None:
-                accelerator.backward(loss)
-            else:
-                loss.backward()
-            if config.clip_norm is not None:
+    try:  # closed before any error is printed, so the error is the last line
+        for epoch in range(start_epoch, config.epochs):
+            began, losses = time.perf_counter(), []
+            for batch in objective.batches(epoch):
+                with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+                    loss = objective.loss(model, batch)
+                if not torch.isfinite(loss):  # a diverged run must not be saved as a model
+                    raise MedForgetError(
+                        f"training diverged: loss {loss.item()} at epoch {epoch}, step {len(losses)}; "
+                        "lower the learning rate"
+                    )
+                optimizer.zero_grad(set_to_none=True)
                 if accelerator is not None:
-                    accelerator.clip_grad_norm_(trainable, config.clip_norm)
+                    accelerator.backward(loss)
                 else:
-                    torch.nn.utils.clip_grad_norm_(trainable, config.clip_norm)
-            optimizer.step()
-            scheduler.step()
-            losses.append(loss.item())
-            bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
-        mean = sum(losses) / max(1, len(losses))
-        history.append({"epoch": epoch, "loss": mean, "seconds": time.perf_counter() - began})
-        if checkpoint is not None and is_main:
-            _save_checkpoint(checkpoint, unwrapped, optimizer, scheduler, epoch, history)
-    bar.close()
+                    loss.backward()
+                if config.clip_norm is not None:
+                    if accelerator is not None:
+                        accelerator.clip_grad_norm_(trainable, config.clip_norm)
+                    else:
+                        torch.nn.utils.clip_grad_norm_(trainable, config.clip_norm)
+                optimizer.step()
+                scheduler.step()
+                losses.append(loss.item())
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
+            mean = sum(losses) / max(1, len(losses))
+            history.append({"epoch": epoch, "loss": mean, "seconds": time.perf_counter() - began})
+            if checkpoint is not None and is_main:
+                save_checkpoint(checkpoint, unwrapped, optimizer, scheduler, epoch, history)
+    finally:
+        bar.close()
     model.eval()
     return history
 

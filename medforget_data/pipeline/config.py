@@ -11,6 +11,7 @@ from medforget_data.constants import DEFAULT_SEED, LEVELS
 from medforget_data.errors import check_choice
 from medforget_data.methods import METHOD_NAMES
 from medforget_data.models.configs import MODEL_NAMES
+from medforget_data.models.device import check_device
 from medforget_data.models.generate import DEFAULT_MAX_NEW_TOKENS
 from medforget_data.models.train import TrainConfig
 
@@ -19,25 +20,30 @@ UNLEARNING_METHODS: tuple[str, ...] = tuple(m for m in METHOD_NAMES if m not in 
 
 
 class RunConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     model: str = "small"
     methods: tuple[str, ...] = UNLEARNING_METHODS
     levels: tuple[str, ...] = LEVELS
-    epochs: int | None = None  # None: the fine-tuning recipe's default
-    seed: int = DEFAULT_SEED
+    epochs: int | None = Field(default=None, ge=1)  # None: the fine-tuning recipe's default
+    seed: int = Field(default=DEFAULT_SEED, ge=0)
     device: str = "cpu"
     # Models (vanilla + one oracle per level) trained at once in separate processes: on a GPU one
     # small training leaves it ~89% idle (launch-bound, BENCHMARKS.md). Does not change any weights.
     training_jobs: int = Field(default=1, ge=1)
-    batch_size: int = 32  # generation
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    batch_size: int = Field(default=32, ge=1)  # generation
+    max_new_tokens: int = Field(default=DEFAULT_MAX_NEW_TOKENS, ge=1)
 
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
         check_choice("model config", value, MODEL_NAMES)
         return value
+
+    @field_validator("device")
+    @classmethod
+    def _usable_device(cls, value: str) -> str:
+        return check_device(value)
 
     @field_validator("methods")
     @classmethod

@@ -79,33 +79,37 @@ class RunState:
 
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """One `medforget run` per run folder: two would train into the same checkpoints."""
+    """One `medforget run` per run folder: two would train into the same checkpoints.
+
+    An OS lock (`flock`) on `run.lock`: the kernel releases it when its holder exits or is killed,
+    so a lock left by a killed run is simply free and there is no takeover to race. The file holds
+    the holder's pid (for the message only) and is removed on release; a locker that finds its
+    file was replaced meanwhile (removed by the previous holder) locks the new one instead.
+    """
+    import fcntl
+
     path = Path(run_dir) / "run.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
+    while True:
+        handle = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            holder = path.read_text(encoding="utf-8").strip()
-            if holder.isdigit() and _alive(int(holder)):
-                raise MedForgetError(f"{run_dir} is in use by another medforget run (pid {holder})") from None
-            path.unlink(missing_ok=True)  # left by a run that was killed
-    else:
-        raise MedForgetError(f"could not lock {run_dir}")  # lost a race for it twice
-    os.write(handle, str(os.getpid()).encode())
-    os.close(handle)
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(handle, 32, 0).decode(errors="replace").strip()
+            os.close(handle)
+            raise MedForgetError(
+                f"{run_dir} is in use by another medforget run" + (f" (pid {holder})" if holder else "")
+            ) from None
+        try:
+            if os.stat(path).st_ino == os.fstat(handle).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(handle)  # locked a file its previous holder has just removed: try the current one
     try:
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, str(os.getpid()).encode(), 0)
         yield
     finally:
-        path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        path.unlink(missing_ok=True)  # while still locked: nobody can hold the removed file's lock
+        os.close(handle)

@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
-from medforget_data.io import read_model, write_model
+from medforget_data.io import atomic_write_text, dump_json, read_model
 from medforget_data.scoring.metrics import DEFAULT_RULE, ScoringRule
 from medforget_data.scoring.submission import SubmissionMetadata
 
 # 2: `attacks` became typed sections (membership, reconstruction, forget_quality).
 RESULTS_SCHEMA_VERSION = 2
+
+
+def _null_is_nan(value: object) -> object:
+    return math.nan if value is None else value
+
+
+# A score that may be undefined (an unscored cell, a zero reference): NaN in memory, `null` in the
+# file, since bare NaN is not JSON (Node's JSON.parse and strict parsers reject it).
+Score = Annotated[float, BeforeValidator(_null_is_nan)]
+
+
+def _nan_to_null(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _nan_to_null(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nan_to_null(item) for item in value]
+    return value
 
 
 class ItemScore(BaseModel):
@@ -32,9 +53,9 @@ class SplitTaskScore(BaseModel):
 
     n: int
     unscored: int
-    mean: float
-    ci_low: float
-    ci_high: float
+    mean: Score
+    ci_low: Score
+    ci_high: Score
     rouge_l: float | None = None
     factuality: float | None = None
 
@@ -42,9 +63,9 @@ class SplitTaskScore(BaseModel):
 class UtilityScore(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    score: float
-    reference: float
-    relative: float
+    score: Score
+    reference: Score
+    relative: Score
 
 
 class ModalityResults(BaseModel):
@@ -53,7 +74,7 @@ class ModalityResults(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     scores: dict[str, dict[str, SplitTaskScore]]  # split -> task -> score
-    gaps: dict[str, dict[str, float]]
+    gaps: dict[str, dict[str, Score]]
     unscored: int
     items: list[ItemScore]
 
@@ -104,7 +125,7 @@ class Results(BaseModel):
     judge: dict[str, str]  # name, version
     rule: ScoringRule = DEFAULT_RULE  # how classification and cloze answers were scored
     scores: dict[str, dict[str, SplitTaskScore]]  # split -> task -> score
-    gaps: dict[str, dict[str, float]]  # task -> {"retain_minus_forget", "sibling_minus_forget"}
+    gaps: dict[str, dict[str, Score]]  # task -> {"retain_minus_forget", "sibling_minus_forget"}
     utility: dict[str, UtilityScore] | None = None  # "holdout", "retain" relative to the reference
     unscored: int
     items: list[ItemScore]
@@ -114,8 +135,8 @@ class Results(BaseModel):
 
 
 def write_results(path: Path, results: Results) -> None:
-    """Atomic: never a half-written results file."""
-    write_model(path, results)
+    """Atomic, and strict JSON: a non-finite score is written as null (read back as NaN)."""
+    atomic_write_text(path, dump_json(_nan_to_null(results.model_dump(mode="json"))))
 
 
 def read_results(path: Path) -> Results:

@@ -9,7 +9,7 @@ from typing import NamedTuple, Protocol
 
 from medforget_data.constants import HOLDOUT_SPLIT, LEVEL_SPLITS, TASKS
 from medforget_data.dataset.schema import QAItem
-from medforget_data.errors import check_choice
+from medforget_data.errors import MedForgetError, check_choice
 from medforget_data.scoring.aggregate import gap, mean_ci, relative
 from medforget_data.scoring.metrics import (
     DEFAULT_RULE,
@@ -97,6 +97,53 @@ def summarise(answers: Sequence[AnswerScore], tasks: Sequence[str]) -> dict[str,
     if unscored := sum(a.score is None for a in answers):
         means[UNSCORED] = float(unscored)
     return means
+
+
+# The metric module's output keys, always all present (None where nothing applies): a fixed schema.
+OUTPUT_KEYS: tuple[str, ...] = (*METRIC_FIELDS, *TASKS, UNSCORED)
+
+
+def score_answers(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    tasks: Sequence[str],
+    options: Sequence[Sequence[str]],
+    facts: Sequence[str],
+    judge: Judge,
+    questions: Sequence[str] | None = None,
+    rule: ScoringRule = DEFAULT_RULE,
+) -> list[AnswerScore]:
+    """`score_answer` over parallel lists (the `evaluate` module's inputs); verdicts asked up front."""
+    n = len(predictions)
+    questions = [""] * n if questions is None else questions
+    columns = {"references": references, "tasks": tasks, "options": options, "facts": facts}
+    for name, column in {**columns, "questions": questions}.items():
+        if len(column) != n:
+            raise MedForgetError(f"{name} has {len(column)} entries for {n} predictions")
+    for task in dict.fromkeys(tasks):
+        check_choice("task", task, TASKS)
+    rows = list(zip(predictions, references, tasks, options, facts, questions, strict=True))
+    if (prefetch := getattr(judge, "prefetch", None)) is not None:
+        prefetch([(q, p, r, f) for p, r, t, _, f, q in rows if t == "generation"])
+    return [score_answer(p, r, t, o, f, judge, question=q, rule=rule) for p, r, t, o, f, q in rows]
+
+
+def metric_outputs(
+    answers: Sequence[AnswerScore], tasks: Sequence[str], per_item: bool = False
+) -> dict[str, float | None] | dict[str, list]:
+    """Every key of OUTPUT_KEYS: means (`summarise`), or per item lists when `per_item`.
+
+    Per item, a metric that does not apply and a task key of another task are None, and
+    `unscored` is True for an item the judge gave no verdict.
+    """
+    if per_item:
+        outputs: dict[str, list] = {name: [getattr(a, name) for a in answers] for name in METRIC_FIELDS}
+        for task in TASKS:
+            outputs[task] = [a.score if t == task else None for a, t in zip(answers, tasks, strict=True)]
+        outputs[UNSCORED] = [a.score is None for a in answers]
+        return outputs
+    means = summarise(answers, tasks)
+    return {key: means.get(key, 0.0 if key == UNSCORED else None) for key in OUTPUT_KEYS}
 
 
 def _mean(values: Iterable[float | None]) -> float | None:

@@ -67,6 +67,8 @@ def _first_error(error: ValidationError) -> str:
 def read_submission(path: Path) -> Submission:
     """Parse and validate; any problem raises MedForgetError naming the line."""
     path = Path(path)
+    if path.is_dir():
+        raise MedForgetError(f"submission {path} is a folder; give the JSONL file")
     if not path.is_file():
         raise MedForgetError(f"submission {path} does not exist")
     metadata: SubmissionMetadata | None = None
@@ -85,6 +87,8 @@ def read_submission(path: Path) -> Submission:
             record = json.loads(text)
         except json.JSONDecodeError as error:
             raise MedForgetError(f"{path}:{number}: not valid JSON ({error.msg}; truncated line?)") from None
+        except RecursionError:  # thousands of nested brackets: refused, never a crash of the scorer/Space
+            raise MedForgetError(f"{path}:{number}: JSON nested too deeply") from None
         if not isinstance(record, dict):
             raise MedForgetError(f"{path}:{number}: expected a JSON object")
         try:
