@@ -8,6 +8,7 @@ scoring layers use this module.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -135,3 +136,12 @@ def atomic_folder(out: Path, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

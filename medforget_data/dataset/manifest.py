@@ -59,14 +59,6 @@ class Manifest(BaseModel):
         return digest.hexdigest()
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_manifest(dataset_dir: Path) -> Manifest:
     path = Path(dataset_dir) / MANIFEST_FILE
     if not path.is_file():

@@ -9,7 +9,6 @@ slot is reported on stderr and deleted, and with none left training starts again
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,19 +20,13 @@ from safetensors.torch import load_model as load_weights
 from safetensors.torch import save_model as save_weights
 from tqdm.auto import tqdm
 
+from medforget_data.io import sha256_file
+
 WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "trainer_state.pt"
 META_FILE = "meta.json"
 SLOT_PREFIX = "epoch-"
 STAGING_PREFIX = ".staging-"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync(path: Path) -> None:
@@ -73,7 +66,8 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, epoch: int, histo
         "history": history,
     }
     torch.save(state, staging / STATE_FILE)
-    meta = {"epoch": epoch, "sha256": {name: _sha256(staging / name) for name in (WEIGHTS_FILE, STATE_FILE)}}
+    hashes = {name: sha256_file(staging / name) for name in (WEIGHTS_FILE, STATE_FILE)}
+    meta = {"epoch": epoch, "sha256": hashes}
     (staging / META_FILE).write_text(json.dumps(meta) + "\n", encoding="utf-8")
     for name in (WEIGHTS_FILE, STATE_FILE, META_FILE):
         _fsync(staging / name)
@@ -98,7 +92,7 @@ def _valid(slot: Path) -> str | None:
         path = slot / name
         if not path.is_file():
             return f"{name} missing"
-        if _sha256(path) != hashes.get(name):
+        if sha256_file(path) != hashes.get(name):
             return f"{name} does not match its recorded hash (truncated or changed)"
     return None
 
