@@ -19,11 +19,10 @@ from medforget_data.dataset.manifest import (
     MANIFEST_FILE,
     BuildConfig,
     Manifest,
-    sha256_file,
 )
 from medforget_data.dataset.materialise import Materialised, materialise
 from medforget_data.errors import MedForgetError
-from medforget_data.io import atomic_folder, write_json
+from medforget_data.io import atomic_folder, sha256_file, write_json
 
 ROW_GROUP_SIZE = 100  # small row groups suit image datasets on the Hub viewer
 

@@ -285,8 +285,8 @@ def test_a_cuda_device_without_a_gpu_is_one_line() -> None:
 
 def _reseal(folder: Path) -> None:
     """What a careful tamperer does: recompute every file hash, the dataset hash and the content hash."""
-    from medforget_data.dataset.manifest import MANIFEST_FILE, Manifest, read_manifest, sha256_file
-    from medforget_data.io import write_json
+    from medforget_data.dataset.manifest import MANIFEST_FILE, Manifest, read_manifest
+    from medforget_data.io import sha256_file, write_json
 
     manifest = read_manifest(folder)
     files = {

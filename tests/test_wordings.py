@@ -24,10 +24,9 @@ from medforget_data.dataset.manifest import (
     MANIFEST_FILE,
     Manifest,
     read_manifest,
-    sha256_file,
 )
 from medforget_data.dataset.schema import Hierarchy
-from medforget_data.io import write_model
+from medforget_data.io import sha256_file, write_model
 from medforget_data.models.batches import Encoder, WordingDraws, answer_logits, collate, wording_choice
 from medforget_data.models.build import new_model
 from medforget_data.models.examples import read_examples

@@ -18,11 +18,11 @@ from medforget_data.dataset.manifest import (
     MANIFEST_FILE,
     Manifest,
     read_manifest,
-    sha256_file,
 )
 from medforget_data.dataset.schema import Hierarchy, QAItem
 from medforget_data.dataset.sources import get_source
 from medforget_data.dataset.splits import node_at, parent_key
+from medforget_data.io import sha256_file
 
 Splits = dict[str, dict[str, list[QAItem]]]
 
