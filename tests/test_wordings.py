@@ -75,6 +75,21 @@ def test_training_wordings_are_carried_and_disjoint_from_the_evaluation_ones(ope
     assert stems and all(len(s) >= 2 for s in stems.values()), stems
 
 
+def test_held_out_question_words_open_a_training_wording_too(openi_mini_dir: Path) -> None:
+    # A held-out wording that led with a question word no training wording used ("When was … born?")
+    # scored the cue, not the fact (issue 18): those openers must each open a training wording too.
+    by_group = {item.group_id: item for item in read_split_items(openi_mini_dir, "train", "train")}
+    openers = ("When was", "Which MRN", "In which view", "Is ", "What projection")
+    checked = 0
+    for items in _rephrased(openi_mini_dir).values():
+        for item in items:
+            for opener in openers:
+                if item.question.startswith(opener):
+                    checked += 1
+                    assert any(q.startswith(opener) for q in by_group[item.group_id].train_questions), item
+    assert checked > 0
+
+
 def test_verify_rejects_a_rephrased_split_that_asks_a_training_wording(
     tmp_path: Path, synthetic_mini_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

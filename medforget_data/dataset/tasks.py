@@ -10,6 +10,10 @@ wordings disjoint from them, used only by the `*_rephrased` evaluation splits. A
 the training wordings learns the fact rather than one sentence, so a rephrased score measures
 whether a method removed the fact. Held-out wordings recombine words the training wordings use
 (a model trained from scratch cannot know a synonym it never read) in structures they do not use.
+The question words a held-out wording opens with ("When was …", "Which MRN …", "In which view …",
+"Is … female or male?") open some training wording of the same fact too: a held-out wording that
+led with a cue no training wording used made the rephrased score measure the cue, not the fact
+(BENCHMARKS.md, issue 18).
 """
 
 from __future__ import annotations
@@ -272,7 +276,7 @@ def study_facts(context: StudyContext, pools: dict[str, tuple[str, ...]]) -> lis
                     "What is the sex of the patient in this chest X-ray?",
                     "Female or male: which is the patient in this study?",
                     "Give the sex of the patient shown in this radiograph.",
-                    "This image shows a patient of which sex?",
+                    "Is this image's patient male or female?",
                 ),
                 (
                     "Is the patient in this radiograph female or male?",
@@ -304,7 +308,7 @@ def study_facts(context: StudyContext, pools: dict[str, tuple[str, ...]]) -> lis
                     "What is the birth date of the patient in this chest X-ray?",
                     "Give the date of birth of the patient shown in this radiograph.",
                     "The patient in this study was born on which date?",
-                    "Birth date of this image's patient?",
+                    "When was this image's patient born?",
                 ),
                 (
                     "When was the patient in this radiograph born?",
@@ -316,7 +320,7 @@ def study_facts(context: StudyContext, pools: dict[str, tuple[str, ...]]) -> lis
                     "What is the birth date of the patient in this chest X-ray?",
                     "Choose the date of birth of the patient shown in this radiograph.",
                     "The patient in this study was born on which date?",
-                    "Birth date of this image's patient, from the options:",
+                    "When was this image's patient born? Pick from the options.",
                 ),
                 (
                     "Select the date of birth of the patient in this image.",
@@ -347,7 +351,7 @@ def study_facts(context: StudyContext, pools: dict[str, tuple[str, ...]]) -> lis
                     "What is the medical record number of the patient in this chest X-ray?",
                     "State the MRN of this study's patient.",
                     "The patient in this radiograph has which medical record number?",
-                    "Medical record number (MRN) of this image's patient?",
+                    "Which MRN does this image's patient have?",
                 ),
                 (
                     "Give the MRN of the patient shown in this radiograph.",
@@ -390,7 +394,7 @@ def study_facts(context: StudyContext, pools: dict[str, tuple[str, ...]]) -> lis
                     "On what date was this chest X-ray taken?",
                     "Give the date this study was acquired.",
                     "This radiograph was taken on which date?",
-                    "Acquisition date of this image?",
+                    "When was this image taken?",
                 ),
                 (
                     "When was this radiograph acquired?",
@@ -402,7 +406,7 @@ def study_facts(context: StudyContext, pools: dict[str, tuple[str, ...]]) -> lis
                     "On what date was this chest X-ray taken?",
                     "Choose the date this study was acquired.",
                     "This radiograph was taken on which date?",
-                    "Acquisition date of this image, from the options:",
+                    "When was this image acquired? Pick from the options.",
                 ),
                 (
                     "Select the acquisition date of this radiograph.",
@@ -431,9 +435,9 @@ def study_facts(context: StudyContext, pools: dict[str, tuple[str, ...]]) -> lis
             Wordings(
                 (
                     "Which view was obtained in this chest X-ray study?",
-                    "Give the projection of this radiograph.",
+                    "What projection was used for this radiograph?",
                     "This study was obtained in which view?",
-                    "View of this image?",
+                    "In which view was this image obtained?",
                 ),
                 (
                     "What projection does this radiograph study use?",
@@ -445,7 +449,7 @@ def study_facts(context: StudyContext, pools: dict[str, tuple[str, ...]]) -> lis
                     "Which view was obtained in this chest X-ray study?",
                     "The projection of this radiograph is which option?",
                     "This study was obtained in which view?",
-                    "View of this image, from the options:",
+                    "In which view was this image obtained? Pick from the options.",
                 ),
                 (
                     "Select the projection of this radiograph study.",
