@@ -49,7 +49,7 @@ def membership_section(model, processor, dataset_dir: Path, level: str) -> Membe
 
 
 def reconstruction_section(
-    model, processor, dataset_dir: Path, level: str, max_new_tokens: int = 160
+    model, processor, dataset_dir: Path, level: str, max_new_tokens: int | None = None
 ) -> Reconstruction:
     from medforget_data.models.generate import generate_answers
 

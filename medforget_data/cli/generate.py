@@ -27,7 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--contact", default="medforget")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-new-tokens", type=int, default=None)
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="one cap for every task (default: per task, its longest reference answer + 16 tokens)",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32", help="weights in fp32, or bf16 (GPU)")
     parser.set_defaults(handler=run_generate)
@@ -55,7 +60,7 @@ def run_generate(args: argparse.Namespace) -> int:
     check_device_name(args.device)
     check_device(args.device)
     from medforget_data.models.build import load_model
-    from medforget_data.models.generate import DEFAULT_MAX_NEW_TOKENS, generate_submission
+    from medforget_data.models.generate import generate_submission
     from medforget_data.models.train import PRECISIONS, precision_dtype
     from medforget_data.scoring.submission import SubmissionMetadata
 
@@ -82,7 +87,7 @@ def run_generate(args: argparse.Namespace) -> int:
         metadata,
         splits=args.splits,
         batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
+        max_new_tokens=args.max_new_tokens,
     )
     print(f"{count} answers written to {args.out}")
     return 0

@@ -26,7 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--training-jobs", type=int, default=1, help="models trained at once, one process each (GPU)"
     )
-    parser.add_argument("--max-new-tokens", type=int, default=None, help="generation length cap")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="one generation cap (default: per task, from its answers)",
+    )
     parser.set_defaults(handler=run_benchmark)
 
 

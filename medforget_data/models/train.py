@@ -29,6 +29,7 @@ from medforget_data.models.batches import (
     length_batches,
 )
 from medforget_data.models.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from medforget_data.models.vision_cache import vision_cache
 
 CHECKPOINT_DIR = "checkpoint"
 Precision = Literal["fp32", "bf16"]
@@ -143,7 +144,8 @@ def fit(
     bar = progress.bar(
         total=total, initial=start_epoch * objective.steps_per_epoch, desc=setup.label, unit="step"
     )
-    try:  # closed before any error is printed, so the error is the last line
+    # a frozen tower's output is computed once per image (a tower being trained is never cached)
+    with vision_cache(unwrapped), bar:  # the bar closes before any error is printed: the error is last
         for epoch in range(start_epoch, config.epochs):
             began, losses = time.perf_counter(), []
             for batch in objective.batches(epoch):
@@ -173,8 +175,6 @@ def fit(
             history.append({"epoch": epoch, "loss": mean, "seconds": time.perf_counter() - began})
             if checkpoint is not None and is_main:
                 save_checkpoint(checkpoint, unwrapped, optimizer, scheduler, epoch, history)
-    finally:
-        bar.close()
     model.eval()
     return history
 

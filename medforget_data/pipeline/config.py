@@ -12,7 +12,6 @@ from medforget_data.errors import check_choice
 from medforget_data.methods import METHOD_NAMES
 from medforget_data.models.configs import MODEL_NAMES
 from medforget_data.models.device import check_device
-from medforget_data.models.generate import DEFAULT_MAX_NEW_TOKENS
 from medforget_data.models.train import TrainConfig
 
 REFERENCE_METHODS: tuple[str, ...] = ("vanilla", "oracle")  # rows every table has
@@ -32,7 +31,8 @@ class RunConfig(BaseModel):
     # small training leaves it ~89% idle (launch-bound, BENCHMARKS.md). Does not change any weights.
     training_jobs: int = Field(default=1, ge=1)
     batch_size: int = Field(default=32, ge=1)  # generation
-    max_new_tokens: int = Field(default=DEFAULT_MAX_NEW_TOKENS, ge=1)
+    # None: per task, its longest reference answer plus a margin (models/generate.py: answer_caps)
+    max_new_tokens: int | None = Field(default=None, ge=1)
 
     @field_validator("model")
     @classmethod
