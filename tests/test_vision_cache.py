@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from medforget_data.models import vision_cache as cache_module
-from medforget_data.models.batches import Encoder, answer_logits, collate
+from medforget_data.models.batches import Encoder, answer_logits, collate, output_head
 from medforget_data.models.build import new_model
 from medforget_data.models.examples import read_examples
 from medforget_data.models.generate import ANSWER_MARGIN_TOKENS, answer_caps, generate_answers
@@ -103,13 +103,26 @@ def test_answer_caps_are_the_longest_reference_answer_per_task_plus_the_margin(t
 
 
 def test_the_cap_only_shortens_answers_that_reach_it(tiny) -> None:
-    model, processor, examples = tiny  # untrained: it rarely emits its end token, so caps bite
-    capped = generate_answers(model, processor, examples, batch_size=5)
-    uncapped = generate_answers(model, processor, examples, batch_size=5, max_new_tokens=200)
-    assert capped.keys() == uncapped.keys()
-    assert any(capped[i] != uncapped[i] for i in capped)  # some reached their task's cap
+    model, processor, examples = tiny
+    tokenizer = processor.tokenizer
+    word = tokenizer.encode("the", add_special_tokens=False)[0]
+
+    def never_ends(module, inputs, logits):  # a model that repeats one word and never emits its end
+        logits = logits.clone()
+        logits[..., word] += 1e4
+        return logits
+
+    hook = output_head(model).register_forward_hook(never_ends)
+    try:
+        capped = generate_answers(model, processor, examples, batch_size=5)
+        uncapped = generate_answers(model, processor, examples, batch_size=5, max_new_tokens=200)
+    finally:
+        hook.remove()
+    caps = answer_caps(tokenizer, examples)
+    by_id = {e.item.id: e.item.task for e in examples}
     for item_id, answer in capped.items():
-        assert uncapped[item_id].startswith(answer)
+        assert uncapped[item_id].startswith(answer) and len(answer) < len(uncapped[item_id])
+        assert len(tokenizer.encode(answer, add_special_tokens=False)) <= caps[by_id[item_id]]
 
 
 def _results(run_dir: Path) -> dict[str, dict]:
