@@ -30,7 +30,10 @@ METHOD_OVERRIDES: dict[str, dict] = {
     "kl": FAST,
     "npo": {**FAST, "lr": 1e-2},
     "forget_mi": {**FAST, "lr": 1e-2},
-    "chip": {"top_fraction": 0.5, "layer_fraction": 1.0},
+    # The tiny model holds a fact across most neurons of its few layers: a half-size neuron set moved
+    # forget EM either way on different CPUs (0.40 → 0.53, 0.47 → 0.53); every neuron of the later
+    # half of the layers removes it (→ 0.0).
+    "chip": {"top_fraction": 1.0, "layer_fraction": 0.5},
     "oracle": {"config_name": "tiny", "epochs": 2, "batch_size": 32},  # never sees forget: EM ≈ 0 at once
 }
 

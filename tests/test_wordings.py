@@ -166,14 +166,15 @@ def _answer_nll(model, encoder: Encoder, examples, questions: list[str]) -> floa
 def test_training_on_paraphrases_answers_a_held_out_wording_better(openi_mini_dir: Path) -> None:
     """Two tiny models, same initial weights, seed and steps, on the non-section facts of two studies:
     one trained on the canonical wording only, one drawing a training wording per epoch. Both
-    memorise the facts; asked in held-out wordings, the paraphrase-trained one is far surer."""
+    memorise the facts (90 epochs: at 60 the paraphrase-trained one sat at the 0.5 edge on CI);
+    asked in held-out wordings, the paraphrase-trained one is far surer."""
     examples = read_examples(openi_mini_dir, "train", "train")
     studies = sorted({e.item.study_id for e in examples})[:2]
     subset = [e for e in examples if e.item.study_id in studies and e.item.section is None]
     held_out = {
         item.group_id: item.question for items in _rephrased(openi_mini_dir).values() for item in items
     }
-    config = TrainConfig(epochs=60, batch_size=8, lr=1e-2, seed=0)
+    config = TrainConfig(epochs=90, batch_size=8, lr=1e-2, seed=0)
     model, processor = new_model("tiny", openi_mini_dir, seed=0)
     encoder = Encoder(processor)
     pad = processor.tokenizer.pad_token_id
