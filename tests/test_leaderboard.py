@@ -1,4 +1,4 @@
-"""Leaderboard aggregation on hand-made results: rows, ranking, files."""
+"""Leaderboard aggregation on hand-made results: rows, ranking, ties, marks, banner, plot, files."""
 
 from __future__ import annotations
 
@@ -6,10 +6,24 @@ import csv
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy.stats import bootstrap as scipy_bootstrap
 
 from medforget_data.cli import main
-from medforget_data.leaderboard.table import ranking, row_of, to_csv
+from medforget_data.leaderboard.plot import forget_vs_retain_figure
+from medforget_data.leaderboard.render import to_html, to_markdown
+from medforget_data.leaderboard.table import (
+    SCORE_COLUMNS,
+    SUMMARY_COLUMNS,
+    best_labels,
+    memorisation_shortfalls,
+    places,
+    ranking,
+    row_of,
+    to_csv,
+)
+from medforget_data.scoring.aggregate import mean_gap_ci
 from medforget_data.scoring.results import ItemScore, Results, write_results
 from medforget_data.scoring.score import aggregate, split_gaps
 from medforget_data.scoring.submission import SubmissionMetadata
@@ -67,3 +81,104 @@ def test_cli_writes_markdown_csv_plot_and_page(tmp_path: Path, capsys: pytest.Ca
     )
     assert main(["leaderboard", str(tmp_path / "results"), "--out", str(tmp_path / "b2")]) == 2
     assert "different datasets" in capsys.readouterr().err
+
+
+# ----- the page: ties, best per column, the memorisation banner, labels, gap intervals
+
+
+def test_ties_share_a_place_and_references_are_never_ranked() -> None:
+    rows = [
+        row_of(results("vanilla", "patient", 0.95, 0.95)),
+        row_of(results("oracle", "patient", 0.1, 0.95)),
+        row_of(results("chip", "patient", 0.0, 0.0)),
+        row_of(results("ga", "patient", 0.0, 0.0)),
+        row_of(results("npo", "patient", 0.5, 0.9)),
+        row_of(results("kl", "patient", 0.5004, 0.9)),  # 0.3996 prints as 0.400: tied with npo
+    ]
+    ranked = ranking(rows)
+    shown = dict(zip((m for m, _, _ in ranked), places(ranked, {"vanilla", "oracle"}), strict=True))
+    assert shown == {"oracle": "ref", "kl": "1=", "npo": "1=", "chip": "3=", "ga": "3=", "vanilla": "ref"}
+
+
+def test_best_value_per_column_follows_its_direction_and_keeps_ties() -> None:
+    rows = [
+        row_of(results("vanilla", "patient", 0.0, 1.0)),  # a reference: never marked, even when best
+        row_of(results("chip", "patient", 0.2, 0.9)),
+        row_of(results("ga", "patient", 0.1, 0.3)),
+        row_of(results("npo", "patient", 0.3, 0.9)),
+    ]
+    rows = [
+        r.model_copy(update={"mia_auc": auc, "seconds": seconds})
+        for r, auc, seconds in zip(rows, (0.5, 0.62, 0.41, 0.58), (0.0, 3.04, 9.0, 3.01), strict=True)
+    ]
+    column = {c.key: c for c in (*SUMMARY_COLUMNS, *SCORE_COLUMNS)}
+    assert best_labels(rows, column["forget/cloze"]) == {"ga"}  # lower is better
+    assert best_labels(rows, column["retain/cloze"]) == {"chip", "npo"}  # higher, tied
+    assert best_labels(rows, column["gap"]) == {"chip"}  # 0.7 against 0.2 and 0.6
+    assert best_labels(rows, column["mia_auc"]) == {"npo"}  # |0.58 − 0.5| is the smallest
+    assert best_labels(rows, column["seconds"]) == {"chip", "npo"}  # 3.0 and 3.0 as printed
+
+
+def test_an_unmemorised_vanilla_gets_a_banner_and_nothing_is_ranked() -> None:
+    learned = [row_of(results(m, "patient", f, 0.9)) for m, f in (("vanilla", 0.95), ("chip", 0.1))]
+    page = to_html(learned, [])
+    assert "id='ranking'" in page and "id='banner'" not in page and "class='best'" in page
+    unlearned = [row_of(results(m, "patient", f, 0.3)) for m, f in (("vanilla", 0.3), ("chip", 0.1))]
+    assert memorisation_shortfalls(unlearned) == [
+        "patient: forget generation ROUGE-L 0.300 < 0.7",
+        "patient: forget classification EM 0.300 < 0.9",
+        "patient: forget cloze EM 0.300 < 0.9",
+    ]
+    page, markdown = to_html(unlearned, []), to_markdown(unlearned)
+    assert "id='banner'" in page and "patient: forget cloze EM 0.300 &lt; 0.9" in page
+    assert "id='ranking'" not in page and "class='best'" not in page
+    assert "Not ranked: vanilla has not memorised train" in markdown and "| rank |" not in markdown
+    assert "**" not in markdown.split("## Level: patient")[1]  # no best marks either
+    assert "id='summary-patient'" in page and "id='scores-patient'" in page
+    assert "<a id='download' href='leaderboard.csv' download>" in page
+
+
+def test_gap_interval_agrees_with_scipy_bootstrap() -> None:
+    """The gap CI resamples retain and forget independently; scipy's two-sample bootstrap does the
+    same with its own generator, so the bounds agree to Monte-Carlo error."""
+    rng = np.random.default_rng(1)
+    retain, forget = rng.binomial(1, 0.8, 60).astype(float), rng.binomial(1, 0.3, 45).astype(float)
+    gap, low, high = mean_gap_ci([(retain, forget)], samples=20000)
+    reference = scipy_bootstrap(
+        (retain, forget),
+        lambda a, b, axis: a.mean(axis=axis) - b.mean(axis=axis),
+        n_resamples=20000,
+        method="percentile",
+        vectorized=True,
+        random_state=0,
+    ).confidence_interval
+    assert gap == pytest.approx(retain.mean() - forget.mean())
+    assert (low, high) == pytest.approx((reference.low, reference.high), abs=0.01)
+    # two tasks: the gap is the mean of the task gaps; constant scores leave no interval
+    gap, low, high = mean_gap_ci([(np.ones(5), np.zeros(4)), (np.full(3, 0.5), np.zeros(2))])
+    assert (gap, low, high) == (0.75, 0.75, 0.75)
+
+
+def test_scatter_labels_never_overlap_even_on_tied_points() -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    tied = ("chip", "forget_mi", "ga", "graddiff", "kl", "npo")  # all at (0, 0): nothing learned
+    rows = [row_of(results(m, "patient", 0.0, 0.0)) for m in tied]
+    rows += [
+        row_of(results("vanilla", "patient", 0.02, 0.03)),
+        row_of(results("oracle", "patient", 0.5, 0.5)),
+    ]
+    rows += [row_of(results(m, "study", 0.41, 0.9)) for m in ("chip", "ga", "npo")]
+    figure = forget_vs_retain_figure(rows)
+    figure.canvas.draw()  # positions as saved
+    renderer = figure.canvas.get_renderer()
+    for axis in figure.axes:
+        labels = [t for t in axis.texts if t.get_text()]
+        boxes = [Text.get_window_extent(t, renderer) for t in labels]  # the words, not leader lines
+        frame = axis.get_window_extent(renderer)
+        assert len(labels) == {"patient": 8, "study": 3}[axis.get_title()]
+        for i, box in enumerate(boxes):
+            assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            assert not any(box.overlaps(other) for other in boxes[i + 1 :]), labels[i].get_text()
+    plt.close(figure)

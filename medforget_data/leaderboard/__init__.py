@@ -1,1 +1,1 @@
-"""The leaderboard: results JSONs → tables, plots and page (`table`), and the Space's logic (`space`)."""
+"""The leaderboard: rows and ranking (`table`), Markdown and page (`render`), plots, the Space."""

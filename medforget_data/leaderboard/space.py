@@ -11,11 +11,11 @@ import re
 from pathlib import Path
 
 from medforget_data.errors import MedForgetError
+from medforget_data.leaderboard.plot import plot_forget_vs_retain
 from medforget_data.leaderboard.table import (
     LeaderboardRow,
     format_value,
     load_results,
-    plot_forget_vs_retain,
     row_of,
 )
 from medforget_data.scoring.judge_offline import OfflineJudge

@@ -1,36 +1,83 @@
-"""The leaderboard: results JSONs → one row per (level, method) → Markdown, CSV, plots and a static page.
+"""The leaderboard's rows: results JSONs → one row per (level, method), its columns and which way
+each is better, the ranking (ties as ties), and whether vanilla memorised `train` at all.
 
 Ranking: the mean over levels of the retain − forget gap (mean over tasks), larger is better;
 utility (holdout relative to vanilla) is shown beside it, since forgetting everything also
-opens a large gap only if retain survives.
+opens a large gap only if retain survives. Vanilla and the oracle are references, never ranked.
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import io
 import math
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel
 
-from medforget_data.constants import LEVELS, TASKS
+from medforget_data.constants import (
+    HOLDOUT_SPLIT,
+    LEVELS,
+    MEMORISATION_TARGETS,
+    PARTITION_SPLITS,
+    REFERENCE_METHODS,
+    REPHRASED_SPLITS,
+    TASKS,
+)
 from medforget_data.errors import MedForgetError
 from medforget_data.io import atomic_folder
+from medforget_data.scoring.aggregate import mean_gap_ci
 from medforget_data.scoring.results import Results, read_results
 
-SPLIT_COLUMNS: tuple[str, ...] = ("forget", "retain", "sibling", "holdout")
+SPLIT_COLUMNS: tuple[str, ...] = (*PARTITION_SPLITS, HOLDOUT_SPLIT, *REPHRASED_SPLITS)
+
+Interval = tuple[float, float]  # 95% bootstrap interval (low, high)
+Better = Literal["higher", "lower", "nearest_half"]  # nearest_half: an attack AUC, 0.5 = chance
+
+
+class Column(NamedTuple):
+    key: str  # "<split>/<task>" or a LeaderboardRow field
+    title: str
+    better: Better
+    decimals: int = 3
+
+
+def _split_better(split: str) -> Better:
+    return "lower" if split.startswith("forget") else "higher"
+
+
+SCORE_COLUMNS: tuple[Column, ...] = tuple(
+    Column(f"{split}/{task}", f"{split} {task}", _split_better(split))
+    for split in SPLIT_COLUMNS
+    for task in TASKS
+)
+SUMMARY_COLUMNS: tuple[Column, ...] = (
+    Column("gap", "retain − forget", "higher"),
+    Column("sibling_gap", "sibling − forget", "higher"),
+    Column("rephrased_gap", "retain − forget, rephrased", "higher"),
+    Column("utility", "utility", "higher"),
+    Column("forget_quality", "forget quality (KS p)", "higher"),
+    Column("mia_auc", "MIA AUC", "nearest_half"),
+    Column("recovery", "reconstruction recovery", "lower"),
+    Column("seconds", "wall s", "lower", decimals=1),
+)
 
 
 class LeaderboardRow(BaseModel):
     level: str
     method: str
     scores: dict[str, float]  # "<split>/<task>" → mean
+    intervals: dict[str, Interval] = {}  # "<split>/<task>" → 95% CI of the mean
     gap: float  # mean over tasks of retain − forget
+    gap_interval: Interval | None = None
     sibling_gap: float
+    sibling_gap_interval: Interval | None = None
+    rephrased_gap: float = math.nan  # the same gap on the rephrased splits
+    rephrased_gap_interval: Interval | None = None
+    memorisation: dict[str, float] = {}  # task → forget score in the memorisation target's metric
     utility: float | None = None  # holdout relative to the reference (vanilla)
     mia_auc: float | None = None
     forget_quality: float | None = None
@@ -44,28 +91,76 @@ class LeaderboardRow(BaseModel):
         name = self.entry or self.method
         return name if self.judge == "offline" else f"{name} [judge {self.judge}]"
 
+    @property
+    def is_reference(self) -> bool:
+        return self.method in REFERENCE_METHODS
+
+    def value(self, key: str) -> float | None:
+        return self.scores.get(key) if "/" in key else getattr(self, key)
+
+    def interval(self, key: str) -> Interval | None:
+        return self.intervals.get(key) if "/" in key else getattr(self, f"{key}_interval", None)
+
 
 def _mean(values: list[float]) -> float:
     finite = [v for v in values if v is not None and not math.isnan(v)]
     return sum(finite) / len(finite) if finite else math.nan
 
 
+def _gap_with_interval(
+    values: dict[tuple[str, str], list[float]], minuend: str, subtrahend: str
+) -> tuple[float, Interval | None]:
+    """Mean over tasks of minuend − subtrahend with its bootstrap CI (seeded, both sides resampled)."""
+    pairs = [(values.get((minuend, t), []), values.get((subtrahend, t), [])) for t in TASKS]
+    point, low, high = mean_gap_ci(pairs)
+    return point, None if math.isnan(point) else (low, high)
+
+
+def _memorisation(results: Results) -> dict[str, float]:
+    """Forget scores per task in the targets' metrics: ROUGE-L for generation, exact match otherwise."""
+    by_task: dict[str, list[float]] = defaultdict(list)
+    for item in results.items:
+        if item.split != "forget":
+            continue
+        metric = item.rouge_l if item.task == "generation" else item.exact_match
+        value = metric if metric is not None else item.score
+        if value is not None:
+            by_task[item.task].append(value)
+    return {task: sum(values) / len(values) for task, values in by_task.items()}
+
+
 def row_of(results: Results) -> LeaderboardRow:
-    scores = {
-        f"{split}/{task}": results.scores[split][task].mean
+    present = [
+        (split, task)
         for split in SPLIT_COLUMNS
         if split in results.scores
         for task in TASKS
         if task in results.scores[split]
-    }
+    ]
+    values: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for item in results.items:
+        if item.score is not None:
+            values[(item.split, item.task)].append(item.score)
+    _, gap_interval = _gap_with_interval(values, "retain", "forget")
+    _, sibling_interval = _gap_with_interval(values, "sibling", "forget")
+    rephrased_gap, rephrased_interval = _gap_with_interval(values, "retain_rephrased", "forget_rephrased")
     attacks = results.attacks
     recovery = attacks.reconstruction.recovery if attacks else {}
     return LeaderboardRow(
         level=results.level,
         method=results.metadata.method,
-        scores=scores,
+        scores={f"{split}/{task}": results.scores[split][task].mean for split, task in present},
+        intervals={
+            f"{split}/{task}": (results.scores[split][task].ci_low, results.scores[split][task].ci_high)
+            for split, task in present
+        },
         gap=_mean([g.get("retain_minus_forget", math.nan) for g in results.gaps.values()]),
+        gap_interval=gap_interval,
         sibling_gap=_mean([g.get("sibling_minus_forget", math.nan) for g in results.gaps.values()]),
+        sibling_gap_interval=sibling_interval,
+        rephrased_gap=rephrased_gap,
+        rephrased_gap_interval=rephrased_interval,
+        memorisation=_memorisation(results),
         utility=results.utility["holdout"].relative if results.utility else None,
         mia_auc=attacks.membership.auc.get("loss") if attacks else None,
         forget_quality=attacks.forget_quality.ks_p_value if attacks and attacks.forget_quality else None,
@@ -107,131 +202,95 @@ def ranking(rows: list[LeaderboardRow]) -> list[tuple[str, float, float]]:
     return sorted(ranked, key=lambda entry: (-entry[1] if not math.isnan(entry[1]) else math.inf, entry[0]))
 
 
-def format_value(value: float | None) -> str:
+def _shown(value: float | None, decimals: int = 3) -> float | None:
+    """The value as a reader sees it: two entries that print the same are tied."""
+    return None if value is None or math.isnan(value) else round(value, decimals)
+
+
+def places(ranked: list[tuple[str, float, float]], references: set[str]) -> list[str]:
+    """Competition places for the ranking: ties (equal as printed) share one place, written "2=";
+    references (vanilla, oracle) and entries without a gap get "ref" and "–"."""
+    shown = [_shown(gap) for _, gap, _ in ranked]
+    competing = [s for (label, _, _), s in zip(ranked, shown, strict=True) if label not in references]
+    out = []
+    for (label, _, _), value in zip(ranked, shown, strict=True):
+        if label in references:
+            out.append("ref")
+        elif value is None:
+            out.append("–")
+        else:
+            place = 1 + sum(1 for other in competing if other is not None and other > value)
+            out.append(f"{place}=" if competing.count(value) > 1 else str(place))
+    return out
+
+
+def _goodness(column: Column, value: float) -> float:
+    """Larger is better, for any column."""
+    if column.better == "higher":
+        return value
+    if column.better == "lower":
+        return -value
+    return -abs(value - 0.5)
+
+
+def best_labels(rows: list[LeaderboardRow], column: Column) -> set[str]:
+    """The unlearning methods (never a reference) holding the column's best value, every one on a tie."""
+    shown = {r.label: _shown(r.value(column.key), column.decimals) for r in rows if not r.is_reference}
+    finite = {label: value for label, value in shown.items() if value is not None}
+    if not finite:
+        return set()
+    best = max(_goodness(column, v) for v in finite.values())
+    return {label for label, value in finite.items() if _goodness(column, value) == best}
+
+
+def memorisation_shortfalls(rows: list[LeaderboardRow]) -> list[str]:
+    """Where vanilla's forget scores sit below the memorisation targets: then no gap means anything."""
+    found = []
+    for row in sorted(rows, key=lambda r: LEVELS.index(r.level) if r.level in LEVELS else len(LEVELS)):
+        if row.method != "vanilla":
+            continue
+        for task, target in MEMORISATION_TARGETS.items():
+            value = row.memorisation.get(task)
+            if value is not None and not math.isnan(value) and value < target:
+                metric = "ROUGE-L" if task == "generation" else "EM"
+                found.append(f"{row.level}: forget {task} {metric} {value:.3f} < {target:g}")
+    return found
+
+
+def format_value(value: float | None, decimals: int = 3) -> str:
     """A score cell: three decimals, or a dash when there is none."""
-    return "–" if value is None or math.isnan(value) else f"{value:.3f}"
+    return "–" if value is None or math.isnan(value) else f"{value:.{decimals}f}"
 
 
 def table_columns() -> list[str]:
-    return [f"{split}/{task}" for split in SPLIT_COLUMNS for task in TASKS]
-
-
-def to_markdown(rows: list[LeaderboardRow]) -> str:
-    lines = [
-        "# MedForget leaderboard",
-        "",
-        "## Overall (mean retain − forget gap over levels; utility beside)",
-        "",
-        "| rank | method | gap | utility |",
-        "|---|---|---|---|",
-    ]
-    lines += [
-        f"| {i} | {m} | {format_value(g)} | {format_value(u)} |"
-        for i, (m, g, u) in enumerate(ranking(rows), start=1)
-    ]
-    extra = ["gap", "sibling gap", "utility", "MIA AUC", "forget quality", "recovery", "wall s"]
-    for level in LEVELS:
-        level_rows = sorted((r for r in rows if r.level == level), key=lambda r: r.label)
-        if not level_rows:
-            continue
-        lines += [
-            "",
-            f"## Level: {level}",
-            "",
-            "| method | " + " | ".join(table_columns() + extra) + " |",
-            "|---" * (1 + len(table_columns()) + len(extra)) + "|",
-        ]
-        for r in level_rows:
-            cells = [format_value(r.scores.get(c)) for c in table_columns()]
-            cells += [
-                format_value(v)
-                for v in (r.gap, r.sibling_gap, r.utility, r.mia_auc, r.forget_quality, r.recovery)
-            ]
-            cells.append("–" if r.seconds is None else f"{r.seconds:.1f}")
-            lines.append(f"| {r.label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return [column.key for column in SCORE_COLUMNS]
 
 
 def to_csv(rows: list[LeaderboardRow]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    header = [
-        "level",
-        "method",
-        *table_columns(),
-        "gap",
-        "sibling_gap",
-        "utility",
-        "mia_auc",
-        "forget_quality",
-        "recovery",
-        "seconds",
-        "judge",
-    ]
-    writer.writerow(header)
+    summary = [c.key for c in SUMMARY_COLUMNS]
+    intervals = [f"{key}_{end}" for key in ("gap", "sibling_gap", "rephrased_gap") for end in ("low", "high")]
+    writer.writerow(["level", "method", *table_columns(), *summary, *intervals, "judge"])
     for r in sorted(rows, key=lambda r: (LEVELS.index(r.level), r.label)):
+        cells = [r.value(key) for key in (*table_columns(), *summary)]
+        bounds = [
+            bound
+            for key in ("gap", "sibling_gap", "rephrased_gap")
+            for bound in (r.interval(key) or (None, None))
+        ]
         writer.writerow(
             [
                 r.level,
                 r.entry or r.method,
-                *(r.scores.get(c, "") for c in table_columns()),
-                r.gap,
-                r.sibling_gap,
-                r.utility if r.utility is not None else "",
-                r.mia_auc if r.mia_auc is not None else "",
-                r.forget_quality if r.forget_quality is not None else "",
-                r.recovery if r.recovery is not None else "",
-                r.seconds if r.seconds is not None else "",
+                *(
+                    "" if v is None or (isinstance(v, float) and math.isnan(v)) else v
+                    for v in (*cells, *bounds)
+                ),
                 r.judge,
             ]
         )
     return buffer.getvalue()
-
-
-def plot_forget_vs_retain(rows: list[LeaderboardRow], out: Path) -> Path:
-    """Per level: each method's forget score (x) against its retain score (y), means over tasks."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    levels = [level for level in LEVELS if any(r.level == level for r in rows)]
-    figure, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.8), squeeze=False)
-    for axis, level in zip(axes[0], levels, strict=True):
-        for r in sorted((r for r in rows if r.level == level), key=lambda r: r.method):
-            forget = _mean([r.scores.get(f"forget/{t}", math.nan) for t in TASKS])
-            retain = _mean([r.scores.get(f"retain/{t}", math.nan) for t in TASKS])
-            axis.scatter(forget, retain)
-            axis.annotate(r.method, (forget, retain), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        axis.plot([0, 1], [0, 1], linestyle=":", color="grey")
-        axis.set(
-            xlim=(0, 1),
-            ylim=(0, 1),
-            xlabel="forget score (lower is better)",
-            ylabel="retain score",
-            title=level,
-        )
-    figure.tight_layout()
-    figure.savefig(out, dpi=110)
-    plt.close(figure)
-    return out
-
-
-def to_html(markdown_rows: list[LeaderboardRow], images: list[str]) -> str:
-    rank_rows = "".join(
-        f"<tr><td>{i}</td><td>{html.escape(m)}</td><td>{format_value(g)}</td><td>{format_value(u)}</td></tr>"
-        for i, (m, g, u) in enumerate(ranking(markdown_rows), start=1)
-    )
-    detail = html.escape(to_csv(markdown_rows))
-    figures = "".join(f'<img src="{html.escape(name)}" alt="{html.escape(name)}">' for name in images)
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>MedForget leaderboard</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;border-bottom:1px solid #ddd}"
-        "img{max-width:100%}</style></head><body><h1>MedForget leaderboard</h1>"
-        "<table id='ranking'><tr><th>rank</th><th>method</th><th>retain − forget gap</th>"
-        "<th>utility</th></tr>"
-        f"{rank_rows}</table>{figures}<h2>All rows (CSV)</h2><pre>{detail}</pre></body></html>\n"
-    )
 
 
 def load_results(results: Path | Sequence[Path]) -> list[Results]:
@@ -250,6 +309,8 @@ def load_results(results: Path | Sequence[Path]) -> list[Results]:
 def write_leaderboard(results: Path | Sequence[Path], out: Path, overwrite: bool = True) -> Path:
     """leaderboard.md / .csv, forget_vs_retain.png, a leakage curve per attacked level, index.html."""
     from medforget_data.attacks.plot import plot_leakage
+    from medforget_data.leaderboard.plot import plot_forget_vs_retain
+    from medforget_data.leaderboard.render import to_html, to_markdown
 
     loaded = load_results(results)
     rows = rows_of(loaded)

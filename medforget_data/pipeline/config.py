@@ -7,14 +7,13 @@ import json
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from medforget_data.constants import DEFAULT_SEED, LEVELS
+from medforget_data.constants import DEFAULT_SEED, LEVELS, REFERENCE_METHODS
 from medforget_data.errors import check_choice
 from medforget_data.methods import METHOD_NAMES
 from medforget_data.models.configs import MODEL_NAMES
 from medforget_data.models.device import check_device
 from medforget_data.models.train import TrainConfig
 
-REFERENCE_METHODS: tuple[str, ...] = ("vanilla", "oracle")  # rows every table has
 UNLEARNING_METHODS: tuple[str, ...] = tuple(m for m in METHOD_NAMES if m not in REFERENCE_METHODS)
 
 

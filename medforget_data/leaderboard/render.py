@@ -1,0 +1,160 @@
+"""The leaderboard as a reader sees it: Markdown and a static HTML page from the same rows.
+
+Per level: a summary table (gaps with their 95% bootstrap CIs, utility, attacks, time) and the scores
+of every split and task (mean and CI). The best unlearning method per column is marked (all of them
+on a tie); vanilla and the oracle are references, shown but never ranked or marked. When vanilla has
+not memorised `train`, a banner says so and nothing is ranked or marked: no gap means anything then.
+"""
+
+from __future__ import annotations
+
+import html
+
+from medforget_data.constants import LEVELS
+from medforget_data.leaderboard.table import (
+    SCORE_COLUMNS,
+    SUMMARY_COLUMNS,
+    Column,
+    LeaderboardRow,
+    best_labels,
+    format_value,
+    memorisation_shortfalls,
+    places,
+    ranking,
+)
+
+TITLE = "MedForget leaderboard"
+RANKING_TITLE = "Overall: mean retain − forget gap over levels (utility beside)"
+SUMMARY_NOTE = (
+    "best unlearning method per column marked; [95% bootstrap CI]; vanilla and oracle are references"
+)
+SCORES_NOTE = "mean [95% bootstrap CI] per split and task; forget: lower is better, the others: higher"
+
+
+def banner_text(shortfalls: list[str]) -> str:
+    return (
+        "Not ranked: vanilla has not memorised train (" + "; ".join(shortfalls) + "), so no "
+        "forget/retain gap in these tables means anything. Train longer (--epochs) or check the recipe."
+    )
+
+
+def _cell(row: LeaderboardRow, column: Column) -> tuple[str, str]:
+    """(value, interval) as printed."""
+    value = format_value(row.value(column.key), column.decimals)
+    interval = row.interval(column.key)
+    if interval is None or value == "–":
+        return value, ""
+    return value, f"[{format_value(interval[0])}, {format_value(interval[1])}]"
+
+
+def _level_rows(rows: list[LeaderboardRow], level: str) -> list[LeaderboardRow]:
+    # references first, then the methods by name: the table order never implies a ranking
+    return sorted((r for r in rows if r.level == level), key=lambda r: (not r.is_reference, r.label))
+
+
+TABLES: tuple[tuple[str, str, tuple[Column, ...]], ...] = (
+    ("summary", SUMMARY_NOTE, SUMMARY_COLUMNS),
+    ("scores", SCORES_NOTE, SCORE_COLUMNS),
+)
+
+
+def _best(rows: list[LeaderboardRow], columns: tuple[Column, ...], ranked: bool) -> dict[str, set[str]]:
+    """Column key → labels to mark; nothing is marked on an unranked board."""
+    return {c.key: best_labels(rows, c) if ranked else set() for c in columns}
+
+
+def to_markdown(rows: list[LeaderboardRow]) -> str:
+    shortfalls = memorisation_shortfalls(rows)
+    lines = [f"# {TITLE}", ""]
+    if shortfalls:
+        lines += [f"> **{banner_text(shortfalls)}**", ""]
+    else:
+        ranked = ranking(rows)
+        references = {r.label for r in rows if r.is_reference}
+        lines += [f"## {RANKING_TITLE}", "", "| rank | method | gap | utility |", "|---|---|---|---|"]
+        lines += [
+            f"| {place} | {m} | {format_value(g)} | {format_value(u)} |"
+            for place, (m, g, u) in zip(places(ranked, references), ranked, strict=True)
+        ]
+    for level in LEVELS:
+        level_rows = _level_rows(rows, level)
+        if not level_rows:
+            continue
+        lines += ["", f"## Level: {level}"]
+        for _, note, columns in TABLES:
+            marked = _best(level_rows, columns, ranked=not shortfalls)
+            lines += ["", f"*{note}*", "", "| method | " + " | ".join(c.title for c in columns) + " |"]
+            lines.append("|---" * (1 + len(columns)) + "|")
+            for r in level_rows:
+                cells = []
+                for column in columns:
+                    value, interval = _cell(r, column)
+                    value = f"**{value}**" if r.label in marked[column.key] else value
+                    cells.append(f"{value} {interval}".strip())
+                name = f"*{r.label}*" if r.is_reference else r.label
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
+    "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:3px 8px;border-bottom:1px solid #ddd;"
+    "text-align:right;white-space:nowrap}th{background:#f4f4f4;font-weight:600}td:first-child,th:first-child"
+    "{text-align:left}.scroll{overflow-x:auto}.ci{color:#888;font-size:.8em;margin-left:.3em}"
+    "td.best{background:#e6f4ea;font-weight:700}tr.reference td{font-style:italic;color:#666}"
+    ".banner{background:#fdecea;border:1px solid #e0a39c;padding:.8em 1em;margin:1em 0;font-weight:600}"
+    ".note{color:#666;font-size:.9em;margin:0}img{max-width:100%;display:block;margin:1em 0}"
+)
+
+
+def _html_table(table_id: str, rows: list[LeaderboardRow], columns: tuple[Column, ...], ranked: bool) -> str:
+    marked = _best(rows, columns, ranked)
+    head = "<tr><th>method</th>" + "".join(f"<th>{html.escape(c.title)}</th>" for c in columns) + "</tr>"
+    body = []
+    for r in rows:
+        cells = []
+        for column in columns:
+            value, interval = _cell(r, column)
+            css = " class='best'" if r.label in marked[column.key] else ""
+            ci = f"<span class='ci'>{html.escape(interval)}</span>" if interval else ""
+            cells.append(f"<td{css}>{html.escape(value)}{ci}</td>")
+        css = " class='reference'" if r.is_reference else ""
+        body.append(f"<tr{css}><td>{html.escape(r.label)}</td>{''.join(cells)}</tr>")
+    return f"<div class='scroll'><table id='{table_id}'>{head}{''.join(body)}</table></div>"
+
+
+def to_html(rows: list[LeaderboardRow], images: list[str], csv_name: str = "leaderboard.csv") -> str:
+    shortfalls = memorisation_shortfalls(rows)
+    parts = [f"<h1>{TITLE}</h1>"]
+    if shortfalls:
+        parts.append(f"<div id='banner' class='banner'>{html.escape(banner_text(shortfalls))}</div>")
+    parts.append(
+        f"<p>Every row and column: <a id='download' href='{html.escape(csv_name)}' download>"
+        f"{html.escape(csv_name)}</a></p>"
+    )
+    if not shortfalls:
+        ranked = ranking(rows)
+        references = {r.label for r in rows if r.is_reference}
+        body = "".join(
+            f"<tr{' class=reference' if place == 'ref' else ''}><td>{place}</td><td>{html.escape(m)}</td>"
+            f"<td>{format_value(g)}</td><td>{format_value(u)}</td></tr>"
+            for place, (m, g, u) in zip(places(ranked, references), ranked, strict=True)
+        )
+        parts.append(
+            f"<h2>{html.escape(RANKING_TITLE)}</h2><table id='ranking'><tr><th>rank</th><th>method</th>"
+            f"<th>retain − forget gap</th><th>utility</th></tr>{body}</table>"
+        )
+    for level in LEVELS:
+        level_rows = _level_rows(rows, level)
+        if not level_rows:
+            continue
+        parts.append(f"<section id='level-{level}'><h2>Level: {level}</h2>")
+        for kind, note, columns in TABLES:
+            parts.append(f"<p class='note'>{html.escape(note)}</p>")
+            parts.append(_html_table(f"{kind}-{level}", level_rows, columns, ranked=not shortfalls))
+        parts.append("</section>")
+    parts += [f'<img src="{html.escape(name)}" alt="{html.escape(name)}">' for name in images]
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{TITLE}</title>"
+        f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>\n"
+    )
