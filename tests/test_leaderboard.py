@@ -17,6 +17,7 @@ from medforget_data.leaderboard.table import (
     SCORE_COLUMNS,
     SUMMARY_COLUMNS,
     best_labels,
+    format_value,
     memorisation_shortfalls,
     places,
     ranking,
@@ -125,12 +126,11 @@ def test_an_unmemorised_vanilla_gets_a_banner_and_nothing_is_ranked() -> None:
     assert "id='ranking'" in page and "id='banner'" not in page and "class='best'" in page
     unlearned = [row_of(results(m, "patient", f, 0.3)) for m, f in (("vanilla", 0.3), ("chip", 0.1))]
     assert memorisation_shortfalls(unlearned) == [
-        "patient: forget generation ROUGE-L 0.300 < 0.7",
-        "patient: forget classification EM 0.300 < 0.9",
-        "patient: forget cloze EM 0.300 < 0.9",
+        "patient: forget generation ROUGE-L 0.300 < 0.7, classification EM 0.300 < 0.9, cloze EM 0.300 < 0.9"
     ]
     page, markdown = to_html(unlearned, []), to_markdown(unlearned)
-    assert "id='banner'" in page and "patient: forget cloze EM 0.300 &lt; 0.9" in page
+    assert "id='banner'" in page and "cloze EM 0.300 &lt; 0.9" in page
+    assert format_value(-0.0001) == "0.000" and format_value(-0.0006) == "-0.001"
     assert "id='ranking'" not in page and "class='best'" not in page
     assert "Not ranked: vanilla has not memorised train" in markdown and "| rank |" not in markdown
     assert "**" not in markdown.split("## Level: patient")[1]  # no best marks either

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from medforget_data.cli import main
-from medforget_data.constants import LEVELS, TASKS
+from medforget_data.constants import LEVELS, MEMORISATION_TARGETS, TASKS
 from medforget_data.methods import METHOD_NAMES
 from medforget_data.scoring.results import read_results
 
@@ -61,6 +61,38 @@ def test_mini_run_fills_every_cell_and_the_leaderboard(mini_run: Path) -> None:
     assert set(timings["totals"]) == {"train", "unlearn", "generate", "score", "attack"}
     # 1 vanilla + 4 oracles trained, 4 levels × 8 methods scored
     assert len(timings["stages"]) == 5 + len(LEVELS) * len(METHOD_NAMES)
+
+
+def test_mini_run_page_in_a_real_browser(mini_run: Path, tmp_path: Path, browser) -> None:
+    """The tiny model trained 4 epochs has not memorised train: the page says so, ranks nothing, and
+    still shows every level's two tables with a row per method; a screenshot is written."""
+    from selenium.webdriver.common.by import By
+
+    vanilla = read_results(mini_run / "results" / "patient" / "vanilla.json")
+    forget_em = [i.exact_match for i in vanilla.items if i.split == "forget" and i.task == "cloze"]
+    assert sum(forget_em) / len(forget_em) < MEMORISATION_TARGETS["cloze"]  # really not memorised
+    browser.set_window_size(1400, 1000)
+    browser.get((mini_run / "leaderboard" / "index.html").as_uri())
+    banner = browser.find_element(By.ID, "banner")
+    assert banner.is_displayed() and banner.text.startswith("Not ranked: vanilla has not memorised train")
+    assert "patient: forget generation ROUGE-L" in banner.text and "cloze EM" in banner.text
+    assert not browser.find_elements(By.ID, "ranking") and not browser.find_elements(
+        By.CSS_SELECTOR, "td.best"
+    )
+    for level in LEVELS:
+        for kind in ("summary", "scores"):
+            table = browser.find_element(By.ID, f"{kind}-{level}")
+            names = [
+                row.find_element(By.TAG_NAME, "td").text for row in table.find_elements(By.TAG_NAME, "tr")[1:]
+            ]
+            assert sorted(names) == sorted(METHOD_NAMES), (kind, level)
+        gap = browser.find_element(By.CSS_SELECTOR, f"#summary-{level} tr:nth-child(2) td:nth-child(2)")
+        assert gap.find_element(By.CLASS_NAME, "ci").text.startswith("[")  # the gap's bootstrap interval
+    link = browser.find_element(By.ID, "download")
+    assert link.get_attribute("href").endswith("/leaderboard/leaderboard.csv")
+    shot = tmp_path / "leaderboard.png"
+    assert browser.save_screenshot(str(shot))
+    assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
 
 
 def _run_in_subprocess(args: list[str]) -> subprocess.Popen:
