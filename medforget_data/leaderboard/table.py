@@ -29,7 +29,7 @@ from medforget_data.constants import (
 )
 from medforget_data.errors import MedForgetError
 from medforget_data.io import atomic_folder
-from medforget_data.scoring.aggregate import mean_gap_ci
+from medforget_data.scoring.aggregate import mean_ci, mean_gap_ci
 from medforget_data.scoring.results import Results, read_results
 
 SPLIT_COLUMNS: tuple[str, ...] = (*PARTITION_SPLITS, HOLDOUT_SPLIT, *REPHRASED_SPLITS)
@@ -77,7 +77,8 @@ class LeaderboardRow(BaseModel):
     sibling_gap_interval: Interval | None = None
     rephrased_gap: float = math.nan  # the same gap on the rephrased splits
     rephrased_gap_interval: Interval | None = None
-    memorisation: dict[str, float] = {}  # task → forget score in the memorisation target's metric
+    # task → vanilla-style forget score in the memorisation target's metric: (mean, 95% CI low, high)
+    memorisation: dict[str, tuple[float, float, float]] = {}
     utility: float | None = None  # holdout relative to the reference (vanilla)
     mia_auc: float | None = None
     forget_quality: float | None = None
@@ -116,8 +117,9 @@ def _gap_with_interval(
     return point, None if math.isnan(point) else (low, high)
 
 
-def _memorisation(results: Results) -> dict[str, float]:
-    """Forget scores per task in the targets' metrics: ROUGE-L for generation, exact match otherwise."""
+def _memorisation(results: Results) -> dict[str, tuple[float, float, float]]:
+    """Forget scores per task in the targets' metrics (ROUGE-L for generation, exact match otherwise),
+    with their bootstrap CI."""
     by_task: dict[str, list[float]] = defaultdict(list)
     for item in results.items:
         if item.split != "forget":
@@ -126,7 +128,7 @@ def _memorisation(results: Results) -> dict[str, float]:
         value = metric if metric is not None else item.score
         if value is not None:
             by_task[item.task].append(value)
-    return {task: sum(values) / len(values) for task, values in by_task.items()}
+    return {task: mean_ci(values) for task, values in by_task.items()}
 
 
 def row_of(results: Results) -> LeaderboardRow:
@@ -243,22 +245,32 @@ def best_labels(rows: list[LeaderboardRow], column: Column) -> set[str]:
     return {label for label, value in finite.items() if _goodness(column, value) == best}
 
 
-def memorisation_shortfalls(rows: list[LeaderboardRow]) -> list[str]:
-    """Per level, where vanilla's forget scores sit below the memorisation targets (then no gap means
-    anything), e.g. "patient: forget cloze EM 0.300 < 0.9, …"."""
-    found = []
+class Shortfalls(NamedTuple):
+    """Per level, vanilla's forget scores below the memorisation targets. `clear`: the whole 95% CI lies
+    below a target — vanilla did not learn the facts, so no gap means anything and nothing is ranked.
+    `marginal`: only the mean does — the gaps stand, with this said beside them."""
+
+    clear: list[str]
+    marginal: list[str]
+
+
+def memorisation_shortfalls(rows: list[LeaderboardRow]) -> Shortfalls:
+    clear, marginal = [], []
     for row in sorted(rows, key=lambda r: LEVELS.index(r.level) if r.level in LEVELS else len(LEVELS)):
         if row.method != "vanilla":
             continue
-        below = []
+        below: dict[bool, list[str]] = {True: [], False: []}
         for task, target in MEMORISATION_TARGETS.items():
-            value = row.memorisation.get(task)
-            if value is not None and not math.isnan(value) and value < target:
+            if task not in row.memorisation:
+                continue
+            value, _, high = row.memorisation[task]
+            if not math.isnan(value) and value < target:
                 metric = "ROUGE-L" if task == "generation" else "EM"
-                below.append(f"{task} {metric} {value:.3f} < {target:g}")
-        if below:
-            found.append(f"{row.level}: forget " + ", ".join(below))
-    return found
+                below[high < target].append(f"{task} {metric} {value:.3f} [CI to {high:.3f}] < {target:g}")
+        for is_clear, found in below.items():
+            if found:
+                (clear if is_clear else marginal).append(f"{row.level}: forget " + ", ".join(found))
+    return Shortfalls(clear, marginal)
 
 
 def format_value(value: float | None, decimals: int = 3) -> str:
