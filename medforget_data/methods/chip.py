@@ -19,11 +19,11 @@ from medforget_data.methods.base import MethodConfig, UnlearnSplits
 from medforget_data.methods.chip_math import chip_update, pool_modalities
 from medforget_data.models.batches import Encoder, collate, model_inputs
 from medforget_data.models.examples import Example
+from medforget_data.models.families import family_of_model
 
-# Language MLP projections (Qwen2 / LLaMA naming) and the vision-language merger's last linear layer
-# (Qwen2.5-VL's `visual.merger.mlp.2`, LLaVA's `multi_modal_projector.linear_2`).
+# Language MLP projections (Qwen2 / LLaMA naming, in the family's language part); the projector's
+# layers come from the family (Qwen2.5-VL's `visual.merger.mlp.2`, LLaVA's `multi_modal_projector.linear_2`).
 _LANGUAGE_MLP = re.compile(r"(?:^|\.)layers\.(\d+)\.mlp\.(gate_proj|up_proj|down_proj)$")
-_MERGER = re.compile(r"(?:visual\.merger\.mlp\.\d+|multi_modal_projector\.linear_2)$")
 
 
 class ChipConfig(MethodConfig):
@@ -47,25 +47,23 @@ def seeded_sample(examples: list[Example], limit: int, seed: int) -> list[Exampl
 
 def chip_modules(model, layer_fraction: float, include_merger: bool) -> dict[str, torch.nn.Linear]:
     """The projections CHIP edits, chosen relative to depth (never hard-coded for one size)."""
+    family = family_of_model(model)
+    output_layer = f"{family.projector_module}.{family.projector_linears[-1]}"  # the projector's output
     language: dict[str, tuple[int, torch.nn.Linear]] = {}
     merger: dict[str, torch.nn.Linear] = {}
     for name, module in model.named_modules():
-        if (
-            not isinstance(module, torch.nn.Linear)
-            or "visual" in name.split(".")[:3]
-            and "merger" not in name
-        ):
+        if not isinstance(module, torch.nn.Linear):
             continue
-        if (match := _LANGUAGE_MLP.search(name)) and "visual" not in name and "vision" not in name:
+        part = family.part(name)
+        if part == "language" and (match := _LANGUAGE_MLP.search(name)):
             language[name] = (int(match.group(1)), module)
-        elif _MERGER.search(name):
+        elif part == "projector" and f".{name}".endswith(f".{output_layer}"):
             merger[name] = module
     depth = 1 + max(index for index, _ in language.values())
     first = depth - max(1, round(layer_fraction * depth))
     chosen = {name: module for name, (index, module) in language.items() if index >= first}
-    if include_merger and merger:
-        last = sorted(merger)[-1]  # the merger's output projection
-        chosen[last] = merger[last]
+    if include_merger:
+        chosen.update(merger)
     return chosen
 
 
@@ -82,7 +80,8 @@ def pooled_activations(
     """Step 1: per sample and projection, α·mean(vision-token outputs) + (1−α)·mean(text-token outputs)."""
     encoder = Encoder(processor)
     encoded = [encoder.encode(e) for e in examples]
-    merge = processor.image_processor.merge_size**2
+    family = family_of_model(model)
+    projector = {name for name in modules if family.part(name) == "projector"}
     collected: dict[str, list[torch.Tensor]] = defaultdict(list)
     captured: dict[str, torch.Tensor] = {}
     hooks = [
@@ -93,15 +92,16 @@ def pooled_activations(
     try:
         for start in tqdm(range(0, len(encoded), batch_size), desc="CHIP activations", disable=not progress):
             chunk = encoded[start : start + batch_size]
-            batch = collate(chunk, processor.tokenizer.pad_token_id)
+            batch = collate(chunk, encoder.pad_id)
             inputs = model_inputs(batch, device)
             model(**inputs, logits_to_keep=1)  # the hooks read the MLPs; the vocabulary head is not needed
-            is_image = inputs["input_ids"] == model.config.image_token_id
+            is_image = inputs["input_ids"] == family.image_token_id(model.config)
             text = inputs["attention_mask"].bool() & ~is_image
-            per_image = (inputs["image_grid_thw"].prod(-1) // merge).tolist()
             for name, output in captured.items():
-                if output.dim() == 2:  # merger: [all visual tokens of the batch, out]
-                    collected[name] += [part.float().mean(0) for part in torch.split(output, per_image)]
+                if name in projector:  # visual tokens only: their mean per image
+                    collected[name] += [
+                        part.float().mean(0) for part in family.projector_token_outputs(model, output, inputs)
+                    ]
                 else:
                     for row in range(output.shape[0]):
                         collected[name].append(

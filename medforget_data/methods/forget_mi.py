@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from medforget_data.methods.trainer import LossConfig, LossMethod, _device
 from medforget_data.models.batches import model_inputs
+from medforget_data.models.families import family_of_model
 
 WEIGHTS = (1.0, 1.0, 2.0, 2.0)  # forget unimodal, forget joint, retain unimodal, retain joint
 
@@ -36,7 +37,7 @@ def embeddings(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tor
     # embeddings only: one vocabulary row is computed instead of one per position
     hidden = model(**inputs, output_hidden_states=True, logits_to_keep=1).hidden_states
     present = inputs["attention_mask"].bool()
-    is_image = inputs["input_ids"] == model.config.image_token_id
+    is_image = inputs["input_ids"] == family_of_model(model).image_token_id(model.config)
     return (
         _masked_mean(hidden[0], is_image),
         _masked_mean(hidden[0], present & ~is_image),

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from medforget_data.methods.base import MethodConfig, UnlearnSplits
 from medforget_data.methods.losses import answer_logits, nll
 from medforget_data.models.batches import AnswerLogits, Encoder, collate, length_batches
+from medforget_data.models.families import family_of_model
 
 ParameterScope = Literal["language", "language+merger", "all"]
 
@@ -32,14 +33,13 @@ class LossConfig(MethodConfig):
 
 
 def trainable_parameters(model, scope: ParameterScope) -> list[torch.nn.Parameter]:
-    """The parameters a method moves: the language model (+ the merger, + the vision tower)."""
-    chosen = []
-    for name, parameter in model.named_parameters():
-        in_vision = ".visual." in f".{name}"
-        in_merger = ".merger." in f".{name}"
-        if not in_vision or scope == "all" or (scope == "language+merger" and in_merger):
-            chosen.append(parameter)
-    return chosen
+    """The parameters a method moves: the language model (+ the projector/merger, + the vision tower);
+    the family says which parameter is in which part."""
+    family = family_of_model(model)
+    allowed = {"language": ("language",), "language+merger": ("language", "projector")}.get(
+        scope, ("language", "projector", "vision")
+    )
+    return [parameter for name, parameter in model.named_parameters() if family.part(name) in allowed]
 
 
 class LossMethod:
@@ -82,7 +82,7 @@ class LossMethod:
             for parameter in self.reference.parameters():
                 parameter.requires_grad_(False)
         encoder = Encoder(processor)
-        pad = processor.tokenizer.pad_token_id
+        pad = encoder.pad_id
         forget = [encoder.encode(e) for e in splits.forget]
         retain = [encoder.encode(e) for e in self.retain_examples(splits)] if self.uses_retain else []
         parameters = trainable_parameters(model, config.parameters)

@@ -87,7 +87,7 @@ def finetune(
     history = train(
         model,
         encoded,
-        processor.tokenizer.pad_token_id,
+        encoder.pad_id,
         train_config,
         checkpoint_root=out_dir,
         resume=resume,
