@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from medforget_data.cli.finetune import add_dataset_options, dataset_dir
+from medforget_data.cli.finetune import add_dataset_options, add_precision_option, dataset_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--plot", type=Path, default=None, help="write the leakage curve here (PNG)")
     parser.add_argument("--device", default="cpu")
+    add_precision_option(parser, "bf16 weights (GPU)")
     parser.set_defaults(handler=run_attack)
 
 
@@ -28,9 +29,13 @@ def run_attack(args: argparse.Namespace) -> int:
     from medforget_data.constants import LEVELS
     from medforget_data.errors import check_choice
     from medforget_data.models.build import load_model
+    from medforget_data.models.train import PRECISIONS, precision_dtype
 
     check_choice("level", args.level, LEVELS)
-    model, processor, record = load_model(args.model, device=args.device)
+    check_choice("precision", args.precision, PRECISIONS)
+    model, processor, record = load_model(
+        args.model, device=args.device, dtype=precision_dtype(args.precision)
+    )
     results = attack(
         model, processor, record, dataset_dir(args), args.level, args.results, args.oracle_results
     )

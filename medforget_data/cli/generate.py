@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from medforget_data.cli.finetune import add_dataset_options, dataset_dir
+from medforget_data.cli.finetune import add_dataset_options, add_precision_option, dataset_dir
 from medforget_data.constants import DEFAULT_SEED, LEVEL_SPLITS
 
 
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=None)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default="fp32", help="weights in fp32, or bf16 (GPU)")
+    add_precision_option(parser, "bf16 weights (GPU)")
     parser.set_defaults(handler=run_generate)
 
 

@@ -18,7 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_build_options(parser)
     parser.add_argument("--dataset", type=Path, default=None, help="dataset folder (default: the user cache)")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/SOURCE-SIZE-MODEL)")
-    parser.add_argument("--model", default="small", help="model config: tiny, small or base")
+    parser.add_argument(
+        "--model", default="small", help="model config (tiny, small, base) or a checkpoint folder"
+    )
+    parser.add_argument(
+        "--lora-rank", type=int, default=None, help="with a checkpoint: LoRA rank (default 16; 0: full)"
+    )
     parser.add_argument("--methods", nargs="+", default=None, help="unlearning methods (default: all)")
     parser.add_argument("--levels", nargs="+", default=None, help="levels (default: all four)")
     parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default: the recipe's)")
@@ -61,6 +66,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
     options = {
         "model": args.model,
+        **({"lora_rank": args.lora_rank} if args.lora_rank is not None else {}),
         "seed": args.seed,
         "device": args.device,
         "training_jobs": args.training_jobs,
@@ -72,7 +78,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     config = RunConfig(**options)  # validates names before anything is built
     folder = dataset_folder(args)
     print_summary(folder)
-    out = args.out or Path("runs") / f"{args.source}-{args.size}-{args.model}"
+    out = args.out or Path("runs") / f"{args.source}-{args.size}-{Path(args.model).name}"
     run = BenchmarkRun(config, folder, out)
     board = run.run()
     print((board / "leaderboard.md").read_text(encoding="utf-8"))

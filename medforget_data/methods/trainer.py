@@ -13,6 +13,7 @@ import time
 from typing import ClassVar, Literal
 
 import torch
+from pydantic import Field
 from tqdm.auto import tqdm
 
 from medforget_data.methods.base import MethodConfig, UnlearnSplits
@@ -30,6 +31,10 @@ class LossConfig(MethodConfig):
     alpha: float = 1.0  # weight of the retain term
     clip_norm: float = 1.0
     parameters: ParameterScope = "language"
+    # LoRA adapters of this rank on the language layers instead of full weights (large models); the
+    # reference (KL, NPO, Forget-MI) is then the adapter-disabled model, and adapters merge at the end
+    lora_rank: int | None = Field(default=None, ge=1)
+    lora_alpha: int = 16
 
 
 def trainable_parameters(model, scope: ParameterScope) -> list[torch.nn.Parameter]:
@@ -40,6 +45,20 @@ def trainable_parameters(model, scope: ParameterScope) -> list[torch.nn.Paramete
         scope, ("language", "projector", "vision")
     )
     return [parameter for name, parameter in model.named_parameters() if family.part(name) in allowed]
+
+
+class AdaptersDisabled:
+    """A peft model seen with its adapters switched off: the model before unlearning, without a copy."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def __call__(self, *args, **kwargs):
+        with self.model.disable_adapter():
+            return self.model(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.model, name)
 
 
 class LossMethod:
@@ -77,7 +96,13 @@ class LossMethod:
 
     def unlearn(self, model, processor, splits: UnlearnSplits, config: LossConfig, progress: bool = True):
         torch.manual_seed(config.seed)
-        if self.needs_reference:
+        if config.lora_rank:
+            from medforget_data.models.finetune import add_lora
+
+            model = add_lora(model, config.lora_rank, config.lora_alpha)
+            if self.needs_reference:
+                self.reference = AdaptersDisabled(model)
+        elif self.needs_reference:
             self.reference = copy.deepcopy(model).eval()
             for parameter in self.reference.parameters():
                 parameter.requires_grad_(False)
@@ -85,7 +110,11 @@ class LossMethod:
         pad = encoder.pad_id
         forget = [encoder.encode(e) for e in splits.forget]
         retain = [encoder.encode(e) for e in self.retain_examples(splits)] if self.uses_retain else []
-        parameters = trainable_parameters(model, config.parameters)
+        parameters = (
+            [p for p in model.parameters() if p.requires_grad]
+            if config.lora_rank
+            else trainable_parameters(model, config.parameters)
+        )
         optimizer = torch.optim.AdamW(parameters, lr=config.lr)
         model.train()
         generator = torch.Generator().manual_seed(config.seed)
@@ -108,6 +137,8 @@ class LossMethod:
                     optimizer.step()
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss.item():.3f}")
+        if config.lora_rank:
+            model = model.merge_and_unload()
         model.eval()
         self.reference = None
         self.wall_seconds = time.perf_counter() - began

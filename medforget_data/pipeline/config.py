@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -11,6 +12,8 @@ from medforget_data.constants import DEFAULT_SEED, LEVELS
 from medforget_data.errors import check_choice
 from medforget_data.methods import METHOD_NAMES
 from medforget_data.models.configs import MODEL_NAMES
+from medforget_data.models.families import family_of_folder
+from medforget_data.models.finetune import CHECKPOINT_RECIPE, checkpoint_train_config
 from medforget_data.models.generate import DEFAULT_MAX_NEW_TOKENS
 from medforget_data.models.train import TrainConfig
 
@@ -21,7 +24,8 @@ UNLEARNING_METHODS: tuple[str, ...] = tuple(m for m in METHOD_NAMES if m not in 
 class RunConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: str = "small"
+    model: str = "small"  # a project model config, or a checkpoint folder (Qwen2.5-VL, LLaVA)
+    lora_rank: int | None = Field(default=None, ge=0)  # checkpoints: None = 16 (the recipe), 0 = full
     methods: tuple[str, ...] = UNLEARNING_METHODS
     levels: tuple[str, ...] = LEVELS
     epochs: int | None = None  # None: the fine-tuning recipe's default
@@ -36,8 +40,23 @@ class RunConfig(BaseModel):
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
-        check_choice("model config", value, MODEL_NAMES)
+        if value in MODEL_NAMES:
+            return value
+        if Path(value).is_dir():
+            family_of_folder(Path(value))  # an unsupported model_type is refused before anything runs
+            return str(Path(value).resolve())
+        check_choice("model config", value, MODEL_NAMES)  # neither: names the configs
         return value
+
+    def checkpoint(self) -> Path | None:
+        """The checkpoint folder the run fine-tunes, or None for a project model config."""
+        return None if self.model in MODEL_NAMES else Path(self.model)
+
+    def checkpoint_lora_rank(self) -> int | None:
+        if self.checkpoint() is None:
+            return None
+        rank = CHECKPOINT_RECIPE.lora_rank if self.lora_rank is None else self.lora_rank
+        return rank or None
 
     @field_validator("methods")
     @classmethod
@@ -57,7 +76,8 @@ class RunConfig(BaseModel):
 
     def train_config(self) -> TrainConfig:
         overrides = {"epochs": self.epochs} if self.epochs is not None else {}
-        return TrainConfig(seed=self.seed, **overrides)
+        config = TrainConfig(seed=self.seed, **overrides)
+        return checkpoint_train_config(config) if self.checkpoint() is not None else config
 
     def cell_methods(self) -> tuple[str, ...]:
         """Per level, in the order they must run: the oracle's attack and vanilla's scores come first."""

@@ -26,7 +26,7 @@ from medforget_data.dataset.manifest import read_manifest
 from medforget_data.leaderboard.table import write_leaderboard
 from medforget_data.methods import make_config
 from medforget_data.methods.apply import apply_method
-from medforget_data.models.build import MODEL_CARD_FILE, load_model
+from medforget_data.models.build import MODEL_CARD_FILE, checkpoint_hash, load_model
 from medforget_data.models.finetune import finetune
 from medforget_data.models.generate import generate_submission
 from medforget_data.models.train import CHECKPOINT_DIR
@@ -52,6 +52,9 @@ class BenchmarkRun:
         self.dataset_hash = read_manifest(self.dataset_dir).dataset_hash
         self.state = RunState(self.run_dir)
         self.model_keys: dict[str, str] = {}
+        checkpoint = config.checkpoint()
+        # a checkpoint's stages are keyed by its content, not its path
+        self.model_identity = checkpoint_hash(checkpoint) if checkpoint is not None else config.model
 
     # ----- paths
     def model_dir(self, name: str) -> Path:
@@ -71,7 +74,8 @@ class BenchmarkRun:
         key = stage_key(
             {
                 "dataset": self.dataset_hash,
-                "model": self.config.model,
+                "model": self.model_identity,
+                "lora_rank": self.config.checkpoint_lora_rank(),
                 "train": train_config.model_dump(),
                 "oracle_level": oracle_level,
             }
@@ -90,6 +94,8 @@ class BenchmarkRun:
             config_name=self.config.model,
             train_config=train_config,
             oracle_level=oracle_level,
+            base_model=self.config.checkpoint(),
+            lora_rank=self.config.checkpoint_lora_rank(),
             resume=resume,
             progress=self.progress,
             device=self.config.device,

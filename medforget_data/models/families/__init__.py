@@ -59,6 +59,9 @@ class ModelFamily:
     def owns_processor(self, processor) -> bool:
         raise NotImplementedError
 
+    def finish_saved_processor(self, folder: Path) -> None:
+        """Make a saved processor load with `AutoProcessor.from_pretrained` (nothing to do by default)."""
+
     def image_token(self, processor) -> str:
         return processor.image_token
 

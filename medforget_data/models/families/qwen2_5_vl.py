@@ -7,6 +7,7 @@ answers end with `<|im_end|>`. The vision tower is `model.visual`, its merger (t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -15,6 +16,9 @@ from PIL import Image
 from medforget_data.models.families import ModelFamily
 
 END_OF_TURN = "<|im_end|>"
+PROCESSOR_CLASS = "Qwen2_5_VLProcessor"
+# what the video processor shares with the image processor
+VIDEO_KEYS = ("patch_size", "temporal_patch_size", "merge_size", "image_mean", "image_std", "size")
 
 
 class Qwen2_5_VL(ModelFamily):  # noqa: N801 (the architecture's name)
@@ -44,6 +48,25 @@ class Qwen2_5_VL(ModelFamily):  # noqa: N801 (the architecture's name)
         from transformers import Qwen2_5_VLProcessor
 
         return isinstance(processor, Qwen2_5_VLProcessor)
+
+    def finish_saved_processor(self, folder: Path) -> None:
+        from medforget_data.models.processor import ImageQwen2_5_VLProcessor
+
+        # Saved as transformers' own class (not the torchvision-free subclass, which only this project
+        # has), with the video processor config Qwen2_5_VLProcessor expects beside it: AutoProcessor,
+        # vLLM and lmms-eval then load the folder as they load the Hub's.
+        for name in ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json"):
+            path = folder / name
+            if path.is_file():
+                data = json.loads(path.read_text(encoding="utf-8"))
+                if data.get("processor_class") == ImageQwen2_5_VLProcessor.__name__:
+                    data["processor_class"] = PROCESSOR_CLASS
+                    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        image = ImageQwen2_5_VLProcessor.from_pretrained(folder).image_processor.to_dict()
+        video = {key: image[key] for key in VIDEO_KEYS if key in image}
+        video.update(video_processor_type="Qwen2VLVideoProcessor", processor_class=PROCESSOR_CLASS)
+        path = folder / "video_preprocessor_config.json"
+        path.write_text(json.dumps(video, indent=2) + "\n", encoding="utf-8")
 
     def image_inputs(self, processor, image: Image.Image) -> tuple[dict[str, torch.Tensor], int]:
         out = processor.image_processor(images=[image], return_tensors="pt")
