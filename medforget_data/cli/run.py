@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--levels", nargs="+", default=None, help="levels (default: all four)")
     parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default: the recipe's)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--precision", default="fp32", help="fp32 (default) or bf16 (GPU)")
     parser.add_argument(
         "--training-jobs", type=int, default=1, help="models trained at once, one process each (GPU)"
     )
@@ -69,6 +70,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         **({"lora_rank": args.lora_rank} if args.lora_rank is not None else {}),
         "seed": args.seed,
         "device": args.device,
+        "precision": args.precision,
         "training_jobs": args.training_jobs,
         **({"methods": tuple(args.methods)} if args.methods else {}),
         **({"levels": tuple(args.levels)} if args.levels else {}),

@@ -15,7 +15,7 @@ from medforget_data.models.configs import MODEL_NAMES
 from medforget_data.models.families import family_of_folder
 from medforget_data.models.finetune import CHECKPOINT_RECIPE, checkpoint_train_config
 from medforget_data.models.generate import DEFAULT_MAX_NEW_TOKENS
-from medforget_data.models.train import TrainConfig
+from medforget_data.models.train import Precision, TrainConfig
 
 REFERENCE_METHODS: tuple[str, ...] = ("vanilla", "oracle")  # rows every table has
 UNLEARNING_METHODS: tuple[str, ...] = tuple(m for m in METHOD_NAMES if m not in REFERENCE_METHODS)
@@ -31,6 +31,7 @@ class RunConfig(BaseModel):
     epochs: int | None = None  # None: the fine-tuning recipe's default
     seed: int = DEFAULT_SEED
     device: str = "cpu"
+    precision: Precision = "fp32"  # bf16: bf16 weights for unlearning/generation, autocast training
     # Models (vanilla + one oracle per level) trained at once in separate processes: on a GPU one
     # small training leaves it ~89% idle (launch-bound, BENCHMARKS.md). Does not change any weights.
     training_jobs: int = Field(default=1, ge=1)
@@ -76,7 +77,7 @@ class RunConfig(BaseModel):
 
     def train_config(self) -> TrainConfig:
         overrides = {"epochs": self.epochs} if self.epochs is not None else {}
-        config = TrainConfig(seed=self.seed, **overrides)
+        config = TrainConfig(seed=self.seed, precision=self.precision, **overrides)
         return checkpoint_train_config(config) if self.checkpoint() is not None else config
 
     def cell_methods(self) -> tuple[str, ...]:

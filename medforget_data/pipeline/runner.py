@@ -24,12 +24,12 @@ from tqdm.auto import tqdm
 from medforget_data.attacks.model_attacks import attack
 from medforget_data.dataset.manifest import read_manifest
 from medforget_data.leaderboard.table import write_leaderboard
-from medforget_data.methods import make_config
+from medforget_data.methods import get_method, make_config
 from medforget_data.methods.apply import apply_method
 from medforget_data.models.build import MODEL_CARD_FILE, checkpoint_hash, load_model
 from medforget_data.models.finetune import finetune
 from medforget_data.models.generate import generate_submission
-from medforget_data.models.train import CHECKPOINT_DIR
+from medforget_data.models.train import CHECKPOINT_DIR, precision_dtype
 from medforget_data.pipeline.config import RunConfig, stage_key
 from medforget_data.pipeline.state import RunState, run_lock
 from medforget_data.scoring.judge_offline import OfflineJudge
@@ -52,6 +52,7 @@ class BenchmarkRun:
         self.dataset_hash = read_manifest(self.dataset_dir).dataset_hash
         self.state = RunState(self.run_dir)
         self.model_keys: dict[str, str] = {}
+        self.dtype = precision_dtype(config.precision)
         checkpoint = config.checkpoint()
         # a checkpoint's stages are keyed by its content, not its path
         self.model_identity = checkpoint_hash(checkpoint) if checkpoint is not None else config.model
@@ -67,6 +68,9 @@ class BenchmarkRun:
         return self.run_dir / "submissions" / level / f"{method}.jsonl"
 
     # ----- models
+    def load(self, name: str):
+        return load_model(self.model_dir(name), device=self.config.device, dtype=self.dtype)
+
     def trained_model(self, oracle_level: str | None) -> Path:
         """The vanilla model, or the retrain oracle of a level; trained once, resumed if interrupted."""
         name = "vanilla" if oracle_level is None else f"oracle-{oracle_level}"
@@ -122,8 +126,14 @@ class BenchmarkRun:
                 job.result()
 
     # ----- cells
+    def method_overrides(self, method: str) -> dict:
+        """The run's seed; from a LoRA-tuned checkpoint, loss-based methods train adapters of that rank."""
+        rank = self.config.checkpoint_lora_rank()
+        adapters = rank and "lora_rank" in get_method(method).config_class.model_fields
+        return {"seed": self.config.seed, **({"lora_rank": rank} if adapters else {})}
+
     def cell_key(self, level: str, method: str) -> str:
-        config = make_config(method, {"seed": self.config.seed}) if method != "oracle" else None
+        config = make_config(method, self.method_overrides(method)) if method != "oracle" else None
         return stage_key(
             {
                 "dataset": self.dataset_hash,
@@ -199,13 +209,11 @@ class BenchmarkRun:
             advance("vanilla")
             advance("oracle")
             return
-        vanilla, processor, vanilla_record = load_model(self.model_dir("vanilla"), device=self.config.device)
+        vanilla, processor, vanilla_record = self.load("vanilla")
         vanilla_timings: dict[str, float] = {"unlearn": 0.0}
         self.answer_and_score(level, "vanilla", vanilla, processor, vanilla_record, vanilla_timings)
         if not oracle_done:
-            oracle, oracle_processor, oracle_record = load_model(
-                self.model_dir(f"oracle-{level}"), device=self.config.device
-            )
+            oracle, oracle_processor, oracle_record = self.load(f"oracle-{level}")
             timings = {"unlearn": self.state.read(f"model-oracle-{level}")["seconds"]["train"]}
             self.answer_and_score(level, "oracle", oracle, oracle_processor, oracle_record, timings)
             self.attack_and_finish(
@@ -221,8 +229,8 @@ class BenchmarkRun:
         key = self.cell_key(level, method)
         if self.state.is_done(f"cell-{level}-{method}", key) and self.results_path(level, method).is_file():
             return
-        model, processor, record = load_model(self.model_dir("vanilla"), device=self.config.device)
-        config = make_config(method, {"seed": self.config.seed})
+        model, processor, record = self.load("vanilla")
+        config = make_config(method, self.method_overrides(method))
         unlearned = apply_method(
             method, model, processor, record, self.dataset_dir, level, config, progress=self.progress
         )
