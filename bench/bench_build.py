@@ -24,10 +24,10 @@ def main() -> None:
     args = parser.parse_args()
     config = BuildConfig(source=args.source, size=args.size)
     start = time.perf_counter()
-    built = materialise(config, progress=False)
+    built = materialise(config)
     materialised = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        manifest = write_folder(built, Path(tmp) / "out", progress=False)
+        manifest = write_folder(built, Path(tmp) / "out")
         folder_bytes = sum(p.stat().st_size for p in (Path(tmp) / "out").rglob("*") if p.is_file())
     written = time.perf_counter()
     trained = manifest.counts["train"]["train"]

@@ -44,7 +44,7 @@ def main() -> None:
         for name in args.methods:
             began = time.perf_counter()
             method, config = get_method(name), make_config(name)
-            method.unlearn(copy.deepcopy(model), processor, splits, config, progress=False)
+            method.unlearn(copy.deepcopy(model), processor, splits, config)
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
             seconds[name] = time.perf_counter() - began

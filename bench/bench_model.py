@@ -40,12 +40,12 @@ def main() -> None:
     encoded = [encoder.encode(e) for e in examples]
     recipe = TrainConfig(epochs=1, batch_size=16, lr=MODEL_SPECS[args.config].lr, precision=args.precision)
     began = time.perf_counter()
-    train(model, encoded, processor.tokenizer.pad_token_id, recipe, progress=False, device=args.device)
+    train(model.to(args.device), encoded, processor.tokenizer.pad_token_id, recipe)
     train_seconds = time.perf_counter() - began
     model.to(args.device, dtype=precision_dtype(args.precision))
     examples = examples[: args.generate_samples or len(examples)]
     began = time.perf_counter()
-    answers = generate_answers(model, processor, examples, batch_size=64, max_new_tokens=64, progress=False)
+    answers = generate_answers(model, processor, examples, batch_size=64, max_new_tokens=64)
     generate_seconds = time.perf_counter() - began
     tokens = sum(len(processor.tokenizer(a)["input_ids"]) + 1 for a in answers.values())  # + the end token
     parameters = sum(p.numel() for p in model.parameters())

@@ -39,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "mini"
-        build_dataset_folder(BuildConfig(source="openi", size="mini"), folder, progress=False)
+        build_dataset_folder(BuildConfig(source="openi", size="mini"), folder)
         base = level_items(folder, "patient")
     pool = [(split, item) for split, items in base.items() for item in items]
     by_split: dict[str, list] = {split: [] for split in base}

@@ -34,11 +34,11 @@ def main() -> None:
     encoded = [encoder.encode(e) for e in examples]
     recipe = TrainConfig(epochs=1, batch_size=16, lr=MODEL_SPECS[args.config].lr, precision=args.precision)
     pad_id = processor.tokenizer.pad_token_id
-    train(model, encoded[:32], pad_id, recipe, progress=False, device=args.device)  # warm-up
+    train(model.to(args.device), encoded[:32], pad_id, recipe)  # warm-up
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device == "cuda" else [])
     began = time.perf_counter()
     with profile(activities=activities) as profiler:
-        train(model, encoded, pad_id, recipe, progress=False, device=args.device)
+        train(model, encoded, pad_id, recipe)
     seconds = time.perf_counter() - began
     print(f"{args.config} on {args.device}: {seconds / args.steps * 1000:.1f} ms per step (profiled)")
     table = profiler.key_averages()

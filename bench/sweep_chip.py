@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import copy
 import tempfile
+import time
 from pathlib import Path
 
 from medforget_data.leaderboard.table import format_value, row_of
@@ -24,6 +25,7 @@ from medforget_data.methods.chip import chip_modules
 from medforget_data.models.build import load_model
 from medforget_data.models.generate import generate_submission
 from medforget_data.scoring.judge_offline import OfflineJudge
+from medforget_data.scoring.results import read_results
 from medforget_data.scoring.score_file import score_submission_file
 from medforget_data.scoring.submission import SubmissionMetadata
 
@@ -41,6 +43,7 @@ def main() -> None:
     parser.add_argument("--layer-fractions", type=float, nargs="+", default=[0.25, 0.5, 1.0])
     args = parser.parse_args()
     model, processor, record = load_model(args.model)
+    reference = read_results(args.reference)
     splits = load_unlearn_splits(args.dataset, args.level)
     print(f"model {record.config_name}, level {args.level}, {len(splits.forget)} forget items")
     print(
@@ -54,24 +57,26 @@ def main() -> None:
         for layer_fraction in args.layer_fractions:
             for top_fraction in args.top_fractions:
                 config = make_config("chip", {"top_fraction": top_fraction, "layer_fraction": layer_fraction})
-                edited = chip.unlearn(copy.deepcopy(model), processor, splits, config, progress=False)
+                began = time.perf_counter()
+                edited = chip.unlearn(copy.deepcopy(model), processor, splits, config)
+                seconds = time.perf_counter() - began
                 metadata = SubmissionMetadata(
                     method="chip", model=record.config_name, level=args.level, seed=0, contact="sweep"
                 )
-                generate_submission(
-                    edited, processor, args.dataset, args.level, submission, metadata, progress=False
-                )
+                generate_submission(edited, processor, args.dataset, args.level, submission, metadata)
                 results = score_submission_file(
-                    submission, args.level, args.dataset, OfflineJudge(), args.reference
+                    submission, args.level, args.dataset, OfflineJudge(), reference
                 )
                 row = row_of(results)
-                projections = len(chip_modules(model, layer_fraction, config.include_merger))
+                projections = len(
+                    chip_modules(model, layer_fraction, config.include_merger, config.merger_layers)
+                )
                 forget = " / ".join(format_value(row.scores.get(c)) for c in SHOWN)
                 retain = " / ".join(format_value(row.scores.get(c)) for c in KEPT)
                 print(
                     f"| {top_fraction:g} | {layer_fraction:g} | {projections} | {forget} | {retain} "
                     f"| {row.gap:.3f} | {row.sibling_gap:.3f} | {format_value(row.utility)} "
-                    f"| {chip.wall_seconds:.1f} |",
+                    f"| {seconds:.1f} |",
                     flush=True,
                 )
 

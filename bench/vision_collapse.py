@@ -59,7 +59,7 @@ def main() -> None:
         model, processor = new_model("small", args.dataset, seed=0)
         encoder = Encoder(processor)
         if variant == "pretrain":
-            pretrain_vision(model, encoder, all_examples, args.pretrain_epochs, 2e-3, seed=0, progress=False)
+            pretrain_vision(model, encoder, all_examples, args.pretrain_epochs, 2e-3, seed=0)
         if variant != "joint":
             freeze_vision(model)
         encoded = [encoder.encode(e) for e in examples]
@@ -67,7 +67,7 @@ def main() -> None:
         print(f"{variant}: mean cosine at start {mean_cosine_between_images(model, encoder, images):.3f}")
         for done in range(ROUND, args.epochs + 1, ROUND):
             # warm restarts of the recipe's schedule, ROUND epochs each: a measurement between them
-            history = train(model, encoded, pad_id, TrainConfig(epochs=ROUND, lr=2e-3), progress=False)
+            history = train(model, encoded, pad_id, TrainConfig(epochs=ROUND, lr=2e-3))
             right = all_tokens_right(model, encoded, pad_id)
             cosine = mean_cosine_between_images(model, encoder, images)
             loss = history[-1]["loss"]

@@ -8,7 +8,7 @@ from datasets.info import DatasetInfo, DatasetInfosDict
 from datasets.splits import SplitDict, SplitInfo
 from huggingface_hub import DatasetCardData
 
-from medforget_data.constants import CONFIGS
+from medforget_data.constants import CONFIGS, MEDFORGET_CITATION, TRAIN_CONFIG
 from medforget_data.dataset.features import item_features
 
 
@@ -17,9 +17,28 @@ def parquet_name(config: str, split: str) -> str:
     return f"{config}/{split}-00000-of-00001.parquet"
 
 
+# What each source licence means for a user of the build (the card's "Uses" section).
+LICENCE_TERMS = {
+    "cc-by-nc-nd-4.0": (
+        "The report text and finding tags come from Open-i and are under **CC BY-NC-ND 4.0**: "
+        "non-commercial use only, with attribution (cite the collection, below), and no distribution of "
+        "adapted material: a build is one, so it stays where it was built unless the licence holder "
+        "permits otherwise."
+    ),
+    "PhysioNet Credentialed Health Data License 1.5.0": (
+        "The source data is under the **PhysioNet Credentialed Health Data License 1.5.0**: only for "
+        "credentialed users bound by its data use agreement; a build must never be shared."
+    ),
+    "cc0-1.0": "The source data is **CC0 1.0**: no restriction.",
+}
+
+
 def render_card(
     *,
     counts: dict[str, dict[str, int]],
+    num_bytes: dict[str, dict[str, int]],
+    download_sizes: dict[str, int],
+    citation: str,
     source: str,
     size: str,
     seed: int,
@@ -37,8 +56,13 @@ def render_card(
                 config_name=config,
                 features=features,
                 splits=SplitDict(
-                    {split: SplitInfo(name=split, num_examples=n) for split, n in counts[config].items()}
+                    {
+                        split: SplitInfo(name=split, num_examples=n, num_bytes=num_bytes[config][split])
+                        for split, n in counts[config].items()
+                    }
                 ),
+                download_size=download_sizes[config],
+                dataset_size=sum(num_bytes[config].values()),
             )
             for config in CONFIGS
         }
@@ -57,6 +81,8 @@ def render_card(
                 "data_files": [
                     {"split": split, "path": parquet_name(config, split)} for split in counts[config]
                 ],
+                # datasets.load_dataset(folder) without a config name loads the fine-tuning set.
+                **({"default": True} if config == TRAIN_CONFIG else {}),
             }
             for config in CONFIGS
         ],
@@ -88,5 +114,7 @@ def render_card(
             "their studies, with each study's findings drawn where the report places them."
         ),
         skipped=", ".join(f"{reason}: {n}" for reason, n in skipped.items()) or "none",
+        licence_terms=LICENCE_TERMS.get(licence, f"The source data is under {licence}."),
+        citations="\n\n".join(c for c in (MEDFORGET_CITATION, citation) if c),
     )
     return f"---\n{card_data.to_yaml()}\n---\n\n{body}"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
 
+from medforget_data import progress
 from medforget_data.builders.card import parquet_name, render_card
 from medforget_data.dataset.features import item_features, item_row
 from medforget_data.dataset.manifest import (
@@ -19,39 +19,52 @@ from medforget_data.dataset.manifest import (
     MANIFEST_FILE,
     BuildConfig,
     Manifest,
-    sha256_file,
-    write_json,
 )
 from medforget_data.dataset.materialise import Materialised, materialise
 from medforget_data.errors import MedForgetError
-from medforget_data.io import atomic_folder
+from medforget_data.io import atomic_folder, sha256_file, write_json
 
 ROW_GROUP_SIZE = 100  # small row groups suit image datasets on the Hub viewer
 
 
-def _write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> None:
+def _write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> int:
+    """Write the shard; return the Arrow size of the table read back from it.
+
+    That is what `datasets` records as a split's num_bytes when it loads the shard (the table built
+    from rows can differ by a few bytes of buffers).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=schema)
     pq.write_table(table, path, row_group_size=ROW_GROUP_SIZE, compression="snappy")
+    return pq.read_table(path).nbytes
 
 
-def write_folder(built: Materialised, folder: Path, progress: bool = True) -> Manifest:
+def write_folder(built: Materialised, folder: Path) -> Manifest:
     schema = item_features().arrow_schema
     counts: dict[str, dict[str, int]] = {}
+    num_bytes: dict[str, dict[str, int]] = {}
     jobs = [
         (config, split, items)
         for config, by_split in built.splits.items()
         for split, items in by_split.items()
     ]
-    for config, split, items in tqdm(jobs, desc="writing parquet", unit="split", disable=not progress):
+    for config, split, items in progress.bar(jobs, desc="writing parquet", unit="split"):
         rows = [item_row(item, built.images[item.study_id]) for item in items]
-        _write_parquet(folder / parquet_name(config, split), rows, schema)
+        size = _write_parquet(folder / parquet_name(config, split), rows, schema)
+        num_bytes.setdefault(config, {})[split] = size
         counts.setdefault(config, {})[split] = len(rows)
+    download_sizes = {
+        config: sum((folder / parquet_name(config, split)).stat().st_size for split in by_split)
+        for config, by_split in counts.items()
+    }
     write_json(folder / HIERARCHY_FILE, built.hierarchy.model_dump(mode="json"))
     source = built.source
     (folder / "README.md").write_text(
         render_card(
             counts=counts,
+            num_bytes=num_bytes,
+            download_sizes=download_sizes,
+            citation=source.citation,
             source=source.name,
             size=built.config.size,
             seed=built.config.seed,
@@ -76,17 +89,15 @@ def write_folder(built: Materialised, folder: Path, progress: bool = True) -> Ma
         skipped_reports=built.skipped_reports,
         files=files,
         dataset_hash=Manifest.hash_files(files),
-    )
+    ).sealed()
     write_json(folder / MANIFEST_FILE, manifest.model_dump(mode="json"))
     return manifest
 
 
-def build_dataset_folder(
-    config: BuildConfig, out: Path, overwrite: bool = False, progress: bool = True
-) -> Manifest:
+def build_dataset_folder(config: BuildConfig, out: Path, overwrite: bool = False) -> Manifest:
     """Materialise `config` and write it to `out` atomically."""
     if Path(out).exists() and not overwrite:  # refuse before the (long) materialisation
         raise MedForgetError(f"output folder {out} already exists; pass --overwrite to replace it")
-    built = materialise(config, progress=progress)
+    built = materialise(config)
     with atomic_folder(out, overwrite=overwrite) as staging:
-        return write_folder(built, staging, progress=progress)
+        return write_folder(built, staging)

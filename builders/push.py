@@ -5,24 +5,41 @@ from __future__ import annotations
 from pathlib import Path
 
 from medforget_data.dataset.manifest import read_manifest
+from medforget_data.dataset.sources import get_source
 from medforget_data.errors import MedForgetError
 
 
-def check_push_allowed(dataset_dir: Path, private: bool, allow_restricted: bool) -> None:
-    """Refuse pushes the source's licence does not permit (design §4, §11)."""
-    manifest = read_manifest(dataset_dir)
-    if manifest.public_push_allowed:
+def check_source_push_allowed(source_name: str, private: bool, allow_restricted: bool) -> None:
+    """Refuse pushes the source's licence does not permit (design §4, §11).
+
+    The licence comes from the source's own definition, never from a built folder's manifest:
+    an edited `public_push_allowed: true` must not open a public push of restricted data.
+    """
+    source = get_source(source_name)
+    if source.public_push_allowed:
         return
-    source = manifest.build.source
     if not private:
         raise MedForgetError(
-            f"refusing to push {source} data ({manifest.licence}) to a public repository; "
+            f"refusing to push {source.name} data ({source.licence}) to a public repository; "
             "use --private with --allow-restricted for a private repo you control"
         )
     if not allow_restricted:
         raise MedForgetError(
-            f"{source} data is under {manifest.licence}: pushing it even privately needs --allow-restricted"
+            f"{source.name} data is under {source.licence}: pushing it even privately needs "
+            "--allow-restricted"
         )
+
+
+def check_push_allowed(dataset_dir: Path, private: bool, allow_restricted: bool) -> None:
+    """The folder's source, re-derived from its build config, decides (see check_source_push_allowed)."""
+    manifest = read_manifest(dataset_dir)
+    source = get_source(manifest.build.source)
+    if manifest.licence != source.licence or manifest.public_push_allowed != source.public_push_allowed:
+        raise MedForgetError(
+            f"{dataset_dir}: the manifest's licence fields differ from source {source.name}'s; "
+            "refusing to push an edited build"
+        )
+    check_source_push_allowed(manifest.build.source, private, allow_restricted)
 
 
 def push_dataset_folder(

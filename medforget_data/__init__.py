@@ -1,12 +1,18 @@
 """MedForget: a hierarchy-aware multimodal unlearning benchmark for medical AI.
 
-`load_dataset("medforget", level=...)` returns a level's splits; `metric_path()` is the path
-`evaluate.load` takes for the MedForget metric module.
+`load_dataset("medforget", level=...)` returns a level's splits; `evaluate.load("medforget_metric")`
+loads the MedForget metric (registered in evaluate's module cache, see eval/register.py), and
+`metric_path()` is the path `evaluate.load` also takes for it.
 """
 
 from __future__ import annotations
 
+from medforget_data.eval.register import install_hook as _install_hook
+
 __version__ = "0.1.0"
+
+# Normally done at interpreter start by medforget-evaluate.pth; again here for `python -S` and co.
+_install_hook()
 
 
 def load_dataset(name_or_path: str = "medforget", level: str = "institution", **kwargs):

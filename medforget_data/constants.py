@@ -40,3 +40,12 @@ OPTION_LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 DEFAULT_SEED = 0
 DEFAULT_IMAGE_SIZE = 224
 DATASET_NAME = "medforget"
+
+# The benchmark's paper: the dataset card's and the metric's citation.
+MEDFORGET_CITATION = """\
+@article{wu2025medforget,
+  title = {MedForget: Hierarchy-Aware Multimodal Unlearning Testbed for Medical AI},
+  author = {Wu, Fengli and Patil, Vaidehi and Yoon, Jaehong and Zhang, Yue and Bansal, Mohit},
+  journal = {arXiv preprint arXiv:2512.09867},
+  year = {2025}
+}"""

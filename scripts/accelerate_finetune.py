@@ -11,16 +11,18 @@ process saves the model folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator
 
+from medforget_data import progress
 from medforget_data.dataset.manifest import read_manifest
 from medforget_data.models.batches import Encoder
-from medforget_data.models.build import ModelRecord, new_model, save_model
+from medforget_data.models.build import ModelRecord, Recipe, new_model, save_model
 from medforget_data.models.finetune import training_examples
-from medforget_data.models.train import TrainConfig, train
+from medforget_data.models.train import LoopSetup, TrainConfig, train
 
 
 def main() -> None:
@@ -35,14 +37,15 @@ def main() -> None:
     encoder = Encoder(processor)
     encoded = [encoder.encode(e) for e in training_examples(args.dataset)]
     config = TrainConfig(epochs=args.epochs, batch_size=16)
-    history = train(
-        model,
-        encoded,
-        processor.tokenizer.pad_token_id,
-        config,
-        progress=accelerator.is_main_process,
-        accelerator=accelerator,
-    )
+    # One bar, the main process's.
+    with contextlib.nullcontext() if accelerator.is_main_process else progress.quiet():
+        history = train(
+            model,
+            encoded,
+            processor.tokenizer.pad_token_id,
+            config,
+            LoopSetup(label="fine-tuning", accelerator=accelerator),
+        )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
@@ -50,7 +53,7 @@ def main() -> None:
             config_name=args.config,
             dataset_hash=read_manifest(args.dataset).dataset_hash,
             parameters=sum(p.numel() for p in unwrapped.parameters()),
-            recipe={"processes": accelerator.num_processes, **config.model_dump()},
+            recipe=Recipe(processes=accelerator.num_processes, train=config),
             history=history,
         )
         save_model(unwrapped, processor, args.out, record)

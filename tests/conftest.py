@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from medforget_data import progress
 from medforget_data.builders import build_dataset_folder
 from medforget_data.dataset.manifest import BuildConfig
 
@@ -22,15 +23,21 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     patch.undo()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_progress_bars() -> None:
+    with progress.quiet():
+        yield
+
+
 @pytest.fixture(scope="session")
 def synthetic_mini_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("synthetic") / "mini"
-    build_dataset_folder(BuildConfig(source="synthetic", size="mini", seed=0), out, progress=False)
+    build_dataset_folder(BuildConfig(source="synthetic", size="mini", seed=0), out)
     return out
 
 
 @pytest.fixture(scope="session")
 def openi_mini_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("openi") / "mini"
-    build_dataset_folder(BuildConfig(source="openi", size="mini", seed=0), out, progress=False)
+    build_dataset_folder(BuildConfig(source="openi", size="mini", seed=0), out)
     return out

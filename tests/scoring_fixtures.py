@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from medforget_data.constants import LEVEL_SPLITS
-from medforget_data.dataset.features import ITEM_COLUMNS
+from medforget_data.dataset.features import ITEM_COLUMNS, LIST_COLUMNS
 from medforget_data.dataset.load import split_path
 from medforget_data.dataset.manifest import MANIFEST_FILE, BuildConfig, Manifest
 
@@ -42,6 +42,7 @@ def item(item_id: str, task: str, answer: str, fact: str, **extra: Any) -> dict[
         "section": section,
         "variant": "rephrased" if "rephrased" in item_id else "original",
         "group_id": item_id,
+        "train_questions": [],
         "image_answerable": False,
     }
     row.update(extra)
@@ -94,7 +95,7 @@ def write_hand_dataset(folder: Path, items: dict[str, list[tuple[dict[str, Any],
         schema = pa.schema(
             [
                 *(
-                    pa.field(n, pa.list_(pa.string()) if n == "options" else pa.string())
+                    pa.field(n, pa.list_(pa.string()) if n in LIST_COLUMNS else pa.string())
                     for n in ITEM_COLUMNS[:-1]
                 ),
                 pa.field("image_answerable", pa.bool_()),

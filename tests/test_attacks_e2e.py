@@ -14,10 +14,10 @@ from medforget_data.errors import MedForgetError
 from medforget_data.methods import get_method, make_config
 from medforget_data.methods.base import load_unlearn_splits
 from medforget_data.models.batches import Encoder
-from medforget_data.models.build import ModelRecord, new_model
+from medforget_data.models.build import ModelRecord, Recipe, UnlearnRecipe, new_model
 from medforget_data.models.train import TrainConfig, train
 from medforget_data.scoring.judge_offline import OfflineJudge
-from medforget_data.scoring.results import write_results
+from medforget_data.scoring.results import Results, write_results
 from medforget_data.scoring.score import score_predictions
 from medforget_data.scoring.score_file import level_items
 from medforget_data.scoring.submission import SubmissionMetadata
@@ -28,20 +28,26 @@ RECIPE = TrainConfig(epochs=25, batch_size=8, lr=5e-3, seed=0)
 def tiny_trained_on(dataset: Path, examples: list):
     model, processor = new_model("tiny", dataset, seed=0)
     encoder = Encoder(processor)
-    train(
-        model, [encoder.encode(e) for e in examples], processor.tokenizer.pad_token_id, RECIPE, progress=False
-    )
+    train(model, [encoder.encode(e) for e in examples], processor.tokenizer.pad_token_id, RECIPE)
     return model, processor
 
 
-def results_file(dataset: Path, method: str, out: Path) -> Path:
+def gold_results(dataset: Path, method: str) -> Results:
     items = level_items(dataset, "patient")
     gold = {i.id: i.answer for split in items.values() for i in split}
     meta = SubmissionMetadata(method=method, model="tiny", level="patient", seed=0, contact="test")
-    write_results(
-        out, score_predictions(items, gold, meta, OfflineJudge(), read_manifest(dataset).dataset_hash)
-    )
+    return score_predictions(items, gold, meta, OfflineJudge(), read_manifest(dataset).dataset_hash)
+
+
+def results_file(dataset: Path, method: str, out: Path) -> Path:
+    write_results(out, gold_results(dataset, method))
     return out
+
+
+def attacked(model, processor, record, dataset: Path, method: str, oracle: Results | None = None) -> Results:
+    results = gold_results(dataset, method)
+    attacks = attack(model, processor, record, dataset, "patient", results, oracle)
+    return results.model_copy(update={"attacks": attacks})
 
 
 @pytest.fixture(scope="module")
@@ -60,27 +66,14 @@ def test_vanilla_leaks_more_than_the_oracle_and_curves_are_drawn(
     synthetic_mini_dir: Path, tmp_path: Path, models
 ) -> None:
     (vanilla, processor), (oracle, oracle_processor), record, splits = models
-    oracle_results = attack(
-        oracle,
-        oracle_processor,
-        record,
-        synthetic_mini_dir,
-        "patient",
-        results_file(synthetic_mini_dir, "oracle", tmp_path / "oracle.json"),
-    )
-    vanilla_results = attack(
-        vanilla,
-        processor,
-        record,
-        synthetic_mini_dir,
-        "patient",
-        results_file(synthetic_mini_dir, "vanilla", tmp_path / "vanilla.json"),
-        oracle_results_path=tmp_path / "oracle.json",
-    )
-    mine, theirs = vanilla_results.attacks["membership"], oracle_results.attacks["membership"]
-    assert mine["auc"]["loss"] >= theirs["auc"]["loss"] + 0.1, (mine["auc"], theirs["auc"])
-    assert mine["privleak"]["loss"] > 0 and 0.0 <= mine["forget_quality_ks"] <= 1.0
-    recovery = mine["reconstruction"]["recovery"]
+    oracle_results = attacked(oracle, oracle_processor, record, synthetic_mini_dir, "oracle")
+    vanilla_results = attacked(vanilla, processor, record, synthetic_mini_dir, "vanilla", oracle_results)
+    mine, theirs = vanilla_results.attacks.membership, oracle_results.attacks.membership
+    assert mine.auc["loss"] >= theirs.auc["loss"] + 0.1, (mine.auc, theirs.auc)
+    quality = vanilla_results.attacks.forget_quality
+    assert quality.privleak["loss"] > 0 and 0.0 <= quality.ks_p_value <= 1.0
+    assert oracle_results.attacks.forget_quality is None
+    recovery = vanilla_results.attacks.reconstruction.recovery
     assert set(recovery) == {"none", "institution", "patient", "study"}
 
     ga = get_method("ga").unlearn(
@@ -88,16 +81,8 @@ def test_vanilla_leaks_more_than_the_oracle_and_curves_are_drawn(
         processor,
         splits,
         make_config("ga", {"epochs": 3, "lr": 3e-3, "batch_size": 8}),
-        progress=False,
     )
-    ga_results = attack(
-        ga,
-        processor,
-        record,
-        synthetic_mini_dir,
-        "patient",
-        results_file(synthetic_mini_dir, "ga", tmp_path / "ga.json"),
-    )
+    ga_results = attacked(ga, processor, record, synthetic_mini_dir, "ga")
     plot = plot_leakage({"vanilla": vanilla_results, "ga": ga_results}, tmp_path / "leakage.png")
     assert plot.read_bytes().startswith(b"\x89PNG") and plot.stat().st_size > 5000
 
@@ -106,13 +91,13 @@ def test_mismatched_inputs_are_refused(
     synthetic_mini_dir: Path, openi_mini_dir: Path, tmp_path: Path, models
 ) -> None:
     (vanilla, processor), _, record, _ = models
-    results = results_file(synthetic_mini_dir, "vanilla", tmp_path / "r.json")
+    results = gold_results(synthetic_mini_dir, "vanilla")
     with pytest.raises(MedForgetError, match="is for level 'patient', not 'study'"):
         attack(vanilla, processor, record, synthetic_mini_dir, "study", results)
     with pytest.raises(MedForgetError, match="was scored on another dataset"):
         attack(vanilla, processor, record, openi_mini_dir, "patient", results)
     unlearned_elsewhere = record.model_copy(
-        update={"recipe": {"unlearn": {"method": "ga", "level": "study"}}}
+        update={"recipe": Recipe(unlearn=UnlearnRecipe(method="ga", level="study"))}
     )
     with pytest.raises(MedForgetError, match="unlearned at level 'study', not 'patient'"):
         attack(vanilla, processor, unlearned_elsewhere, synthetic_mini_dir, "patient", results)
@@ -134,7 +119,7 @@ def test_attack_cli_writes_the_section_and_the_plot(
     base = f"attack --dataset {synthetic_mini_dir} --model {tmp_path / 'model'} --results {results}".split()
     assert main([*base, "--level", "patient", "--plot", str(tmp_path / "curve.png")]) == 0
     assert "MIA AUC (forget vs holdout)" in capsys.readouterr().out
-    assert set(read_results(results).attacks["membership"]["auc"]) == {
+    assert set(read_results(results).attacks.membership.auc) == {
         "loss",
         "zlib",
         "min_k",

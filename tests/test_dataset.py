@@ -70,15 +70,9 @@ def test_same_seed_same_manifest_other_seed_differs(tmp_path: Path) -> None:
     from medforget_data.builders import build_dataset_folder
     from medforget_data.dataset.manifest import BuildConfig
 
-    first = build_dataset_folder(
-        BuildConfig(source="synthetic", size="mini", seed=7), tmp_path / "a", progress=False
-    )
-    again = build_dataset_folder(
-        BuildConfig(source="synthetic", size="mini", seed=7), tmp_path / "b", progress=False
-    )
-    other = build_dataset_folder(
-        BuildConfig(source="synthetic", size="mini", seed=8), tmp_path / "c", progress=False
-    )
+    first = build_dataset_folder(BuildConfig(source="synthetic", size="mini", seed=7), tmp_path / "a")
+    again = build_dataset_folder(BuildConfig(source="synthetic", size="mini", seed=7), tmp_path / "b")
+    other = build_dataset_folder(BuildConfig(source="synthetic", size="mini", seed=8), tmp_path / "c")
     assert (tmp_path / "a" / "manifest.json").read_bytes() == (tmp_path / "b" / "manifest.json").read_bytes()
     assert first.dataset_hash == again.dataset_hash != other.dataset_hash
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -22,12 +24,13 @@ from medforget_data.dataset.export import (
     PUBLISHED_FILES,
     RETAIN_FILE,
     export_published,
+    interleave,
     level_dir,
     read_published,
 )
 from medforget_data.dataset.features import item_features, item_row
 from medforget_data.dataset.load import read_split_items, split_path
-from medforget_data.dataset.manifest import MANIFEST_FILE, BuildConfig, Manifest
+from medforget_data.dataset.manifest import MANIFEST_FILE, BuildConfig, Manifest, read_manifest
 from medforget_data.dataset.schema import QAItem
 from medforget_data.errors import MedForgetError
 
@@ -96,25 +99,30 @@ def handmade_dir(tmp_path: Path) -> Path:
 
 def test_handmade_rows_group_items_per_image_and_node(handmade_dir: Path, tmp_path: Path) -> None:
     counts = export_published(handmade_dir, tmp_path / "out")
+    # f1 (institution fact) and f2 (patient fact) asked on the forgotten study's image share its node.
     assert {f: (c.rows, c.items) for f, c in counts["study"].items()} == {
-        FORGET_FILE: (4, 5),
+        FORGET_FILE: (3, 5),
         RETAIN_FILE: (2, 2),
     }
     rows = pq.read_table(tmp_path / "out" / "study_level" / FORGET_FILE).to_pylist()
-    nodes = [
+    by_node = {
         (
             json.loads(r["hierarchy_metadata"])["hierarchy_level"],
             json.loads(r["hierarchy_metadata"])["section_name"],
-        )
+        ): r
         for r in rows
-    ]
-    assert nodes == [
-        ("institution", None),
-        ("patient", None),
+    }
+    assert sorted(by_node, key=str) == [
         ("section", "FINDINGS"),
         ("section", "IMPRESSION"),
+        ("study", None),
     ]
-    findings = rows[2]
+    study = json.loads(by_node[("study", None)]["metadata"])
+    assert [(qa["Question"], qa["fact_level"]) for qa in study] == [
+        ("Question f1?", "institution"),
+        ("Question f2?", "patient"),
+    ]
+    findings = by_node[("section", "FINDINGS")]
     assert [qa["Question"] for qa in json.loads(findings["metadata"])] == ["Question f3?", "Question f4?"]
     assert json.loads(findings["hierarchy_metadata"]) == {
         "institution_id": "inst-00",
@@ -128,12 +136,27 @@ def test_handmade_rows_group_items_per_image_and_node(handmade_dir: Path, tmp_pa
     }
     assert findings["ID"] == "study-a" and findings["image_path"] == "inst-00/p-1/study-a.png"
     assert findings["image"] == {"bytes": _png(10), "path": "inst-00/p-1/study-a.png"}
+    # At the institution level the patient fact is deeper than the level: it stays under its patient.
+    institution = pq.read_table(tmp_path / "out" / "institution_level" / FORGET_FILE).to_pylist()
+    assert sorted(json.loads(r["hierarchy_metadata"])["hierarchy_level"] for r in institution) == [
+        "institution",
+        "patient",
+        "section",
+        "section",
+    ]
     retain = pq.read_table(tmp_path / "out" / "study_level" / RETAIN_FILE).to_pylist()
-    assert [json.loads(r["hierarchy_metadata"])["split"] for r in retain] == ["retain", "sibling"]
-    assert [r["image"]["bytes"] for r in retain] == [_png(120), _png(250)]
-    assert read_published(tmp_path / "out", "study", FORGET_FILE) == read_split_items(
-        handmade_dir, "study", "forget"
+    splits = {json.loads(r["hierarchy_metadata"])["split"]: r["image"]["bytes"] for r in retain}
+    assert splits == {"retain": _png(120), "sibling": _png(250)}
+    assert sorted(read_published(tmp_path / "out", "study", FORGET_FILE), key=lambda i: i.id) == (
+        read_split_items(handmade_dir, "study", "forget")
     )
+
+
+def test_interleave_keeps_every_prefix_in_proportion() -> None:
+    merged = interleave({"a": [1, 2, 3, 4], "b": [10, 20]}, np.random.default_rng(0))
+    # Hand-worked: the split with the smallest (taken + 1/2) / size goes next, ties to the first.
+    assert ["b" if x >= 10 else "a" for x in merged] == ["a", "b", "a", "a", "b", "a"]
+    assert sorted(merged) == [1, 2, 3, 4, 10, 20]
 
 
 def test_round_trip_every_level(synthetic_mini_dir: Path, tmp_path: Path) -> None:
@@ -171,7 +194,14 @@ def test_round_trip_every_level(synthetic_mini_dir: Path, tmp_path: Path) -> Non
                 assert entries and all(
                     isinstance(e["Question"], str) and isinstance(e["Answer"], str) for e in entries
                 )
-                assert {e["fact_level"] for e in entries} == {hierarchy["hierarchy_level"]}
+                for entry in entries:
+                    # Filed at the exported level, or deeper where the fact is deeper; a study's own
+                    # facts have no section node.
+                    deeper = LEVELS.index(entry["fact_level"]) > LEVELS.index(level)
+                    expected = entry["fact_level"] if deeper else level
+                    if expected == "section" and entry["fact_level"] != "section":
+                        expected = "study"
+                    assert hierarchy["hierarchy_level"] == expected
                 assert (hierarchy["section_name"] is not None) == (hierarchy["hierarchy_level"] == "section")
                 assert {e["id"] for e in entries} <= {i.id for i in originals[hierarchy["split"]]}
                 node = (
@@ -199,6 +229,47 @@ def test_export_is_deterministic(handmade_dir: Path, tmp_path: Path) -> None:
             assert a.equals(pq.read_table(tmp_path / "b" / level_dir(level) / name))
 
 
+def test_every_forget_item_is_filed_under_a_target_of_the_forgotten_level(
+    synthetic_mini_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "published"
+    export_published(synthetic_mini_dir, out)
+    targets = read_manifest(synthetic_mini_dir).targets
+    for level in LEVELS:
+        depth = LEVELS.index(level) + 1
+        wanted = {tuple(t) for t in targets[level]}
+        filed = 0
+        for row in pq.read_table(out / level_dir(level) / FORGET_FILE).to_pylist():
+            h = json.loads(row["hierarchy_metadata"])
+            # The node the published reader files the row's QA pairs under, as a path from the root.
+            path = (h["institution_id"], h["patient_id"], h["study_id"], h["section_name"])
+            node = path[: LEVELS.index(h["hierarchy_level"]) + 1]
+            assert len(node) >= depth and node[:depth] in wanted, (level, node)
+            filed += len(json.loads(row["metadata"]))
+        assert filed == len(read_split_items(synthetic_mini_dir, level, "forget"))
+
+
+def test_every_prefix_of_the_retain_file_holds_siblings_in_proportion(
+    synthetic_mini_dir: Path, tmp_path: Path
+) -> None:
+    export_published(synthetic_mini_dir, tmp_path / "a")
+    export_published(synthetic_mini_dir, tmp_path / "b", seed=1)
+    for level in LEVELS:
+        rows = pq.read_table(tmp_path / "a" / level_dir(level) / RETAIN_FILE).to_pylist()
+        splits = [json.loads(r["hierarchy_metadata"])["split"] for r in rows]
+        share = splits.count("sibling") / len(splits)
+        assert 0 < share < 1
+        for n in range(1, len(splits) + 1):
+            assert abs(splits[:n].count("sibling") - n * share) <= 1, (level, n)
+        # The first rows a reader with a small max_samples would take hold a sibling.
+        assert "sibling" in splits[: math.ceil(1 / share) + 1]
+        other = pq.read_table(tmp_path / "b" / level_dir(level) / RETAIN_FILE).to_pylist()
+        key = [r["hierarchy_metadata"] for r in rows]
+        assert [r["hierarchy_metadata"] for r in other] != key and sorted(key) == sorted(
+            r["hierarchy_metadata"] for r in other
+        )
+
+
 def test_a_broken_dataset_fails_cleanly_and_leaves_nothing(handmade_dir: Path, tmp_path: Path) -> None:
     split_path(handmade_dir, "section", "sibling").unlink()
     out = tmp_path / "out"
@@ -212,7 +283,7 @@ def test_a_broken_dataset_fails_cleanly_and_leaves_nothing(handmade_dir: Path, t
 def test_cli_export(handmade_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "published"
     assert main(["export", "--format", "published", str(handmade_dir), str(out)]) == 0
-    assert "study_level: forget_set_all.parquet 4 rows / 5 items" in capsys.readouterr().out
+    assert "study_level: forget_set_all.parquet 3 rows / 5 items" in capsys.readouterr().out
     assert main(["export", "--format", "published", str(handmade_dir), str(out)]) == 2
     assert "already exists; pass --overwrite" in capsys.readouterr().err
     shutil.rmtree(out / "study_level")

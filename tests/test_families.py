@@ -64,7 +64,8 @@ def test_checkpoint_is_in_the_hubs_layout(checkpoint: Path) -> None:
 def test_any_checkpoint_loads_in_the_asked_precision(checkpoint: Path) -> None:
     model, _, record = load_model(checkpoint)  # fp32 by default: bf16 storage upcast
     assert {p.dtype for p in model.parameters()} == {torch.float32}
-    assert record.dataset_hash == "" and record.recipe["model_type"] == family_of_model(model).model_type
+    assert record.dataset_hash == "" and record.recipe.model_type == family_of_model(model).model_type
+    assert record.recipe.checkpoint == str(checkpoint.resolve())
     half, _, _ = load_model(checkpoint, dtype=torch.bfloat16)
     assert {p.dtype for p in half.parameters()} == {torch.bfloat16}
     # the fp32 weights are the stored bf16 values exactly (saving renames keys: compare the two loads)
@@ -99,7 +100,7 @@ def test_generation_is_plain_greedy_whatever_the_checkpoints_generation_config(
 ) -> None:
     model, processor, _ = load_model(checkpoint)
     examples = read_examples(synthetic_mini_dir, "train", "train")[:2]
-    answers = generate_answers(model, processor, examples, max_new_tokens=6, progress=False)
+    answers = generate_answers(model, processor, examples, max_new_tokens=6)
     encoder = Encoder(processor)
     ends = set(encoder.family.end_token_ids(processor.tokenizer))
     for example in examples:  # argmax of the full forward, token by token, no cache, no penalties
@@ -117,7 +118,7 @@ def test_generation_is_plain_greedy_whatever_the_checkpoints_generation_config(
 
 
 def test_an_unsupported_model_type_is_refused_in_one_line(
-    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    checkpoint: Path, synthetic_mini_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = tmp_path / "other"
     folder.mkdir()
@@ -125,7 +126,7 @@ def test_an_unsupported_model_type_is_refused_in_one_line(
     args = [
         "generate",
         "--dataset",
-        "x",
+        str(synthetic_mini_dir),
         "--model",
         str(folder),
         "--level",
@@ -177,10 +178,10 @@ def test_lora_finetune_adapts_the_language_model_only_and_every_method_runs(
         base_model=checkpoint,
         lora_rank=4,
         train_config=TrainConfig(epochs=1, batch_size=8),
-        progress=False,
     )
-    assert record.recipe["lr"] == 1e-4 and record.recipe["lora_alpha"] == 16  # the published recipe
-    assert record.recipe["base_model"]["path"] == str(checkpoint.resolve())
+    assert record.recipe.train.lr == 1e-4 and record.recipe.lora_alpha == 16  # the published recipe
+    assert record.recipe.train.vision_pretrain_epochs == 0  # a checkpoint's tower is pretrained already
+    assert record.recipe.base_model.path == str(checkpoint.resolve())
     vanilla, processor, vanilla_record = load_model(vanilla_dir)
     family = family_of_model(vanilla)
     stored = load_model(checkpoint)[0].state_dict()

@@ -35,9 +35,7 @@ def mimic_tree(tmp_path_factory: pytest.TempPathFactory) -> MimicFixture:
 @pytest.fixture(scope="module")
 def mimic_build(mimic_tree: MimicFixture, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("mimic-build") / "ds"
-    build_dataset_folder(
-        BuildConfig(source="mimic-cxr", size="mini", mimic_root=str(mimic_tree.root)), out, progress=False
-    )
+    build_dataset_folder(BuildConfig(source="mimic-cxr", size="mini", mimic_root=str(mimic_tree.root)), out)
     return out
 
 

@@ -10,6 +10,7 @@ import torch
 
 from medforget_data.cli import main
 from medforget_data.errors import MedForgetError
+from medforget_data.models import train as training
 from medforget_data.models.batches import (
     IGNORE_INDEX,
     Encoder,
@@ -22,7 +23,7 @@ from medforget_data.models.build import ModelRecord, load_model, new_model, save
 from medforget_data.models.examples import read_examples
 from medforget_data.models.finetune import finetune
 from medforget_data.models.tokenizer import EOS
-from medforget_data.models.train import TrainConfig, train
+from medforget_data.models.train import LoopSetup, TrainConfig, train
 from medforget_data.scoring.submission import read_submission
 
 FAST = TrainConfig(epochs=2, batch_size=8, lr=3e-3)
@@ -108,8 +109,8 @@ def test_saved_model_reloads_and_generates_the_same_tokens(tiny, tmp_path: Path)
     reloaded, reloaded_processor, record = load_model(tmp_path / "m")
     assert record.config_name == "tiny"
     assert reloaded_processor.tokenizer.encode("MRN-12345678") == processor.tokenizer.encode("MRN-12345678")
-    before = generate_answers(model, processor, examples[:6], max_new_tokens=8, progress=False)
-    after = generate_answers(reloaded, reloaded_processor, examples[:6], max_new_tokens=8, progress=False)
+    before = generate_answers(model, processor, examples[:6], max_new_tokens=8)
+    after = generate_answers(reloaded, reloaded_processor, examples[:6], max_new_tokens=8)
     assert before == after
 
 
@@ -128,7 +129,6 @@ def test_same_seed_same_weights_and_training_lowers_the_loss(synthetic_mini_dir:
             [encoder.encode(e) for e in examples[:48]],
             processor.tokenizer.pad_token_id,
             FAST.model_copy(update={"seed": 3}),
-            progress=False,
         )
         runs.append((_weights(model), history))
     (first, history), (second, _) = runs
@@ -136,8 +136,12 @@ def test_same_seed_same_weights_and_training_lowers_the_loss(synthetic_mini_dir:
     assert history[-1]["loss"] < history[0]["loss"]
 
 
+class Interrupted(Exception):
+    pass
+
+
 def test_resume_from_checkpoint_equals_an_uninterrupted_run(
-    synthetic_mini_dir: Path, tiny, tmp_path: Path
+    synthetic_mini_dir: Path, tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, _, examples = tiny
     config = FAST.model_copy(update={"epochs": 3})
@@ -148,19 +152,28 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(
         return model, [encoder.encode(e) for e in examples[:40]], processor.tokenizer.pad_token_id
 
     model, encoded, pad = fresh()
-    train(model, encoded, pad, config, progress=False)
+    train(model, encoded, pad, config)
     uninterrupted = _weights(model)
 
-    # a run of the same recipe interrupted after its first epoch, then resumed by a fresh process
+    # a run of the same recipe interrupted once its first epoch's checkpoint is written ...
+    save = training.save_checkpoint
+
+    def save_then_stop(*args, **kwargs) -> None:
+        save(*args, **kwargs)
+        raise Interrupted
+
+    monkeypatch.setattr(training, "save_checkpoint", save_then_stop)
     model, encoded, pad = fresh()
-    train(model, encoded, pad, config, checkpoint_root=tmp_path / "full", progress=False, stop_after_epochs=1)
+    with pytest.raises(Interrupted):
+        train(model, encoded, pad, config, LoopSetup(checkpoint_root=tmp_path / "full"))
+    monkeypatch.setattr(training, "save_checkpoint", save)
+    # ... then resumed by a fresh process: bit for bit the uninterrupted run
     model, encoded, pad = fresh()
-    history = train(
-        model, encoded, pad, config, checkpoint_root=tmp_path / "full", resume=True, progress=False
-    )
+    setup = LoopSetup(checkpoint_root=tmp_path / "full", resume=True)
+    history = train(model, encoded, pad, config, setup)
     assert [h["epoch"] for h in history] == [0, 1, 2]
     resumed = _weights(model)
-    assert all(torch.allclose(uninterrupted[k], resumed[k]) for k in uninterrupted)
+    assert all(torch.equal(uninterrupted[k], resumed[k]) for k in uninterrupted)
 
 
 def test_bf16_training_autocasts_and_keeps_fp32_master_weights(synthetic_mini_dir: Path, tiny) -> None:
@@ -170,7 +183,7 @@ def test_bf16_training_autocasts_and_keeps_fp32_master_weights(synthetic_mini_di
         model, processor = new_model("tiny", synthetic_mini_dir, seed=0)
         encoded = [Encoder(processor).encode(e) for e in examples[:16]]
         config = FAST.model_copy(update={"epochs": 1, "precision": precision})
-        histories[precision] = train(model, encoded, processor.tokenizer.pad_token_id, config, progress=False)
+        histories[precision] = train(model, encoded, processor.tokenizer.pad_token_id, config)
         assert all(p.dtype == torch.float32 for p in model.parameters())
     fp32_loss, bf16_loss = histories["fp32"][0]["loss"], histories["bf16"][0]["loss"]
     # the same batches in bf16 arithmetic: close (bf16 keeps ~3 significant digits) but not identical
@@ -193,7 +206,6 @@ def test_a_diverged_loss_stops_training_and_saves_no_model(
             tmp_path / "out",
             base_model=tmp_path / "nan",
             train_config=FAST,
-            progress=False,
         )
     assert not (tmp_path / "out" / "config.json").exists()
 
@@ -210,9 +222,8 @@ def test_lora_on_a_checkpoint_changes_weights_and_saves_a_plain_model(
         base_model=base,
         lora_rank=4,
         train_config=TrainConfig(epochs=1, batch_size=16, lr=5e-3),
-        progress=False,
     )
-    assert record.config_name == "base+lora" and record.recipe["lora_rank"] == 4
+    assert record.config_name == "base+lora" and record.recipe.lora_rank == 4
     tuned, _, _ = load_model(tmp_path / "lora")
     original, _, _ = load_model(base)
     names = [n for n, _ in tuned.named_parameters()]
@@ -254,7 +265,7 @@ def test_cli_finetune_oracle_and_generate_a_valid_submission(
     )
     _, _, record = load_model(out)
     forget = len(read_examples(synthetic_mini_dir, "patient", "forget"))
-    assert record.recipe["train_items"] == len(read_examples(synthetic_mini_dir, "train", "train")) - forget
+    assert record.recipe.train_items == len(read_examples(synthetic_mini_dir, "train", "train")) - forget
     submission = tmp_path / "sub.jsonl"
     assert (
         main(
@@ -316,4 +327,4 @@ def test_two_cpu_processes_train_with_accelerate(synthetic_mini_dir: Path, tmp_p
     assert done.returncode == 0, done.stderr[-2000:]
     assert "2 processes" in done.stdout
     _, _, record = load_model(tmp_path / "m")
-    assert record.recipe["processes"] == 2 and len(record.history) == 1
+    assert record.recipe.processes == 2 and len(record.history) == 1

@@ -90,7 +90,7 @@ def test_hand_computed_scores_gaps_and_cis(
     }
     assert R_GEN_TOTAL - F_GEN_TOTAL == pytest.approx(0.75)
     assert results.utility is None and results.text_only is None and results.unscored == 0
-    assert results.attacks == {}
+    assert results.attacks is None
     printed = capsys.readouterr().out
     assert "retain − forget" in printed and "sibling − forget" in printed and "results written to" in printed
 

@@ -48,7 +48,7 @@ def test_pretraining_separates_the_images_and_touches_only_the_vision_tower(
     visual_before = {k: v.clone() for k, v in model.model.visual.state_dict().items()}
     encoder = Encoder(processor)
     alike_before = mean_cosine_between_images(model, encoder, images)
-    accuracy = pretrain_vision(model, encoder, examples, epochs=60, lr=3e-3, seed=0, progress=False)
+    accuracy = pretrain_vision(model, encoder, examples, epochs=60, lr=3e-3, seed=0)
     assert accuracy >= 0.9  # each study told apart from every other
     # the images' visual tokens are less alike than at initialisation: the opposite of the collapse
     assert mean_cosine_between_images(model, encoder, images) < alike_before
@@ -62,17 +62,17 @@ def test_finetune_keeps_the_pretrained_tower_frozen(
     synthetic_mini_dir: Path, examples, tmp_path: Path
 ) -> None:
     recipe = TrainConfig(epochs=1, batch_size=16, lr=3e-3, vision_pretrain_epochs=3, seed=0)
-    record = finetune(synthetic_mini_dir, tmp_path / "model", "tiny", recipe, progress=False)
+    record = finetune(synthetic_mini_dir, tmp_path / "model", "tiny", recipe)
     trained, _, _ = load_model(tmp_path / "model")
     # the same pretraining done by hand on a fresh model of the same seed
     reference, processor = new_model("tiny", synthetic_mini_dir, seed=0)
-    pretrain_vision(reference, Encoder(processor), examples, epochs=3, lr=3e-3, seed=0, progress=False)
+    pretrain_vision(reference, Encoder(processor), examples, epochs=3, lr=3e-3, seed=0)
     for key, value in reference.model.visual.state_dict().items():
         assert torch.equal(trained.model.visual.state_dict()[key], value), key
     language = reference.model.language_model.state_dict()
     assert any(not torch.equal(trained.model.language_model.state_dict()[k], v) for k, v in language.items())
-    assert record.recipe["vision_pretrain_epochs"] == 3
-    assert 0.0 <= record.recipe["vision_pretrain_study_accuracy"] <= 1.0
+    assert record.recipe.train.vision_pretrain_epochs == 3
+    assert 0.0 <= record.recipe.vision_pretrain_study_accuracy <= 1.0
 
 
 def test_an_oracle_pretrains_on_none_of_the_forgotten_patients_images(synthetic_mini_dir: Path) -> None:

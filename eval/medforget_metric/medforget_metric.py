@@ -1,44 +1,50 @@
 """MedForget metric: exact match (classification, cloze) and 0.25·ROUGE-L + 0.75·factuality (generation).
 
 Thin over `medforget_data.scoring`: the definitions live there, this module only declares the
-inputs for `evaluate` and hands them to `score_answer` and `summarise`.
+inputs for `evaluate` and hands them to `score_answers` and `metric_outputs`.
 """
 
 import datasets
 import evaluate
 
-from medforget_data.scoring.judge_offline import OfflineJudge
-from medforget_data.scoring.score import score_answer, summarise
-
-_CITATION = """\
-@misc{medforget,
-  title = {MedForget: hierarchy-aware multimodal unlearning benchmark},
-  year = {2026}
-}
-"""
+# `evaluate` reads the name after "From:" as the pip package to suggest when an import fails
+# (the import name is medforget_data, the distribution is medforget).
+from medforget_data.constants import MEDFORGET_CITATION  # From: medforget
+from medforget_data.scoring.score import metric_outputs, score_answers  # From: medforget
 
 _DESCRIPTION = """\
-Scores predictions on MedForget items. Classification and cloze items score exact match (robust
+Scores answers to MedForget items. Classification and cloze items score exact match (robust
 option parsing for classification); generation items score 0.25·ROUGE-L F1 (rouge_score, stemmer
-on) + 0.75·factuality from the offline judge (clinical findings with negation, exact identity facts).
+on) + 0.75·factuality from a judge: the offline judge (clinical findings with negation, exact
+identity facts; the default) or an OpenAI-compatible LLM judge.
 """
 
 _KWARGS_DESCRIPTION = """
 Args:
-    predictions: list of model outputs.
-    references: list of reference answers (the dataset's `answer`).
-    tasks: list of task names: generation, classification or cloze.
-    options: list of option lists (empty for non-classification items).
-    facts: list of fact keys (the dataset's `fact`, e.g. "patient.name", "section.FINDINGS").
+    predictions (list of str): model outputs.
+    references (list of str): reference answers (the dataset's `answer`).
+    tasks (list of str): `generation`, `classification` or `cloze` (the dataset's `task`).
+    options (list of list of str): the options of classification items, [] for the others.
+    facts (list of str): fact keys (the dataset's `fact`, e.g. "patient.name", "section.FINDINGS").
+    questions (list of str, optional): the questions (the dataset's `question`); the LLM judge puts
+        them in its prompt, the offline judge does not need them.
+    judge (str, optional): "offline" (default, no network) or "llm": an OpenAI-compatible endpoint
+        from MEDFORGET_JUDGE_BASE_URL, MEDFORGET_JUDGE_MODEL and MEDFORGET_JUDGE_API_KEY.
+    use_aggregator (bool, optional): True (default) returns means; False returns one value per item.
 Returns:
-    score: mean per-item score over all items; exact_match, rouge_l, factuality: means over the
-    items they apply to; and `<task>` means per task present.
+    Always the same keys. score: mean per-item score; exact_match (classification and cloze items),
+    rouge_l and factuality (generation items): means over the items they apply to; classification,
+    generation, cloze: the mean score of each task; unscored: items the judge gave no verdict (left
+    out of every mean). A mean over no item is None. With use_aggregator=False every key holds one
+    value per item (None where it does not apply; unscored True/False).
 Examples:
-    >>> metric = evaluate.load(medforget_data.metric_path())
-    >>> metric.compute(predictions=["B"], references=["B) cardiomegaly"], tasks=["classification"],
-    ...                options=[["nodule", "cardiomegaly", "opacity", "no acute abnormality"]],
-    ...                facts=["section.FINDINGS"])
-    {'score': 1.0, 'exact_match': 1.0, 'classification': 1.0}
+    >>> import evaluate
+    >>> metric = evaluate.load("medforget_metric")
+    >>> metric.compute(predictions=["B", "A"], references=["B) cardiomegaly"] * 2,
+    ...                tasks=["classification"] * 2, facts=["section.FINDINGS"] * 2,
+    ...                options=[["nodule", "cardiomegaly", "opacity", "no acute abnormality"]] * 2)
+    {'score': 0.5, 'exact_match': 0.5, 'rouge_l': None, 'factuality': None, 'generation': None, \
+'classification': 0.5, 'cloze': None, 'unscored': 0.0}
 """
 
 
@@ -47,7 +53,7 @@ class MedforgetMetric(evaluate.Metric):
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
-            citation=_CITATION,
+            citation=MEDFORGET_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
             features=datasets.Features(
                 {
@@ -58,8 +64,7 @@ class MedforgetMetric(evaluate.Metric):
                     "facts": datasets.Value("string"),
                 }
             ),
-            codebase_urls=["https://pypi.org/project/medforget/"],
-            reference_urls=["https://github.com/google-research/google-research/tree/master/rouge"],
+            reference_urls=["https://arxiv.org/abs/2512.09867"],
         )
 
     def _compute(
@@ -69,12 +74,13 @@ class MedforgetMetric(evaluate.Metric):
         tasks: list[str],
         options: list[list[str]],
         facts: list[str],
-    ) -> dict[str, float]:
-        judge = OfflineJudge()
-        answers = [
-            score_answer(prediction, reference, task, choices, fact, judge)
-            for prediction, reference, task, choices, fact in zip(
-                predictions, references, tasks, options, facts, strict=True
-            )
-        ]
-        return summarise(answers, tasks)
+        questions: list[str] | None = None,
+        judge: str = "offline",
+        use_aggregator: bool = True,
+    ) -> dict:
+        from medforget_data.scoring.judges import make_judge
+
+        answers = score_answers(
+            predictions, references, tasks, options, facts, make_judge(judge), questions=questions
+        )
+        return metric_outputs(answers, tasks, per_item=not use_aggregator)

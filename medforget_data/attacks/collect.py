@@ -16,6 +16,7 @@ from medforget_data.attacks.mia import (
 )
 from medforget_data.models.batches import Encoder, answer_logits, collate
 from medforget_data.models.examples import Example
+from medforget_data.models.vision_cache import vision_cache
 
 
 @torch.no_grad()
@@ -25,19 +26,22 @@ def membership_scores(model, processor, examples: Sequence[Example], batch_size:
     device = next(model.parameters()).device
     scores: dict[str, dict] = {}
     model.eval()
-    for start in range(0, len(examples), batch_size):
-        chunk = examples[start : start + batch_size]
-        encoded = [encoder.encode(e) for e in chunk]
-        batch = collate(encoded, encoder.pad_id)
-        answer = answer_logits(model, batch, device)
-        logits, targets = answer.per_row(answer.logits.cpu()), answer.per_row(answer.labels.cpu())
-        for example, item_logits, item_targets, logprobs in zip(
-            chunk, logits, targets, answer.per_row(answer.token_logprobs().cpu()), strict=True
-        ):
-            scores[example.item.id] = {
-                "loss": loss_score(logprobs),
-                "zlib": zlib_score(logprobs, example.item.answer),
-                "min_k": min_k_score(logprobs, MIN_K_FRACTION),
-                "min_k_plus_plus": min_k_plus_plus_score(min_k_plus_plus_tokens(item_logits, item_targets)),
-            }
+    with vision_cache(model):
+        for start in range(0, len(examples), batch_size):
+            chunk = examples[start : start + batch_size]
+            encoded = [encoder.encode(e) for e in chunk]
+            batch = collate(encoded, encoder.pad_id)
+            answer = answer_logits(model, batch, device)
+            logits, targets = answer.per_row(answer.logits.cpu()), answer.per_row(answer.labels.cpu())
+            for example, item_logits, item_targets, logprobs in zip(
+                chunk, logits, targets, answer.per_row(answer.token_logprobs().cpu()), strict=True
+            ):
+                scores[example.item.id] = {
+                    "loss": loss_score(logprobs),
+                    "zlib": zlib_score(logprobs, example.item.answer),
+                    "min_k": min_k_score(logprobs, MIN_K_FRACTION),
+                    "min_k_plus_plus": min_k_plus_plus_score(
+                        min_k_plus_plus_tokens(item_logits, item_targets)
+                    ),
+                }
     return scores

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from medforget_data.errors import MedForgetError
 from medforget_data.scoring.results import Results
 
 
@@ -15,10 +16,10 @@ def plot_leakage(results_by_method: dict[str, Results], out: Path) -> Path:
 
     figure, axis = plt.subplots(figsize=(5.5, 3.8))
     for method, results in sorted(results_by_method.items()):
-        section = results.attacks["membership"]["reconstruction"]
-        axis.plot(
-            section["depths"], [section["recovery"][d] for d in section["depths"]], marker="o", label=method
-        )
+        if results.attacks is None:
+            raise MedForgetError(f"the results of {method} have no attacks to plot")
+        section = results.attacks.reconstruction
+        axis.plot(section.depths, [section.recovery[d] for d in section.depths], marker="o", label=method)
     level = next(iter(results_by_method.values())).level
     axis.set_xlabel("hierarchical context added")
     axis.set_ylabel("forget score recovered")

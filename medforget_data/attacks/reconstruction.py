@@ -7,10 +7,11 @@ level, so an item's own fact (or a fact of its own level) is never in its contex
 
 from __future__ import annotations
 
-from medforget_data.constants import LEVELS
+from medforget_data.constants import LEVELS, Level
 from medforget_data.dataset.schema import Hierarchy, QAItem
 
-CONTEXT_LEVELS: tuple[str, ...] = ("institution", "patient", "study")  # what each depth adds
+# What each depth adds: every level but the last (a section is a fact, not context for another).
+CONTEXT_LEVELS: tuple[Level, ...] = LEVELS[:-1]
 DEPTHS: tuple[str, ...] = ("none", *CONTEXT_LEVELS)
 
 

@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from pydantic import ValidationError
+
 from medforget_data.errors import MedForgetError
 
 # Subcommand modules, in the order `medforget --help` lists them.
@@ -45,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return int(args.handler(args) or 0)
     except MedForgetError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {str(error).splitlines()[0] if str(error) else type(error).__name__}", file=sys.stderr)
+        return 2
+    except ValidationError as error:  # a config's range check (pydantic) at a boundary
+        detail = error.errors()[0]
+        where = ".".join(map(str, detail["loc"])) or "value"
+        print(f"error: {error.title} {where}: {detail['msg']}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -51,9 +51,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from medforget_data.builders import build_dataset_folder, check_push_allowed, push_dataset_folder
+    from medforget_data.builders.push import check_source_push_allowed
+    from medforget_data.cli.checks import check_at_least, check_output_folder
     from medforget_data.cli.info import print_summary
+    from medforget_data.constants import SIZES
+    from medforget_data.dataset.sources import SOURCE_NAMES
+    from medforget_data.errors import check_choice
 
-    manifest = build_dataset_folder(build_config(args), args.out, overwrite=args.overwrite)
+    check_choice("size", args.size, SIZES)
+    check_choice("source", args.source, SOURCE_NAMES)
+    check_at_least("--image-size", args.image_size, 1)
+    check_at_least("--max-patients", args.max_patients, 1)
+    config = build_config(args)
+    check_output_folder(args.out, overwrite=args.overwrite)
+    if args.push:  # the licence is the source's: refuse before the (long) build, not after
+        check_source_push_allowed(config.source, args.private, args.allow_restricted)
+    manifest = build_dataset_folder(config, args.out, overwrite=args.overwrite)
     print_summary(args.out, manifest)
     if args.push:
         check_push_allowed(args.out, args.private, args.allow_restricted)

@@ -53,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument(
+        "--vision-pretrain-epochs", type=int, default=None, help="vision tower pretraining (0: none)"
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     add_precision_option(parser, "bf16: autocast with fp32 master weights (LoRA: bf16 base, fp32 adapters)")
@@ -61,21 +64,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
+    from medforget_data.cli.checks import check_at_least, check_output_folder
+    from medforget_data.constants import LEVELS
     from medforget_data.errors import MedForgetError, check_choice
+    from medforget_data.models.device import check_device_name
+
+    # cheap checks first (no torch): a typo fails in a second and writes nothing
+    if args.oracle_level is not None:
+        check_choice("level", args.oracle_level, LEVELS)
+    if args.lora_rank is not None and (args.lora_rank < 0 or (args.model is None and args.lora_rank)):
+        raise MedForgetError("--lora-rank must be at least 0 and needs --model (a checkpoint to adapt)")
+    for option in ("epochs", "batch_size", "lora_alpha"):
+        check_at_least("--" + option.replace("_", "-"), getattr(args, option), 1)
+    if args.lr is not None and not 0 < args.lr < float("inf"):
+        raise MedForgetError(f"--lr must be a positive number, got {args.lr}")
+    check_device_name(args.device)
+    if args.resume:
+        if not (args.out / "checkpoint").is_dir():
+            raise MedForgetError(f"--resume: {args.out} holds no checkpoint to resume from")
+    else:
+        check_output_folder(args.out, overwrite=False)
+    from medforget_data.models.configs import MODEL_NAMES
+    from medforget_data.models.device import check_device
     from medforget_data.models.finetune import CHECKPOINT_RECIPE, finetune
     from medforget_data.models.train import PRECISIONS, TrainConfig
 
+    if args.model is None:
+        check_choice("model config", args.config, MODEL_NAMES)
+    check_device(args.device)
+
     overrides = {
         k: v
-        for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
+        for k, v in (
+            ("epochs", args.epochs),
+            ("batch_size", args.batch_size),
+            ("lr", args.lr),
+            ("vision_pretrain_epochs", args.vision_pretrain_epochs),
+        )
         if v is not None
     }
     check_choice("precision", args.precision, PRECISIONS)
+    # from a checkpoint: the published recipe's rank unless given (0: the language model in full)
     lora_rank = args.lora_rank
     if args.model is not None and lora_rank is None:
         lora_rank = CHECKPOINT_RECIPE.lora_rank
-    elif args.model is None and lora_rank:
-        raise MedForgetError("--lora-rank needs --model (a checkpoint to adapt)")
     record = finetune(
         dataset_dir(args),
         args.out,
@@ -91,7 +123,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     )
     last = record.history[-1] if record.history else {}
     print(
-        f"{record.recipe['mode']} model ({record.config_name}, {record.parameters:,} parameters) written to "
+        f"{record.recipe.mode} model ({record.config_name}, {record.parameters:,} parameters) written to "
         f"{args.out}; final loss {last.get('loss', float('nan')):.4f}"
     )
     return 0

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from medforget_data.constants import TASKS
+from medforget_data.constants import LEVELS, TASKS
 from medforget_data.dataset.manifest import Manifest, read_manifest
 
 
@@ -28,7 +28,7 @@ def print_summary(dataset_dir: Path, manifest: Manifest | None = None) -> None:
         title=f"MedForget {manifest.build.source}/{manifest.build.size} seed {manifest.build.seed} "
         f"— {dataset_dir}"
     )
-    for column in ("config", "split", "rows", *TASKS, "inst/pat/study/sec"):
+    for column in ("config", "split", "rows", *TASKS, "/".join(LEVELS)):
         table.add_column(column, justify="left" if column in ("config", "split") else "right")
     for config, by_split in manifest.counts.items():
         for split in by_split:
@@ -40,7 +40,7 @@ def print_summary(dataset_dir: Path, manifest: Manifest | None = None) -> None:
                 split,
                 str(len(items)),
                 *(str(tasks[t]) for t in TASKS),
-                "/".join(str(levels[f]) for f in ("institution", "patient", "study", "section")),
+                "/".join(str(levels[level]) for level in LEVELS),
             )
     # A fixed width when piped, so logs keep whole columns.
     console = Console() if sys.stdout.isatty() else Console(width=120)

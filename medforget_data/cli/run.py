@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from medforget_data.cli.build import add_build_options, build_config
+from medforget_data.cli.finetune import add_precision_option
 from medforget_data.errors import MedForgetError
 
 
@@ -28,11 +29,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--levels", nargs="+", default=None, help="levels (default: all four)")
     parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default: the recipe's)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--precision", default="fp32", help="fp32 (default) or bf16 (GPU)")
+    add_precision_option(parser, "bf16 (GPU): bf16 weights for unlearning and generation, autocast training")
     parser.add_argument(
         "--training-jobs", type=int, default=1, help="models trained at once, one process each (GPU)"
     )
-    parser.add_argument("--max-new-tokens", type=int, default=None, help="generation length cap")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="one generation cap (default: per task, from its answers)",
+    )
     parser.set_defaults(handler=run_benchmark)
 
 
@@ -61,6 +67,21 @@ def dataset_folder(args: argparse.Namespace) -> Path:
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
+    from medforget_data.cli.checks import check_at_least, check_output_folder
+    from medforget_data.constants import LEVELS, SIZES
+    from medforget_data.errors import check_choice
+    from medforget_data.models.device import check_device_name
+
+    # what can be checked without torch first: a typo fails in a second, and leaves no folder
+    for option in ("epochs", "training_jobs", "max_new_tokens", "image_size"):
+        check_at_least("--" + option.replace("_", "-"), getattr(args, option), 1)
+    check_at_least("--lora-rank", args.lora_rank, 0)
+    check_device_name(args.device)
+    for level in args.levels or ():
+        check_choice("level", level, LEVELS)
+    check_choice("size", args.size, SIZES)
+    if args.out is not None:
+        check_output_folder(args.out, overwrite=True)  # a run folder is resumed: only writability
     from medforget_data.cli.info import print_summary
     from medforget_data.pipeline.config import RunConfig
     from medforget_data.pipeline.runner import BenchmarkRun

@@ -44,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", type=Path, default=None, help="results JSON (default: SUBMISSION.results.json)"
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="bootstrap seed")
+    parser.add_argument(
+        "--rule",
+        default=None,
+        help="classification/cloze: project (default; the option named, the normalised span) or "
+        "published (ROUGE-L 1.0 against the full reference, as the published analysis)",
+    )
     parser.set_defaults(handler=run_score)
 
 
@@ -77,7 +83,8 @@ def print_results(results) -> None:
     from rich.console import Console
 
     console = Console() if sys.stdout.isatty() else Console(width=140)
-    title = f"{results.metadata.method} on level {results.level} (judge {results.judge['name']})"
+    title = f"{results.metadata.method} on level {results.level} (judge {results.judge['name']}"
+    title += f", rule {results.rule})"
     console.print(_table(title + ", image+text", results.scores, results.gaps))
     if results.text_only is not None:
         console.print(_table(title + ", text-only", results.text_only.scores, results.text_only.gaps))
@@ -94,8 +101,19 @@ def print_results(results) -> None:
 
 
 def run_score(args: argparse.Namespace) -> int:
+    from medforget_data.cli.checks import check_input_file, check_output_file
+    from medforget_data.constants import LEVELS
+    from medforget_data.errors import check_choice
+
+    check_choice("level", args.level, LEVELS)
+    check_input_file(args.submission, "submission")
+    if args.reference is not None:
+        check_input_file(args.reference, "reference results")
+    out = args.out or args.submission.with_name(args.submission.name + ".results.json")
+    check_output_file(out, overwrite=True)  # results are rewritten by a rescore; only writability
     from medforget_data.scoring.judges import make_judge
-    from medforget_data.scoring.results import write_results
+    from medforget_data.scoring.metrics import DEFAULT_RULE
+    from medforget_data.scoring.results import read_results, write_results
     from medforget_data.scoring.score_file import score_submission_file
 
     judge = make_judge(
@@ -113,10 +131,16 @@ def run_score(args: argparse.Namespace) -> int:
         dataset = local_dataset_dir(size=args.size)
     else:
         dataset = args.dataset
+    rule = args.rule or DEFAULT_RULE
     results = score_submission_file(
-        args.submission, args.level, dataset, judge, args.reference, seed=args.seed
+        args.submission,
+        args.level,
+        dataset,
+        judge,
+        read_results(args.reference) if args.reference else None,
+        seed=args.seed,
+        rule=rule,
     )
-    out = args.out or args.submission.with_name(args.submission.name + ".results.json")
     write_results(out, results)
     print_results(results)
     print(f"results written to {out}")

@@ -40,16 +40,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_unlearn(args: argparse.Namespace) -> int:
-    from medforget_data.dataset.manifest import read_manifest
+    from medforget_data.cli.checks import check_output_folder
+    from medforget_data.constants import LEVELS
     from medforget_data.errors import check_choice
+    from medforget_data.models.device import check_device, check_device_name
+
+    # cheap checks first (no torch): a typo fails in a second and writes nothing
+    check_choice("level", args.level, LEVELS)
+    check_output_folder(args.out)
+    check_device_name(args.device)
+    overrides = parse_overrides(args.overrides)
+    from medforget_data.dataset.manifest import read_manifest
+    from medforget_data.io import write_model
     from medforget_data.methods import make_config
-    from medforget_data.methods.apply import apply_method
+    from medforget_data.methods.apply import UnlearnRecord, apply_method
     from medforget_data.models.build import load_model, save_model
     from medforget_data.models.train import PRECISIONS, precision_dtype
 
-    config = make_config(args.method, parse_overrides(args.overrides))
-    if args.out.exists():
-        raise MedForgetError(f"output folder {args.out} already exists")
+    config = make_config(args.method, overrides)
+    check_device(args.device)
     folder = dataset_dir(args)
     check_choice("precision", args.precision, PRECISIONS)
     model, processor, record = load_model(
@@ -57,20 +66,16 @@ def run_unlearn(args: argparse.Namespace) -> int:
     )
     done = apply_method(args.method, model, processor, record, folder, args.level, config)
     save_model(done.model.cpu(), processor, args.out, done.record)
-    (args.out / UNLEARN_RECORD).write_text(
-        json.dumps(
-            {
-                "method": args.method,
-                "level": args.level,
-                "config": config.model_dump(),
-                "base_model": str(args.model),
-                "dataset_hash": read_manifest(folder).dataset_hash,
-                "wall_seconds": done.wall_seconds,
-            },
-            indent=1,
-        )
-        + "\n",
-        encoding="utf-8",
+    write_model(
+        args.out / UNLEARN_RECORD,
+        UnlearnRecord(
+            method=args.method,
+            level=args.level,
+            config=config.model_dump(),
+            base_model=str(args.model),
+            dataset_hash=read_manifest(folder).dataset_hash,
+            wall_seconds=done.wall_seconds,
+        ),
     )
     print(f"{args.method} at level {args.level}: {done.wall_seconds:.1f} s; model written to {args.out}")
     return 0

@@ -6,20 +6,28 @@ hierarchy node, with the columns:
 
 * `image` — {"bytes", "path"} of the study radiograph; `image_path` — `institution/patient/study.png`
   (the published reader falls back to these path parts when hierarchy ids are absent);
-* `metadata` — JSON list of {"Question", "Answer"}; each entry also carries our item fields (id,
-  task, options, fact, fact_level, variant, group_id, image_answerable) so the export round-trips
-  — published readers ignore extra keys;
+* `metadata` — JSON list of {"Question", "Answer"}; `Question` is the canonical wording. Each entry
+  also carries our item fields (id, task, options, fact, fact_level, variant, group_id,
+  image_answerable, and `train_questions`: the training rephrasings, canonical first) so the export
+  round-trips — published readers ignore extra keys;
 * `hierarchy_metadata` — JSON with institution_id, patient_id, study_id, section_name,
   hierarchy_level, ID, plus `split` (our split) and `target_level` (the config exported);
 * `ID` — the image's id (our study id), a column as well, as the published CHIP reader expects.
 
-A row groups the QA items of one image *about one node*: the published CHIP reader files every QA
-pair of a row under the node that `hierarchy_level` (and `section_name`) names, so the row's
-`hierarchy_level` is its items' fact level, not the exported config level (which the folder names).
+A row groups the QA items of one image *filed under one node*: the published CHIP reader files
+every QA pair of a row under the node that `hierarchy_level` (and `section_name`) names and reads
+only the exported level and the one below it. So an item is filed at the exported level, or deeper
+when its fact is deeper (a section's findings stay under their section, the children the published
+CHIP's per-child directions are taken from): a hospital-name question asked on a forgotten study's
+image sits under that study, as in our splits, not under its institution where the published reader
+would skip it. A study's own facts have no section node and stay at the study at the section level.
+`fact_level` in each metadata entry keeps the fact's own level.
 
 The published code knows only forget and retain sets, so `retain_set_all` holds our `retain`
-and `sibling` splits, told apart by `hierarchy_metadata.split`. Rephrased and holdout splits have
-no published counterpart and are not exported.
+and `sibling` splits, told apart by `hierarchy_metadata.split`. The published evaluation reads the
+first `max_samples` items of a file, so rows are written in a seeded order in which every prefix
+holds each split in proportion to its size (a shuffle within each split, the splits interleaved).
+Rephrased and holdout splits have no published counterpart and are not exported.
 """
 
 from __future__ import annotations
@@ -28,17 +36,17 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
-from medforget_data.constants import LEVELS
-from medforget_data.dataset.features import ITEM_COLUMNS, row_item
-from medforget_data.dataset.load import split_path
-from medforget_data.dataset.manifest import read_manifest, write_json
+from medforget_data.constants import DEFAULT_SEED, LEVELS
+from medforget_data.dataset.load import read_parquet, read_split
+from medforget_data.dataset.manifest import read_manifest
 from medforget_data.dataset.schema import QAItem
 from medforget_data.errors import MedForgetError, check_choice
-from medforget_data.io import atomic_folder
+from medforget_data.io import atomic_folder, write_json
 
 FORGET_FILE = "forget_set_all.parquet"
 RETAIN_FILE = "retain_set_all.parquet"
@@ -50,6 +58,7 @@ HIERARCHY_KEYS: tuple[str, ...] = (
 # Item fields carried in each metadata entry beside Question/Answer (the rest live in hierarchy_metadata).
 ENTRY_FIELDS: tuple[str, ...] = (
     "id", "task", "options", "fact", "fact_level", "variant", "group_id", "image_answerable",
+    "train_questions",
 )  # fmt: skip
 SCHEMA = pa.schema(
     [
@@ -85,25 +94,43 @@ def _entry(item: QAItem) -> dict:
     return {"Question": item.question, "Answer": item.answer, **{k: fields[k] for k in ENTRY_FIELDS}}
 
 
-def _read_split(dataset_dir: Path, level: str, split: str) -> list[tuple[QAItem, bytes]]:
-    path = split_path(dataset_dir, level, split)
-    if not path.is_file():
-        raise MedForgetError(f"{dataset_dir} has no split {level}/{split} ({path.name} is missing)")
-    table = pq.read_table(path, columns=[*ITEM_COLUMNS, "image"])
-    return [(row_item(row), row["image"]["bytes"]) for row in table.to_pylist()]
+def filed_level(item: QAItem, level: str) -> str:
+    """The node level an exported item is filed under: the exported level, or its fact's if deeper."""
+    deepest = LEVELS.index("section" if item.section else "study")
+    return LEVELS[min(max(LEVELS.index(item.fact_level), LEVELS.index(level)), deepest)]
 
 
-def _rows(dataset_dir: Path, level: str, splits: tuple[str, ...]) -> tuple[list[dict], int]:
-    """Published rows of the given splits of one level, and how many items they hold."""
-    # (split, study, fact level, section) → items, in split order; one image per study.
+def interleave(by_split: dict[str, list], rng: np.random.Generator) -> list:
+    """Each split shuffled, then merged so that every prefix holds each split in proportion.
+
+    At each position the split furthest behind its share takes the next slot (the smallest
+    (taken + ½) / size, ties to the first split): a prefix of n rows then holds within one row of
+    n · size / total of every split.
+    """
+    queues = {name: [rows[i] for i in rng.permutation(len(rows))] for name, rows in by_split.items() if rows}
+    taken = dict.fromkeys(queues, 0)
+    merged = []
+    for _ in range(sum(len(q) for q in queues.values())):
+        name = min(
+            (n for n in queues if taken[n] < len(queues[n])),
+            key=lambda n: (taken[n] + 0.5) / len(queues[n]),
+        )
+        merged.append(queues[name][taken[name]])
+        taken[name] += 1
+    return merged
+
+
+def _rows(dataset_dir: Path, level: str, splits: tuple[str, ...], seed: int) -> tuple[list[dict], int]:
+    """Published rows of the given splits of one level, in their seeded order, and how many items."""
+    # (split, study, filed level, section) → items, in split order; one image per study.
     groups: dict[tuple[str, str, str, str], list[QAItem]] = defaultdict(list)
     images: dict[str, bytes] = {}
     for split in splits:
-        for item, image in _read_split(dataset_dir, level, split):
+        for item, image in read_split(dataset_dir, level, split, images=True):
             images.setdefault(item.study_id, image)
-            groups[(split, item.study_id, item.fact_level, item.section or "")].append(item)
-    rows = []
-    for (split, study_id, fact_level, section), items in sorted(groups.items()):
+            groups[(split, item.study_id, filed_level(item, level), item.section or "")].append(item)
+    by_split: dict[str, list[dict]] = {split: [] for split in splits}
+    for (split, study_id, node_level, section), items in sorted(groups.items()):
         first = items[0]
         image_path = f"{first.institution_id}/{first.patient_id}/{study_id}{_image_suffix(images[study_id])}"
         hierarchy = {
@@ -111,12 +138,12 @@ def _rows(dataset_dir: Path, level: str, splits: tuple[str, ...]) -> tuple[list[
             "patient_id": first.patient_id,
             "study_id": study_id,
             "section_name": section or None,
-            "hierarchy_level": fact_level,
+            "hierarchy_level": node_level,
             "ID": study_id,
             "split": split,
             "target_level": level,
         }
-        rows.append(
+        by_split[split].append(
             {
                 "image": {"bytes": images[study_id], "path": image_path},
                 "image_path": image_path,
@@ -125,13 +152,18 @@ def _rows(dataset_dir: Path, level: str, splits: tuple[str, ...]) -> tuple[list[
                 "ID": study_id,
             }
         )
-    return rows, sum(len(items) for items in groups.values())
+    files = tuple(PUBLISHED_FILES.values())
+    rng = np.random.default_rng([seed, LEVELS.index(level), files.index(splits)])
+    return interleave(by_split, rng), sum(len(items) for items in groups.values())
 
 
 def export_published(
-    dataset_dir: Path, out_dir: Path, overwrite: bool = False
+    dataset_dir: Path, out_dir: Path, overwrite: bool = False, seed: int = DEFAULT_SEED
 ) -> dict[str, dict[str, FileCount]]:
-    """Write the published layout of every level into `out_dir` (atomically); level → file → count."""
+    """Write the published layout of every level into `out_dir` (atomically); level → file → count.
+
+    `seed` orders the rows (see the module docstring); the same seed writes byte-identical files.
+    """
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
     manifest = read_manifest(dataset_dir)  # a clear error for a folder that is not a MedForget build
     counts: dict[str, dict[str, FileCount]] = {}
@@ -139,7 +171,7 @@ def export_published(
         for level in LEVELS:
             (staging / level_dir(level)).mkdir()
             for name, splits in PUBLISHED_FILES.items():
-                rows, items = _rows(dataset_dir, level, splits)
+                rows, items = _rows(dataset_dir, level, splits, seed)
                 table = pa.Table.from_pylist(rows, schema=SCHEMA)
                 pq.write_table(table, staging / level_dir(level) / name, row_group_size=100)
                 counts.setdefault(level, {})[name] = FileCount(rows=len(rows), items=items)
@@ -153,6 +185,8 @@ def export_published(
                 "public_push_allowed": manifest.public_push_allowed,
                 "dataset_hash": manifest.dataset_hash,
                 "retain_set_all": "retain and sibling splits (hierarchy_metadata.split says which)",
+                "row_order": f"seed {seed}: each split shuffled, interleaved in proportion to its size",
+                "hierarchy_level": "the exported level, or the item's fact level when deeper",
                 "counts": {lv: {f: c.model_dump() for f, c in files.items()} for lv, files in counts.items()},
             },
         )
@@ -167,7 +201,7 @@ def read_published(out_dir: Path, level: str, name: str) -> list[QAItem]:
     if not path.is_file():
         raise MedForgetError(f"{out_dir} has no published file {level_dir(level)}/{name}")
     items = []
-    for row in pq.read_table(path).to_pylist():
+    for row in read_parquet(path).to_pylist():
         hierarchy = json.loads(row["hierarchy_metadata"])
         for entry in json.loads(row["metadata"]):
             items.append(

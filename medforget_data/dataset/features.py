@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import datasets
+from typing import TYPE_CHECKING, Any
 
 from medforget_data.dataset.schema import QAItem
 
-# Text columns of every split, in order; `options` and `image` are added below.
+if TYPE_CHECKING:
+    import datasets
+
+# Text columns of every split, in order; the list columns, `image_answerable` and `image` follow.
 STRING_COLUMNS: tuple[str, ...] = (
     "id",
     "question",
@@ -23,12 +24,18 @@ STRING_COLUMNS: tuple[str, ...] = (
     "variant",
     "group_id",
 )
-ITEM_COLUMNS: tuple[str, ...] = (*STRING_COLUMNS, "options", "image_answerable")
+# List columns: a classification item's options; an original item's training wordings (canonical
+# first, so `question` alone is the canonical wording for a trainer that ignores the list).
+LIST_COLUMNS: tuple[str, ...] = ("options", "train_questions")
+ITEM_COLUMNS: tuple[str, ...] = (*STRING_COLUMNS, *LIST_COLUMNS, "image_answerable")
 
 
 def item_features() -> datasets.Features:
+    import datasets  # ~1 s of import: only the writers and the loader need it, not every read
+
     columns: dict[str, Any] = {name: datasets.Value("string") for name in STRING_COLUMNS}
-    columns["options"] = datasets.Sequence(datasets.Value("string"))
+    for name in LIST_COLUMNS:
+        columns[name] = datasets.Sequence(datasets.Value("string"))
     columns["image_answerable"] = datasets.Value("bool")
     columns["image"] = datasets.Image()
     return datasets.Features(columns)
@@ -36,7 +43,8 @@ def item_features() -> datasets.Features:
 
 def item_row(item: QAItem, image_png: bytes) -> dict[str, Any]:
     row = {name: getattr(item, name) for name in ITEM_COLUMNS}
-    row["options"] = list(item.options)
+    for name in LIST_COLUMNS:
+        row[name] = list(getattr(item, name))
     row["image"] = {"bytes": image_png, "path": None}
     return row
 

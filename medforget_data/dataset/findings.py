@@ -6,8 +6,6 @@ detects them in free text through the synonyms below.
 
 from __future__ import annotations
 
-from medforget_data.dataset.schema import Finding
-
 # kind -> phrases that name it in a report (lower case; the kind itself comes first).
 FINDING_SYNONYMS: dict[str, tuple[str, ...]] = {
     "cardiomegaly": (
@@ -59,8 +57,3 @@ FINDING_SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 FINDING_KINDS: tuple[str, ...] = tuple(FINDING_SYNONYMS)
 NO_FINDING = "no acute abnormality"
-
-
-def primary_finding(findings: tuple[Finding, ...]) -> str:
-    """The label a classification question asks for: the first finding, or no abnormality."""
-    return findings[0].label if findings else NO_FINDING

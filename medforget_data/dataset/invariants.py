@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,14 +15,14 @@ from medforget_data.constants import (
     TRAIN_SPLITS,
 )
 from medforget_data.dataset.manifest import (
-    HIERARCHY_FILE,
     MANIFEST_FILE,
     Manifest,
     read_manifest,
-    sha256_file,
 )
 from medforget_data.dataset.schema import Hierarchy, QAItem
+from medforget_data.dataset.sources import get_source
 from medforget_data.dataset.splits import node_at, parent_key
+from medforget_data.io import sha256_file
 
 Splits = dict[str, dict[str, list[QAItem]]]
 
@@ -46,7 +45,7 @@ def check_level(
         problems.append(f"{level}: forget, retain and sibling overlap")
     if union != {item.id for item in train}:
         problems.append(f"{level}: forget ∪ retain ∪ sibling differs from train")
-    health_system = {i.id: i.health_system for i in hierarchy.institutions}
+    health_system = hierarchy.health_systems()
     target_parents = {parent_key(node, level, health_system) for node in targets}
     split_of_node: dict[tuple[str, ...], set[str]] = defaultdict(set)
     for split in PARTITION_SPLITS:
@@ -86,6 +85,10 @@ def check_splits(splits: Splits, targets: dict[str, list[list[str]]], hierarchy:
             problems.append(f"{TRAIN_CONFIG}/{split} is empty")
     if any(item.variant != "original" for item in train):
         problems.append("train holds a rephrased item")
+    if any(not item.train_questions for item in train):
+        problems.append("train holds an item without its training wordings")
+    # Any training wording, of any item: a rephrased split asking one would test recall, not rephrasing.
+    trained = {question for item in train for question in (item.question, *item.train_questions)}
     holdout = splits.get(TRAIN_CONFIG, {}).get(HOLDOUT_SPLIT, [])
     shared = {i.patient_id for i in holdout} & {i.patient_id for i in train}
     if shared:
@@ -94,10 +97,18 @@ def check_splits(splits: Splits, targets: dict[str, list[list[str]]], hierarchy:
         if level not in splits:
             problems.append(f"config {level} is missing")
             continue
+        # each level's holdout is train's holdout, item for item: never a trained (forget) row
+        level_holdout = [item.id for item in splits[level].get(HOLDOUT_SPLIT, [])]
+        if sorted(level_holdout) != sorted(item.id for item in holdout):
+            problems.append(f"{level}/{HOLDOUT_SPLIT} differs from {TRAIN_CONFIG}/{HOLDOUT_SPLIT}")
         level_targets = {tuple(node) for node in targets.get(level, [])}
         if not level_targets:
             problems.append(f"{level} has no forget target")
         problems += check_level(level, splits[level], train, level_targets, hierarchy)
+        for split in PARTITION_SPLITS:
+            leaked = [i.id for i in splits[level].get(f"{split}_rephrased", []) if i.question in trained]
+            if leaked:
+                problems.append(f"{level}/{split}_rephrased asks a training wording: {leaked[:3]}")
     return problems
 
 
@@ -120,13 +131,21 @@ def verify_folder(dataset_dir: Path) -> list[str]:
             problems.append(f"file {path} does not match its manifest hash")
     if Manifest.hash_files(manifest.files) != manifest.dataset_hash:
         problems.append("manifest dataset_hash does not match its file hashes")
+    if manifest.content_hash != manifest.compute_content_hash():
+        problems.append("manifest content (counts, licence, targets, …) does not match its content_hash")
+    source = get_source(manifest.build.source)
+    if (manifest.licence, manifest.public_push_allowed) != (source.licence, source.public_push_allowed):
+        problems.append(f"manifest licence fields differ from those of source {source.name}")
     if problems:
         return problems
-    hierarchy = Hierarchy.model_validate(
-        json.loads((dataset_dir / HIERARCHY_FILE).read_text(encoding="utf-8"))
-    )
+    hierarchy = Hierarchy.read(dataset_dir)
     splits: Splits = {
         config: {split: read_split_items(dataset_dir, config, split) for split in by_split}
         for config, by_split in manifest.counts.items()
     }
-    return check_splits(splits, manifest.targets, hierarchy)
+    for config, by_split in manifest.counts.items():
+        for split, count in by_split.items():
+            if len(splits[config][split]) != count:
+                rows = len(splits[config][split])
+                problems.append(f"{config}/{split} has {rows} rows, manifest says {count}")
+    return problems + check_splits(splits, manifest.targets, hierarchy)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow.parquet as pq
 
@@ -21,18 +22,14 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "medforget"
 
 
-def local_dataset_dir(
-    size: str = "full", source: str = "openi", seed: int = DEFAULT_SEED, progress: bool = True
-) -> Path:
+def local_dataset_dir(size: str = "full", source: str = "openi", seed: int = DEFAULT_SEED) -> Path:
     """The local build of (source, size, seed) in the user cache, built on first use."""
     check_choice("size", size, SIZES)
     path = cache_root() / "datasets" / f"{source}-{size}-seed{seed}-v{FORMAT_VERSION}"
     if not (path / MANIFEST_FILE).is_file():
         from medforget_data.builders import build_dataset_folder
 
-        build_dataset_folder(
-            BuildConfig(source=source, size=size, seed=seed), path, overwrite=True, progress=progress
-        )
+        build_dataset_folder(BuildConfig(source=source, size=size, seed=seed), path, overwrite=True)
     return path
 
 
@@ -68,10 +65,32 @@ def split_path(dataset_dir: Path, config: str, split: str) -> Path:
     return Path(dataset_dir) / parquet_name(config, split)
 
 
-def read_split_items(dataset_dir: Path, config: str, split: str) -> list[QAItem]:
-    """Every item of one split, validated, without decoding images."""
+def read_parquet(path: Path, columns: list[str] | None = None):
+    """A parquet table; a truncated or foreign file is one line naming it, not a pyarrow traceback."""
+    import pyarrow as pa
+
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as error:
+        first = (str(error).splitlines() or [type(error).__name__])[0][:120]
+        raise MedForgetError(f"{path}: not a readable parquet file ({first}); rebuild the folder") from None
+
+
+
+class SplitRow(NamedTuple):
+    item: QAItem
+    image: bytes | None  # the study image, encoded (PNG/JPEG), when asked for
+
+
+def read_split(dataset_dir: Path, config: str, split: str, images: bool = False) -> list[SplitRow]:
+    """Every row of one split: its validated item, and the encoded image when `images` (never decoded)."""
     path = split_path(dataset_dir, config, split)
     if not path.is_file():
         raise MedForgetError(f"{dataset_dir} has no split {config}/{split} ({path.name} is missing)")
-    table = pq.read_table(path, columns=list(ITEM_COLUMNS))
-    return [row_item(row) for row in table.to_pylist()]
+    table = read_parquet(path, columns=[*ITEM_COLUMNS, "image"] if images else list(ITEM_COLUMNS))
+    return [SplitRow(row_item(row), row["image"]["bytes"] if images else None) for row in table.to_pylist()]
+
+
+def read_split_items(dataset_dir: Path, config: str, split: str) -> list[QAItem]:
+    """Every item of one split, validated, without reading images."""
+    return [row.item for row in read_split(dataset_dir, config, split)]

@@ -12,7 +12,7 @@ from medforget_data.errors import MedForgetError
 
 MANIFEST_FILE = "manifest.json"
 HIERARCHY_FILE = "hierarchy.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the train_questions column (issue 18); the cache keys builds by it
 
 
 class BuildConfig(BaseModel):
@@ -40,6 +40,16 @@ class Manifest(BaseModel):
     skipped_reports: dict[str, int]
     files: dict[str, str]  # relative path -> sha256
     dataset_hash: str
+    # sha256 of every other field (canonical JSON): an edited count, licence or push flag is caught
+    content_hash: str | None = None
+
+    def compute_content_hash(self) -> str:
+        payload = self.model_dump(mode="json", exclude={"content_hash"})
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def sealed(self) -> Manifest:
+        return self.model_copy(update={"content_hash": self.compute_content_hash()})
 
     @staticmethod
     def hash_files(files: dict[str, str]) -> str:
@@ -47,14 +57,6 @@ class Manifest(BaseModel):
         for path in sorted(files):
             digest.update(f"{path}\0{files[path]}\n".encode())
         return digest.hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(dataset_dir: Path) -> Manifest:
@@ -66,10 +68,3 @@ def read_manifest(dataset_dir: Path) -> Manifest:
     except (ValueError, UnicodeDecodeError) as error:
         first = str(error).splitlines()[0]
         raise MedForgetError(f"{path}: not a valid manifest ({first})") from None
-
-
-def write_json(path: Path, payload: object) -> None:
-    """Deterministic JSON (sorted keys, fixed separators) so equal builds hash equally."""
-    path.write_text(
-        json.dumps(payload, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
-    )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
-from tqdm.auto import tqdm
 
+from medforget_data import progress
 from medforget_data.constants import HOLDOUT_SPLIT, LEVELS, SIZES, TRAIN_CONFIG, TRAIN_SPLIT
 from medforget_data.dataset.hierarchy import SHAPES, build_hierarchy
 from medforget_data.dataset.manifest import BuildConfig
@@ -41,12 +41,12 @@ def _real_image(study: Study, size: int) -> bytes:
     return encode_png(gray.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR))
 
 
-def render_images(hierarchy: Hierarchy, config: BuildConfig, progress: bool = True) -> dict[str, bytes]:
+def render_images(hierarchy: Hierarchy, config: BuildConfig) -> dict[str, bytes]:
     patients = {p.id: p for p in (*hierarchy.patients, *hierarchy.holdout_patients)}
     studies = (*hierarchy.studies, *hierarchy.holdout_studies)
     images: dict[str, bytes] = {}
     anatomies = {pid: patient_anatomy(pid, config.seed) for pid in patients}
-    for study in tqdm(studies, desc="rendering radiographs", unit="image", disable=not progress):
+    for study in progress.bar(studies, desc="rendering radiographs", unit="image"):
         if study.image_path:
             images[study.id] = _real_image(study, config.image_size)
         else:
@@ -57,7 +57,7 @@ def render_images(hierarchy: Hierarchy, config: BuildConfig, progress: bool = Tr
     return images
 
 
-def materialise(config: BuildConfig, progress: bool = True) -> Materialised:
+def materialise(config: BuildConfig) -> Materialised:
     check_choice("size", config.size, SIZES)
     check_choice("source", config.source, SOURCE_NAMES)
     if not 32 <= config.image_size <= 1024:
@@ -86,7 +86,7 @@ def materialise(config: BuildConfig, progress: bool = True) -> Materialised:
         except ValueError as error:
             raise MedForgetError(str(error)) from None
         splits[level] = {**partition(items, hierarchy, targets[level]), HOLDOUT_SPLIT: holdout}
-    images = render_images(hierarchy, config, progress)
+    images = render_images(hierarchy, config)
     return Materialised(
         config=config,
         source=source,

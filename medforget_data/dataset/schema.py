@@ -5,6 +5,7 @@ All models are frozen: a built hierarchy is a value, validated once at the bound
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -12,12 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from medforget_data.constants import (
     CLOZE_BLANK,
     OPTION_LETTERS,
+    Level,
     SectionName,
     Task,
     Variant,
 )
+from medforget_data.dataset.manifest import HIERARCHY_FILE
+from medforget_data.io import read_model
 
-FactLevel = Literal["institution", "patient", "study", "section"]
 Side = Literal["left", "right", "bilateral"]
 Zone = Literal["upper", "middle", "lower"]
 
@@ -98,6 +101,15 @@ class Hierarchy(Frozen):
     holdout_patients: tuple[Patient, ...] = ()
     holdout_studies: tuple[Study, ...] = ()
 
+    @classmethod
+    def read(cls, dataset_dir: Path) -> Hierarchy:
+        """The hierarchy of a built dataset folder."""
+        return read_model(Path(dataset_dir) / HIERARCHY_FILE, cls, "MedForget hierarchy")
+
+    def health_systems(self) -> dict[str, str]:
+        """Institution id → its health system (the parent of institution-level siblings)."""
+        return {institution.id: institution.health_system for institution in self.institutions}
+
 
 class QAItem(Frozen):
     """One benchmark instance. Its node path is (institution, patient, study, section)."""
@@ -107,7 +119,7 @@ class QAItem(Frozen):
     answer: str
     options: tuple[str, ...] = ()
     task: Task
-    fact_level: FactLevel
+    fact_level: Level
     fact: str = Field(description="which fact is asked, e.g. 'patient.name' or 'section.FINDINGS'")
     institution_id: str
     patient_id: str
@@ -115,6 +127,10 @@ class QAItem(Frozen):
     section: SectionName | None = None
     variant: Variant = "original"
     group_id: str = Field(description="id shared by an original item and its rephrasings")
+    train_questions: tuple[str, ...] = Field(
+        default=(),
+        description="an original item's training wordings, `question` first (rephrasings hold none)",
+    )
     image_answerable: bool = Field(
         default=False, description="answer readable from the image and general knowledge (utility)"
     )
@@ -131,8 +147,10 @@ class QAItem(Frozen):
                 raise ValueError(f"{self.id}: answer {self.answer!r} is not one of the lettered options")
         elif self.options:
             raise ValueError(f"{self.id}: only classification items have options")
-        if self.task == "cloze" and CLOZE_BLANK not in self.question:
+        if self.task == "cloze" and any(CLOZE_BLANK not in q for q in (self.question, *self.train_questions)):
             raise ValueError(f"{self.id}: cloze question lacks {CLOZE_BLANK}")
+        if self.train_questions and (self.variant != "original" or self.train_questions[0] != self.question):
+            raise ValueError(f"{self.id}: training wordings belong to an original item, its question first")
         if self.fact_level == "section" and self.section is None:
             raise ValueError(f"{self.id}: a section fact needs its section")
         return self

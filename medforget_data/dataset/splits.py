@@ -55,7 +55,7 @@ def level_nodes(items: list[QAItem], level: Level) -> list[Node]:
 
 def choose_targets(items: list[QAItem], hierarchy: Hierarchy, level: Level, seed: int) -> LevelTargets:
     """Seeded targets of `level`, each keeping at least one non-target sibling under its parent."""
-    health_system = {i.id: i.health_system for i in hierarchy.institutions}
+    health_system = hierarchy.health_systems()
     nodes = level_nodes(items, level)
     by_parent: dict[Hashable, list[Node]] = defaultdict(list)
     for node in nodes:
@@ -80,7 +80,7 @@ def choose_targets(items: list[QAItem], hierarchy: Hierarchy, level: Level, seed
 def split_assigner(hierarchy: Hierarchy, targets: LevelTargets) -> Callable[[QAItem], str]:
     """A function item -> 'forget' | 'sibling' | 'retain' for the level of `targets`."""
     level = targets.level
-    health_system = {i.id: i.health_system for i in hierarchy.institutions}
+    health_system = hierarchy.health_systems()
     target_nodes = set(targets.targets)
     target_parents = {parent_key(node, level, health_system) for node in target_nodes}
 

@@ -19,7 +19,7 @@ from medforget_data.leaderboard.table import (
     row_of,
 )
 from medforget_data.scoring.judge_offline import OfflineJudge
-from medforget_data.scoring.results import write_results
+from medforget_data.scoring.results import read_results, write_results
 from medforget_data.scoring.score_file import score_submission_file
 
 TABLE_HEADERS: tuple[str, ...] = (
@@ -69,7 +69,11 @@ def accept_submission(upload: Path | None, level: str, dataset_dir: Path, result
         raise MedForgetError("no file uploaded")
     reference = Path(results_dir) / level / "vanilla.json"
     results = score_submission_file(
-        Path(upload), level, dataset_dir, OfflineJudge(), reference if reference.is_file() else None
+        Path(upload),
+        level,
+        dataset_dir,
+        OfflineJudge(),
+        read_results(reference) if reference.is_file() else None,
     )
     digest = hashlib.sha256(Path(upload).read_bytes()).hexdigest()[:12]
     safe_method = re.sub(r"[^A-Za-z0-9_.-]+", "-", results.metadata.method)[:60] or "method"

@@ -36,6 +36,13 @@ class LeaderboardRow(BaseModel):
     forget_quality: float | None = None
     recovery: float | None = None  # reconstruction recovery at the deepest context
     seconds: float | None = None  # the method's own wall time (unlearning; training for the oracle)
+    judge: str = "offline"  # scores from different judges are never compared in one row
+    entry: str = ""  # the ranked name: the method, disambiguated when two submissions share it
+
+    @property
+    def label(self) -> str:
+        name = self.entry or self.method
+        return name if self.judge == "offline" else f"{name} [judge {self.judge}]"
 
 
 def _mean(values: list[float]) -> float:
@@ -51,8 +58,8 @@ def row_of(results: Results) -> LeaderboardRow:
         for task in TASKS
         if task in results.scores[split]
     }
-    membership = results.attacks.get("membership", {})
-    recovery = membership.get("reconstruction", {}).get("recovery", {})
+    attacks = results.attacks
+    recovery = attacks.reconstruction.recovery if attacks else {}
     return LeaderboardRow(
         level=results.level,
         method=results.metadata.method,
@@ -60,18 +67,39 @@ def row_of(results: Results) -> LeaderboardRow:
         gap=_mean([g.get("retain_minus_forget", math.nan) for g in results.gaps.values()]),
         sibling_gap=_mean([g.get("sibling_minus_forget", math.nan) for g in results.gaps.values()]),
         utility=results.utility["holdout"].relative if results.utility else None,
-        mia_auc=membership.get("auc", {}).get("loss"),
-        forget_quality=membership.get("forget_quality_ks"),
+        mia_auc=attacks.membership.auc.get("loss") if attacks else None,
+        forget_quality=attacks.forget_quality.ks_p_value if attacks and attacks.forget_quality else None,
         recovery=recovery[list(recovery)[-1]] if recovery else None,
         seconds=results.timings.get("unlearn"),
+        judge=str(results.judge.get("name", "?")),
     )
+
+
+def rows_of(loaded: Sequence[Results]) -> list[LeaderboardRow]:
+    """One row per result; submissions that share a method name but differ in model, seed or contact
+    are told apart (not averaged into one ranking entry), and one submission given twice is refused."""
+    identities: dict[str, set[tuple]] = defaultdict(set)
+    for r in loaded:
+        identities[r.metadata.method].add((r.metadata.model, r.metadata.seed, r.metadata.contact))
+    rows, seen = [], set()
+    for r in loaded:
+        m = r.metadata
+        shared = len(identities[m.method]) > 1
+        entry = f"{m.method} ({m.model}, seed {m.seed}, {m.contact})" if shared else m.method
+        row = row_of(r).model_copy(update={"entry": entry})
+        key = (row.level, entry, row.judge)
+        if key in seen:
+            raise MedForgetError(f"two results for {entry} at level {row.level} with judge {row.judge}")
+        seen.add(key)
+        rows.append(row)
+    return rows
 
 
 def ranking(rows: list[LeaderboardRow]) -> list[tuple[str, float, float]]:
     """(method, mean gap over levels, mean utility), best first."""
     by_method: dict[str, list[LeaderboardRow]] = defaultdict(list)
     for row in rows:
-        by_method[row.method].append(row)
+        by_method[row.label].append(row)
     ranked = [
         (m, _mean([r.gap for r in rs]), _mean([r.utility for r in rs if r.utility is not None]))
         for m, rs in by_method.items()
@@ -103,7 +131,7 @@ def to_markdown(rows: list[LeaderboardRow]) -> str:
     ]
     extra = ["gap", "sibling gap", "utility", "MIA AUC", "forget quality", "recovery", "wall s"]
     for level in LEVELS:
-        level_rows = sorted((r for r in rows if r.level == level), key=lambda r: r.method)
+        level_rows = sorted((r for r in rows if r.level == level), key=lambda r: r.label)
         if not level_rows:
             continue
         lines += [
@@ -120,7 +148,7 @@ def to_markdown(rows: list[LeaderboardRow]) -> str:
                 for v in (r.gap, r.sibling_gap, r.utility, r.mia_auc, r.forget_quality, r.recovery)
             ]
             cells.append("–" if r.seconds is None else f"{r.seconds:.1f}")
-            lines.append(f"| {r.method} | " + " | ".join(cells) + " |")
+            lines.append(f"| {r.label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -138,13 +166,14 @@ def to_csv(rows: list[LeaderboardRow]) -> str:
         "forget_quality",
         "recovery",
         "seconds",
+        "judge",
     ]
     writer.writerow(header)
-    for r in sorted(rows, key=lambda r: (LEVELS.index(r.level), r.method)):
+    for r in sorted(rows, key=lambda r: (LEVELS.index(r.level), r.label)):
         writer.writerow(
             [
                 r.level,
-                r.method,
+                r.entry or r.method,
                 *(r.scores.get(c, "") for c in table_columns()),
                 r.gap,
                 r.sibling_gap,
@@ -153,6 +182,7 @@ def to_csv(rows: list[LeaderboardRow]) -> str:
                 r.forget_quality if r.forget_quality is not None else "",
                 r.recovery if r.recovery is not None else "",
                 r.seconds if r.seconds is not None else "",
+                r.judge,
             ]
         )
     return buffer.getvalue()
@@ -222,17 +252,13 @@ def write_leaderboard(results: Path | Sequence[Path], out: Path, overwrite: bool
     from medforget_data.attacks.plot import plot_leakage
 
     loaded = load_results(results)
-    rows = [row_of(r) for r in loaded]
+    rows = rows_of(loaded)
     with atomic_folder(out, overwrite=overwrite) as staging:
         (staging / "leaderboard.md").write_text(to_markdown(rows), encoding="utf-8")
         (staging / "leaderboard.csv").write_text(to_csv(rows), encoding="utf-8")
         images = [plot_forget_vs_retain(rows, staging / "forget_vs_retain.png").name]
         for level in LEVELS:
-            attacked = {
-                r.metadata.method: r
-                for r in loaded
-                if r.level == level and "reconstruction" in r.attacks.get("membership", {})
-            }
+            attacked = {r.metadata.method: r for r in loaded if r.level == level and r.attacks is not None}
             if attacked:
                 images.append(plot_leakage(attacked, staging / f"leakage_{level}.png").name)
         (staging / "index.html").write_text(to_html(rows, images), encoding="utf-8")

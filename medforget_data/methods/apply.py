@@ -8,13 +8,33 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
+from medforget_data.constants import Level
 from medforget_data.dataset.manifest import read_manifest
 from medforget_data.errors import MedForgetError
 from medforget_data.methods import get_method
 from medforget_data.methods.base import MethodConfig, load_unlearn_splits
-from medforget_data.methods.simple import oracle_config_from_record
-from medforget_data.models.build import ModelRecord
+from medforget_data.methods.simple import OracleConfig, oracle_config_from_record
+from medforget_data.models.build import ModelRecord, UnlearnRecipe
+
+UNLEARN_RECORD_SCHEMA_VERSION = 1
+
+
+class UnlearnRecord(BaseModel):
+    """`unlearn.json` beside a model `medforget unlearn` saved: what was applied to which model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: int = UNLEARN_RECORD_SCHEMA_VERSION
+    method: str
+    level: Level
+    config: dict[str, Any]  # the method's validated config (each method has its own fields)
+    base_model: str
+    dataset_hash: str
+    wall_seconds: float
 
 
 @dataclass
@@ -32,24 +52,28 @@ def apply_method(
     dataset_dir: Path,
     level: str,
     config: MethodConfig | None = None,
-    progress: bool = True,
 ) -> Unlearned:
     method = get_method(name)
-    config = config or method.config_class()
-    if name == "oracle":  # the vanilla model's own recipe and architecture
+    config = config or method.config()
+    if isinstance(config, OracleConfig):  # the vanilla model's own recipe and architecture
         config = oracle_config_from_record(config, record)
     manifest = read_manifest(dataset_dir)
     if record.dataset_hash != manifest.dataset_hash:
         raise MedForgetError(f"the model was trained on another dataset than {dataset_dir}")
     splits = load_unlearn_splits(dataset_dir, level)
     began = time.perf_counter()
-    model = method.unlearn(model, processor, splits, config, progress=progress)
+    model = method.unlearn(model, processor, splits, config)
     wall = time.perf_counter() - began
+    step = UnlearnRecipe(method=name, level=level)
+    previous = record.recipe.unlearn
+    before = record.recipe.unlearn_chain or ((previous,) if previous else ())
     unlearned = ModelRecord(
         config_name=record.config_name,
         dataset_hash=manifest.dataset_hash,
         parameters=sum(p.numel() for p in model.parameters()),
-        recipe={**record.recipe, "unlearn": {"method": name, "level": level}},
+        # "unlearn": this step (what attack and generate read); "unlearn_chain": every step, in order,
+        # so unlearning an unlearned model keeps what came before
+        recipe=record.recipe.model_copy(update={"unlearn": step, "unlearn_chain": (*before, step)}),
         history=record.history,
     )
     return Unlearned(model=model, record=unlearned, wall_seconds=wall)

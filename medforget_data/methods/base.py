@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from medforget_data.dataset.schema import QAItem
+from medforget_data.dataset.schema import Hierarchy, QAItem
 from medforget_data.dataset.splits import node_at, parent_key
 from medforget_data.models.examples import Example
 
@@ -16,9 +16,10 @@ from medforget_data.models.examples import Example
 class MethodConfig(BaseModel):
     """Base of every method's config: seeded, and strict about unknown keys."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # no NaN or infinity in any float field: `--set lr=nan` is refused, not trained with
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
 
 
 @dataclass(frozen=True)
@@ -40,31 +41,40 @@ class UnlearnSplits:
         return None if node is None else parent_key(node, self.level, self.health_system)
 
 
-class Method(Protocol):
-    name: ClassVar[str]
-    config_class: ClassVar[type[MethodConfig]]
+class Method:
+    """A registered method: a name, a config class with the defaults registered for that name, and
+    `unlearn`. It holds nothing between calls: what one call needs is built inside it, so one object
+    serves every level, seed and thread; the caller times the call (methods/apply.py).
+    """
 
-    def unlearn(self, model, processor, splits: UnlearnSplits, config: MethodConfig): ...
+    config_class: ClassVar[type[MethodConfig]] = MethodConfig
+
+    def __init__(self, name: str, **defaults: object) -> None:
+        self.name = name
+        self.defaults = defaults  # e.g. `kl` is GradDiff with retain_loss="kl"
+
+    def config(self, **overrides: object) -> MethodConfig:
+        return self.config_class(**{**self.defaults, **overrides})
+
+    def unlearn(self, model, processor, splits: UnlearnSplits, config: MethodConfig):
+        raise NotImplementedError
 
 
 def load_unlearn_splits(dataset_dir, level: str) -> UnlearnSplits:
     """A level's forget/retain/sibling examples (with images) from a built dataset folder."""
-    import json
     from pathlib import Path
 
     from medforget_data.constants import LEVELS
-    from medforget_data.dataset.manifest import HIERARCHY_FILE
     from medforget_data.errors import check_choice
     from medforget_data.models.examples import read_examples
 
     check_choice("level", level, LEVELS)
     folder = Path(dataset_dir)
-    hierarchy = json.loads((folder / HIERARCHY_FILE).read_text(encoding="utf-8"))
     return UnlearnSplits(
         level=level,
         forget=read_examples(folder, level, "forget"),
         retain=read_examples(folder, level, "retain"),
         sibling=read_examples(folder, level, "sibling"),
-        health_system={i["id"]: i["health_system"] for i in hierarchy["institutions"]},
+        health_system=Hierarchy.read(folder).health_systems(),
         dataset_dir=str(folder),
     )

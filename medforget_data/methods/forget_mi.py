@@ -11,18 +11,22 @@ weighted 1 (forget unimodal), 1 (forget joint), 2 (retain unimodal), 2 (retain j
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
-from medforget_data.methods.trainer import LossConfig, LossMethod, _device
-from medforget_data.models.batches import model_inputs
+from medforget_data.methods.base import MethodConfig
+from medforget_data.methods.trainer import LossConfig, LossMethod, StepContext
+from medforget_data.models.batches import device_of, model_inputs
 from medforget_data.models.families import family_of_model
 
 WEIGHTS = (1.0, 1.0, 2.0, 2.0)  # forget unimodal, forget joint, retain unimodal, retain joint
 
 
 class ForgetMIConfig(LossConfig):
-    noise_std: float = 1.0  # in the processor's normalised pixel units
+    noise_std: float = Field(default=1.0, ge=0)  # in the processor's normalised pixel units
 
 
 def _masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -32,7 +36,7 @@ def _masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def embeddings(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(image, text, joint) embeddings, each [batch, hidden]."""
-    device = _device(model)
+    device = device_of(model)
     inputs = model_inputs(batch, device)
     # embeddings only: one vocabulary row is computed instead of one per position
     hidden = model(**inputs, output_hidden_states=True, logits_to_keep=1).hidden_states
@@ -53,18 +57,17 @@ def noisy_copy(
 
 
 class ForgetMI(LossMethod):
-    name = "forget_mi"
-    config_class = ForgetMIConfig
-    needs_reference = True
+    config_class: ClassVar[type[MethodConfig]] = ForgetMIConfig
 
-    def loss(self, model, forget_batch, retain_batch, config: ForgetMIConfig) -> torch.Tensor:
-        generator = getattr(self, "_noise", None) or torch.Generator().manual_seed(config.seed)
-        self._noise = generator
+    def needs_reference(self, config: ForgetMIConfig) -> bool:
+        return True
+
+    def loss(self, model, forget_batch, retain_batch, config: ForgetMIConfig, context: StepContext):
         with torch.no_grad():
             target_image, target_text, target_joint = embeddings(
-                self.reference, noisy_copy(forget_batch, config.noise_std, generator)
+                context.reference, noisy_copy(forget_batch, config.noise_std, context.noise)
             )
-            keep_image, keep_text, keep_joint = embeddings(self.reference, retain_batch)
+            keep_image, keep_text, keep_joint = embeddings(context.reference, retain_batch)
         image, text, joint = embeddings(model, forget_batch)
         terms = (
             F.mse_loss(image, target_image) + F.mse_loss(text, target_text),
@@ -73,7 +76,3 @@ class ForgetMI(LossMethod):
         image, text, joint = embeddings(model, retain_batch)
         terms += (F.mse_loss(image, keep_image) + F.mse_loss(text, keep_text), F.mse_loss(joint, keep_joint))
         return sum(w * t for w, t in zip(WEIGHTS, terms, strict=True)) / sum(WEIGHTS)
-
-    def unlearn(self, model, processor, splits, config, progress: bool = True):
-        self._noise = None
-        return super().unlearn(model, processor, splits, config, progress)

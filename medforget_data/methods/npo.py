@@ -1,24 +1,30 @@
-"""NPO (Zhang et al., 2024): −(2/β)·E log σ(−β·(log πθ − log πref)) on forget + α·retain NLL."""
+"""NPO (Zhang et al., 2024): −(2/β)·E log σ(−β·(log πθ − log πref)) on forget + α·retain term."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch.nn.functional as F
+from pydantic import Field
 
-from medforget_data.methods.grad_diff import GradDiff
+from medforget_data.methods.base import MethodConfig
+from medforget_data.methods.grad_diff import GradDiff, GradDiffConfig
 from medforget_data.methods.losses import answer_logits, sequence_logprobs
-from medforget_data.methods.trainer import LossConfig, _device
+from medforget_data.methods.trainer import StepContext, reference_logits
+from medforget_data.models.batches import device_of
 
 
-class NPOConfig(LossConfig):
-    beta: float = 0.1  # published default
+class NPOConfig(GradDiffConfig):
+    beta: float = Field(default=0.1, gt=0)  # published default
 
 
 class NPO(GradDiff):
-    name = "npo"
-    config_class = NPOConfig
-    needs_reference = True
+    config_class: ClassVar[type[MethodConfig]] = NPOConfig
 
-    def forget_loss(self, model, batch, config: NPOConfig):
-        logp = sequence_logprobs(answer_logits(model, batch, _device(model)))
-        logp_ref = sequence_logprobs(self.reference_logits(batch))
+    def needs_reference(self, config: NPOConfig) -> bool:
+        return True
+
+    def forget_loss(self, model, batch, config: NPOConfig, context: StepContext | None = None):
+        logp = sequence_logprobs(answer_logits(model, batch, device_of(model)))
+        logp_ref = sequence_logprobs(reference_logits(context, batch))
         return -(2.0 / config.beta) * F.logsigmoid(-config.beta * (logp - logp_ref)).mean()

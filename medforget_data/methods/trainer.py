@@ -1,41 +1,63 @@
-"""The shared unlearning trainer: forget batches paired with retain batches, one overridable loss.
+"""The loss-based methods' shared part: forget batches paired with retain batches, run by the one
+training loop (models/train.py `fit`); each method overrides one loss, in the style of
+OpenUnlearning's `trainer/unlearn/*.py`.
 
-Each loss-based method is a subclass that overrides `forget_loss` (and, for KL, `retain_loss`),
-in the style of OpenUnlearning's `trainer/unlearn/*.py`. The frozen reference model (the model
-before unlearning) is built once and shared by the terms that need it.
+A method object holds nothing between calls: what the steps of one call share (the frozen
+reference model, the seeded noise source) is built per call as a `StepContext` and passed to the loss.
+
+Large checkpoints train LoRA adapters on the language layers instead (`lora_rank`): the reference is
+then the same model with its adapters switched off (no copy), and the adapters merge back at the end.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
-import time
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import Field
-from tqdm.auto import tqdm
+from pydantic import Field, model_validator
 
-from medforget_data.methods.base import MethodConfig, UnlearnSplits
-from medforget_data.methods.losses import answer_logits, nll
-from medforget_data.models.batches import AnswerLogits, Encoder, collate, length_batches
+from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
+from medforget_data.methods.losses import answer_logits
+from medforget_data.models.batches import AnswerLogits, Encoder, collate, device_of, length_batches
+from medforget_data.models.examples import Example
 from medforget_data.models.families import family_of_model
+from medforget_data.models.train import LoopConfig, LoopSetup, Objective, fit
 
 ParameterScope = Literal["language", "language+merger", "all"]
+Batch = dict[str, torch.Tensor]
 
 
-class LossConfig(MethodConfig):
-    epochs: int = 5
-    batch_size: int = 16
-    lr: float = 5e-4
-    alpha: float = 1.0  # weight of the retain term
-    clip_norm: float = 1.0
+class LossConfig(MethodConfig, LoopConfig):
+    epochs: int = Field(default=5, ge=1)
+    batch_size: int = Field(default=16, ge=1)
+    lr: float = Field(default=5e-4, gt=0)
+    # torch's AdamW default, which the methods have always trained with
+    weight_decay: float = Field(default=0.01, ge=0)
     parameters: ParameterScope = "language"
     # LoRA adapters of this rank on the language layers instead of full weights (large models); the
     # reference (KL, NPO, Forget-MI) is then the adapter-disabled model, and adapters merge at the end
     lora_rank: int | None = Field(default=None, ge=1)
-    lora_alpha: int = 16
+    lora_alpha: int = Field(default=16, ge=1)
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~1/3 slower
+
+    @model_validator(mode="after")
+    def _adapters_are_on_the_language_model(self) -> LossConfig:
+        if self.lora_rank and self.parameters != "language":
+            raise ValueError(f"lora_rank adapts the language layers only, not parameters={self.parameters!r}")
+        return self
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What the steps of one unlearning call share; built per call, never kept on the method."""
+
+    reference: torch.nn.Module | None = None  # the model before unlearning, frozen
+    noise: torch.Generator | None = None  # seeded per call (Forget-MI's pixel noise)
 
 
 def trainable_parameters(model, scope: ParameterScope) -> list[torch.nn.Parameter]:
@@ -62,93 +84,85 @@ class AdaptersDisabled:
         return getattr(self.model, name)
 
 
-class LossMethod:
-    """Gradient-based unlearning: minimise forget_loss + α·retain_loss."""
+def frozen_copy(model) -> torch.nn.Module:
+    reference = copy.deepcopy(model).eval()
+    for parameter in reference.parameters():
+        parameter.requires_grad_(False)
+    return reference
 
-    name: ClassVar[str] = "loss"
+
+def reference_logits(context: StepContext, batch: Batch) -> AnswerLogits:
+    """The frozen reference's logits at the batch's answer positions."""
+    with torch.no_grad():
+        return answer_logits(context.reference, batch, device_of(context.reference))
+
+
+class LossMethod(Method):
+    """Gradient-based unlearning: minimise `loss` over forget batches, each paired with a retain batch."""
+
     config_class: ClassVar[type[MethodConfig]] = LossConfig
-    uses_retain: ClassVar[bool] = True
-    needs_reference: ClassVar[bool] = False
 
-    def __init__(self) -> None:
-        self.reference = None
+    def uses_retain(self, config: LossConfig) -> bool:
+        return True
 
-    def forget_loss(self, model, batch: dict[str, torch.Tensor], config: LossConfig) -> torch.Tensor:
+    def needs_reference(self, config: LossConfig) -> bool:
+        return False
+
+    def loss(
+        self, model, forget_batch: Batch, retain_batch: Batch | None, config: LossConfig, context: StepContext
+    ) -> torch.Tensor:
         raise NotImplementedError
 
-    def retain_loss(self, model, batch: dict[str, torch.Tensor], config: LossConfig) -> torch.Tensor:
-        """The shared retain term: NLL on retain data (KL overrides it with a divergence to the reference)."""
-        return nll(model, batch, _device(model))
+    def context(self, model, config: LossConfig) -> StepContext:
+        """With `lora_rank`, `model` is the adapter-wrapped one and the reference its adapter-less self."""
+        reference = None
+        if self.needs_reference(config):
+            reference = AdaptersDisabled(model) if config.lora_rank else frozen_copy(model)
+        return StepContext(reference=reference, noise=torch.Generator().manual_seed(config.seed))
 
-    def loss(self, model, forget_batch, retain_batch, config: LossConfig) -> torch.Tensor:
-        total = self.forget_loss(model, forget_batch, config)
-        if self.uses_retain and retain_batch is not None:
-            total = total + config.alpha * self.retain_loss(model, retain_batch, config)
-        return total
-
-    def reference_logits(self, batch: dict[str, torch.Tensor]) -> AnswerLogits:
-        """The frozen reference's logits at the batch's answer positions."""
-        with torch.no_grad():
-            return answer_logits(self.reference, batch, _device(self.reference))
-
-    def retain_examples(self, splits: UnlearnSplits):
-        """GradDiff's retain set is retain ∪ sibling (design §8)."""
+    def retain_examples(self, splits: UnlearnSplits) -> list[Example]:
+        """The retain set is retain ∪ sibling (design §8)."""
         return splits.retain + splits.sibling
 
-    def unlearn(self, model, processor, splits: UnlearnSplits, config: LossConfig, progress: bool = True):
+    def unlearn(self, model, processor, splits: UnlearnSplits, config: LossConfig):
         torch.manual_seed(config.seed)
         if config.lora_rank:
             from medforget_data.models.finetune import add_lora
 
             model = add_lora(model, config.lora_rank, config.lora_alpha)
-            if self.needs_reference:
-                self.reference = AdaptersDisabled(model)
-        elif self.needs_reference:
-            self.reference = copy.deepcopy(model).eval()
-            for parameter in self.reference.parameters():
-                parameter.requires_grad_(False)
+        context = self.context(model, config)
         if config.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         encoder = Encoder(processor)
         pad = encoder.pad_id
         forget = [encoder.encode(e) for e in splits.forget]
-        retain = [encoder.encode(e) for e in self.retain_examples(splits)] if self.uses_retain else []
-        parameters = (
-            [p for p in model.parameters() if p.requires_grad]
-            if config.lora_rank
-            else trainable_parameters(model, config.parameters)
-        )
-        optimizer = torch.optim.AdamW(parameters, lr=config.lr)
-        model.train()
+        retain = [encoder.encode(e) for e in self.retain_examples(splits)] if self.uses_retain(config) else []
+        # One generator: the retain order is drawn first, then each epoch's forget order.
         generator = torch.Generator().manual_seed(config.seed)
         retain_batches = (
             itertools.cycle(length_batches(retain, config.batch_size, generator)) if retain else None
         )
-        steps = config.epochs * len(length_batches(forget, config.batch_size, torch.Generator()))
-        began = time.perf_counter()
-        with tqdm(total=steps, desc=f"unlearning ({self.name})", unit="step", disable=not progress) as bar:
-            for _ in range(config.epochs):
-                for indices in length_batches(forget, config.batch_size, generator):
-                    forget_batch = collate([forget[i] for i in indices], pad)
-                    retain_batch = (
-                        collate([retain[i] for i in next(retain_batches)], pad) if retain_batches else None
-                    )
-                    loss = self.loss(model, forget_batch, retain_batch, config)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(parameters, config.clip_norm)
-                    optimizer.step()
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss.item():.3f}")
+
+        def batches(epoch: int) -> Iterator[tuple[Batch, Batch | None]]:
+            for indices in length_batches(forget, config.batch_size, generator):
+                forget_batch = collate([forget[i] for i in indices], pad)
+                retain_batch = collate([retain[i] for i in next(retain_batches)], pad) if retain else None
+                yield forget_batch, retain_batch
+
+        objective = Objective(
+            batches,
+            lambda m, pair: self.loss(m, *pair, config, context),
+            math.ceil(len(forget) / config.batch_size),
+        )
+        setup = LoopSetup(label=f"unlearning ({self.name})")
+        parameters = (
+            [p for p in model.parameters() if p.requires_grad]  # the adapters
+            if config.lora_rank
+            else trainable_parameters(model, config.parameters)
+        )
+        fit(model, parameters, objective, config, setup)
         if config.lora_rank:
-            model = model.merge_and_unload()
+            model = model.merge_and_unload()  # a plain model again, as it came in
         if config.gradient_checkpointing:
             model.gradient_checkpointing_disable()
-        model.eval()
-        self.reference = None
-        self.wall_seconds = time.perf_counter() - began
         return model
-
-
-def _device(model) -> torch.device:
-    return next(model.parameters()).device

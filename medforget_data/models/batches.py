@@ -12,6 +12,7 @@ differs between architectures; for Qwen2.5-VL (the project's own models):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -69,15 +70,68 @@ class Encoder:
             add_special_tokens=self.family.prompt_special_tokens,
         )["input_ids"]
         answer_text = self.family.answer_prefix + example.item.answer + self.family.end_text(self.tokenizer)
-        answer_ids = (
-            self.tokenizer(answer_text, add_special_tokens=False)["input_ids"] if with_answer else []
-        )
+        answer_ids = self.tokenizer(answer_text, add_special_tokens=False)["input_ids"] if with_answer else []
         return Encoded(
             example.item.id,
             prompt_ids + answer_ids,
             [IGNORE_INDEX] * len(prompt_ids) + answer_ids,
             image,
         )
+
+
+def wording_choice(seed: int, epoch: int, item_id: str, count: int) -> int:
+    """Which of an item's `count` training wordings epoch `epoch` trains on.
+
+    A function of (seed, epoch, item id) only — not of the item's position or of any training
+    state — so a resumed run and an oracle (train minus a forget split) draw what the
+    uninterrupted vanilla run draws for the same item. sha256, not Python's salted hash().
+    """
+    digest = hashlib.sha256(f"{seed}:{epoch}:{item_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+class WordingDraws(Sequence[Encoded]):
+    """Training examples that are asked in one of their training wordings per epoch.
+
+    Indexing gives the canonical wording (what a plain list of encodings holds); `for_epoch`
+    draws one wording per item, so an epoch has as many examples as with one wording. Each
+    (item, wording) is encoded once, on first draw.
+    """
+
+    def __init__(self, encoder: Encoder, examples: Sequence[Example]) -> None:
+        self.encoder = encoder
+        self.examples = list(examples)
+        self._cache: dict[tuple[int, int], Encoded] = {}
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self._encoded(i, 0) for i in range(len(self))[index]]
+        return self._encoded(index, 0)
+
+    @property
+    def encoded_count(self) -> int:
+        """How many (item, wording) pairs have been encoded so far."""
+        return len(self._cache)
+
+    def wordings(self, index: int) -> tuple[str, ...]:
+        item = self.examples[index].item
+        return item.train_questions or (item.question,)
+
+    def _encoded(self, index: int, wording: int) -> Encoded:
+        key = (index, wording)
+        if key not in self._cache:
+            example = self.examples[index]
+            self._cache[key] = self.encoder.encode(example, self.wordings(index)[wording])
+        return self._cache[key]
+
+    def for_epoch(self, seed: int, epoch: int) -> list[Encoded]:
+        return [
+            self._encoded(i, wording_choice(seed, epoch, e.item.id, len(self.wordings(i))))
+            for i, e in enumerate(self.examples)
+        ]
 
 
 def collate(encoded: Sequence[Encoded], pad_id: int, left_pad: bool = False) -> dict[str, torch.Tensor]:
@@ -110,6 +164,11 @@ def length_batches(
     batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
     permutation = torch.randperm(len(batches), generator=generator).tolist()
     return [batches[i] for i in permutation]
+
+
+def device_of(model) -> torch.device:
+    """Where a model's parameters are (through wrappers: DDP, peft)."""
+    return next(model.parameters()).device
 
 
 def model_inputs(batch: dict[str, torch.Tensor], device: torch.device | str) -> dict[str, torch.Tensor]:

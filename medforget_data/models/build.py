@@ -4,42 +4,87 @@ project's own, or any Hugging Face checkpoint of a supported family (models/fami
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import torch
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from transformers import Qwen2_5_VLForConditionalGeneration
 
-from medforget_data.constants import LEVEL_SPLITS, LEVELS, TRAIN_CONFIG, TRAIN_SPLITS
+from medforget_data.constants import LEVEL_SPLITS, LEVELS, TRAIN_CONFIG, TRAIN_SPLITS, Level
 from medforget_data.dataset.load import read_split_items
 from medforget_data.errors import MedForgetError
+from medforget_data.io import read_model, sha256_file, write_model
 from medforget_data.models.configs import MODEL_SPECS, qwen_config
 from medforget_data.models.families import family_of_folder, family_of_model
 from medforget_data.models.processor import ImageQwen2_5_VLProcessor, make_processor
 from medforget_data.models.tokenizer import train_tokenizer
+from medforget_data.models.train import CHECKPOINT_DIR, TrainConfig
 
 MODEL_CARD_FILE = "medforget_model.json"
+MODEL_RECORD_SCHEMA_VERSION = 1
+
+
+class UnlearnRecipe(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: str
+    level: Level
+
+
+class BaseCheckpoint(BaseModel):
+    """The checkpoint a model was fine-tuned from (any supported family, models/families/)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str  # resolved folder
+    content_hash: str  # checkpoint_hash(path) when fine-tuning began: the oracle checks it
+    model_type: str  # config.json's, the family
+    record: dict | None = None  # the checkpoint's own MedForget record, when it had one
+
+
+class Recipe(BaseModel):
+    """How a model was made; the fields that did not apply are None."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: str | None = None  # "vanilla" or "oracle" for a fine-tuned model
+    oracle_level: Level | None = None
+    train_items: int | None = None
+    lora_rank: int | None = None
+    lora_alpha: int | None = None  # with lora_rank
+    gradient_checkpointing: bool | None = None
+    base_model: BaseCheckpoint | None = None  # fine-tuned from a checkpoint
+    # a checkpoint folder read as it is (no MedForget record): where it is and its family
+    checkpoint: str | None = None
+    model_type: str | None = None
+    train: TrainConfig | None = None
+    vision_pretrain_study_accuracy: float | None = None
+    wall_seconds: float | None = None  # of fine-tuning (vision pretraining included)
+    torch_threads: int | None = None
+    processes: int | None = None  # data-parallel processes (scripts/accelerate_finetune.py)
+    unlearn: UnlearnRecipe | None = None  # set on a model an unlearning method produced
+    unlearn_chain: tuple[UnlearnRecipe, ...] = ()  # every unlearning step, in order (the last is `unlearn`)
 
 
 class ModelRecord(BaseModel):
     """What a model folder is: its config name, the data it saw, and how it was made."""
 
+    schema_version: int = MODEL_RECORD_SCHEMA_VERSION
     config_name: str
     dataset_hash: str
     parameters: int
-    recipe: dict = {}
-    history: list[dict] = []
+    recipe: Recipe = Recipe()
+    history: list[dict[str, int | float]] = []  # per epoch: epoch, loss, seconds
 
 
 def corpus_texts(dataset_dir: Path) -> list[str]:
-    """Every question and answer of the build (train, holdout and rephrasings) — the tokenizer's corpus."""
+    """Every wording and answer of the build (train, holdout and rephrasings) — the tokenizer's corpus."""
     texts = []
     for split in TRAIN_SPLITS:
         texts += [
             t
             for item in read_split_items(dataset_dir, TRAIN_CONFIG, split)
-            for t in (item.question, item.answer)
+            for t in (item.question, *item.train_questions[1:], item.answer)
         ]
     for split in LEVEL_SPLITS:
         if split.endswith("_rephrased"):
@@ -64,12 +109,9 @@ def checkpoint_hash(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder).as_posix()
-        if relative == MODEL_CARD_FILE or relative.split("/")[0] in ("checkpoint", "checkpoint.tmp"):
+        if relative == MODEL_CARD_FILE or relative.split("/")[0] == CHECKPOINT_DIR:
             continue
-        digest.update(relative.encode() + b"\0")
-        with path.open("rb") as stream:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
+        digest.update(f"{relative}\0{sha256_file(path)}\n".encode())
     return digest.hexdigest()
 
 
@@ -79,7 +121,7 @@ def save_model(model, processor, folder: Path, record: ModelRecord) -> None:
     model.save_pretrained(folder, safe_serialization=True)
     processor.save_pretrained(folder)
     family_of_model(model).finish_saved_processor(folder)
-    (folder / MODEL_CARD_FILE).write_text(record.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    write_model(folder / MODEL_CARD_FILE, record)
 
 
 def load_model(folder: Path, device: str = "cpu", dtype: torch.dtype = torch.float32):
@@ -89,22 +131,25 @@ def load_model(folder: Path, device: str = "cpu", dtype: torch.dtype = torch.flo
     The record is the project's when the folder has one; a Hub checkpoint gets one naming it.
     """
     folder = Path(folder)
-    family = family_of_folder(folder)
-    model, info = family.model_class().from_pretrained(
-        folder, use_safetensors=True, dtype=dtype, output_loading_info=True
-    )
+    family = family_of_folder(folder)  # an unsupported type: one line naming the supported ones
+    card = folder / MODEL_CARD_FILE
+    record = read_model(card, ModelRecord, "MedForget model record") if card.is_file() else None
+    try:
+        model, info = family.model_class().from_pretrained(
+            folder, use_safetensors=True, dtype=dtype, output_loading_info=True
+        )
+        processor = family.load_processor(folder)
+    except Exception as error:  # truncated weights, invalid JSON, foreign config: one line, not a traceback
+        first = (str(error).splitlines() or [""])[0][:160]
+        raise MedForgetError(f"{folder}: damaged model folder ({type(error).__name__}: {first})") from None
     missing = info.get("missing_keys") or []
     if missing:  # a mismatched checkpoint would otherwise run on randomly initialised weights
-        raise MedForgetError(f"{folder}: {len(missing)} weights missing ({missing[0]}, …)")
-    processor = family.load_processor(folder)
-    card = folder / MODEL_CARD_FILE
-    if card.is_file():
-        record = ModelRecord.model_validate(json.loads(card.read_text(encoding="utf-8")))
-    else:
+        raise MedForgetError(f"{folder}: {len(missing)} weights missing ({sorted(missing)[0]}, …)")
+    if record is None:
         record = ModelRecord(
             config_name=folder.name,
             dataset_hash="",  # trained on no MedForget build yet: fine-tune it first
             parameters=sum(p.numel() for p in model.parameters()),
-            recipe={"checkpoint": str(folder.resolve()), "model_type": family.model_type},
+            recipe=Recipe(checkpoint=str(folder.resolve()), model_type=family.model_type),
         )
     return model.to(device).eval(), processor, record

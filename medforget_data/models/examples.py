@@ -6,11 +6,9 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from PIL import Image
 
-from medforget_data.dataset.features import ITEM_COLUMNS, row_item
-from medforget_data.dataset.load import split_path
+from medforget_data.dataset.load import read_split
 from medforget_data.dataset.schema import QAItem
 
 
@@ -22,12 +20,10 @@ class Example:
 
 def read_examples(dataset_dir: Path, config: str, split: str) -> list[Example]:
     """Items of one split with decoded images (one decode per study)."""
-    table = pq.read_table(split_path(dataset_dir, config, split), columns=[*ITEM_COLUMNS, "image"])
     images: dict[str, Image.Image] = {}
     examples = []
-    for row in table.to_pylist():
-        item = row_item(row)
+    for item, encoded in read_split(dataset_dir, config, split, images=True):
         if item.study_id not in images:
-            images[item.study_id] = Image.open(io.BytesIO(row["image"]["bytes"])).convert("RGB")
+            images[item.study_id] = Image.open(io.BytesIO(encoded)).convert("RGB")
         examples.append(Example(item, images[item.study_id]))
     return examples

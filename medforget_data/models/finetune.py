@@ -18,10 +18,12 @@ from medforget_data.constants import LEVELS, TRAIN_CONFIG, TRAIN_SPLIT
 from medforget_data.dataset.load import read_split_items
 from medforget_data.dataset.manifest import read_manifest
 from medforget_data.errors import MedForgetError, check_choice
-from medforget_data.models.batches import Encoder
+from medforget_data.models.batches import Encoder, WordingDraws
 from medforget_data.models.build import (
     MODEL_CARD_FILE,
+    BaseCheckpoint,
     ModelRecord,
+    Recipe,
     checkpoint_hash,
     load_model,
     new_model,
@@ -30,7 +32,7 @@ from medforget_data.models.build import (
 from medforget_data.models.configs import MODEL_SPECS
 from medforget_data.models.examples import Example, read_examples
 from medforget_data.models.families import family_of_model
-from medforget_data.models.train import TrainConfig, checkpoint_exists, train
+from medforget_data.models.train import LoopSetup, TrainConfig, checkpoint_exists, train
 from medforget_data.models.vision_pretrain import freeze_vision, pretrain_vision
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -93,13 +95,16 @@ def freeze_vision_and_projector(model) -> None:
 
 
 def checkpoint_train_config(train_config: TrainConfig) -> TrainConfig:
-    """The checkpoint recipe's lr and epochs where the caller set none."""
+    """The checkpoint recipe's lr and epochs where the caller set none; no vision pretraining (a
+    checkpoint's tower is pretrained already, and stays frozen)."""
+    if "vision_pretrain_epochs" in train_config.model_fields_set and train_config.vision_pretrain_epochs:
+        raise MedForgetError("vision pretraining is for the project's own models, not a checkpoint")
     unset = {
         key: getattr(CHECKPOINT_RECIPE, key)
         for key in ("lr", "epochs")
         if key not in train_config.model_fields_set
     }
-    return train_config.model_copy(update=unset)
+    return train_config.model_copy(update={**unset, "vision_pretrain_epochs": 0})
 
 
 def finetune(
@@ -111,7 +116,6 @@ def finetune(
     base_model: Path | None = None,
     lora_rank: int | None = None,
     resume: bool = False,
-    progress: bool = True,
     device: str = "cpu",
     lora_alpha: int | None = None,
     gradient_checkpointing: bool = False,
@@ -135,11 +139,14 @@ def finetune(
         train_config = checkpoint_train_config(train_config)
         lora_alpha = lora_alpha if lora_alpha is not None else CHECKPOINT_RECIPE.lora_alpha
         freeze_vision_and_projector(model)
-        provenance = {
-            "path": str(Path(base_model).resolve()),
-            "content_hash": checkpoint_hash(base_model),
-            "record": base_record.model_dump() if (Path(base_model) / MODEL_CARD_FILE).is_file() else None,
-        }
+        provenance = BaseCheckpoint(
+            path=str(Path(base_model).resolve()),
+            content_hash=checkpoint_hash(base_model),
+            model_type=family_of_model(model).model_type,
+            record=base_record.model_dump(mode="json")
+            if (Path(base_model) / MODEL_CARD_FILE).is_file()
+            else None,
+        )
     else:
         model, processor = new_model(config_name, dataset_dir, train_config.seed)
         name = config_name
@@ -151,7 +158,8 @@ def finetune(
         model = add_lora(model, lora_rank, lora_alpha)
     examples = training_examples(dataset_dir, oracle_level)
     encoder = Encoder(processor)
-    encoded = [encoder.encode(example) for example in examples]
+    # each epoch asks every item in one of its training wordings (drawn from the seed and epoch)
+    encoded = WordingDraws(encoder, examples)
     began = time.perf_counter()
     vision_accuracy = None
     if base_model is None and train_config.vision_pretrain_epochs > 0:
@@ -163,20 +171,11 @@ def finetune(
                 train_config.vision_pretrain_epochs,
                 train_config.lr,
                 train_config.seed,
-                progress=progress,
                 device=device,
             )
         freeze_vision(model)
-    history = train(
-        model,
-        encoded,
-        encoder.pad_id,
-        train_config,
-        checkpoint_root=out_dir,
-        resume=resume,
-        progress=progress,
-        device=device,
-    )
+    setup = LoopSetup(label="fine-tuning", checkpoint_root=out_dir, resume=resume)
+    history = train(model.to(device), encoded, encoder.pad_id, train_config, setup)
     if lora_rank:
         model = model.merge_and_unload()  # a plain model again: every method loads it the same way
     if gradient_checkpointing:
@@ -185,19 +184,19 @@ def finetune(
         config_name=name,
         dataset_hash=manifest.dataset_hash,
         parameters=sum(p.numel() for p in model.parameters()),
-        recipe={
-            "mode": "oracle" if oracle_level else "vanilla",
-            "oracle_level": oracle_level,
-            "train_items": len(examples),
-            "lora_rank": lora_rank,
-            "lora_alpha": lora_alpha if lora_rank else None,
-            "gradient_checkpointing": gradient_checkpointing,
-            "base_model": provenance,
-            **train_config.model_dump(),
-            "vision_pretrain_study_accuracy": vision_accuracy,
-            "wall_seconds": time.perf_counter() - began,
-            "torch_threads": torch.get_num_threads(),
-        },
+        recipe=Recipe(
+            mode="oracle" if oracle_level else "vanilla",
+            oracle_level=oracle_level,
+            train_items=len(examples),
+            lora_rank=lora_rank,
+            lora_alpha=lora_alpha if lora_rank else None,
+            gradient_checkpointing=gradient_checkpointing,
+            base_model=provenance,
+            train=train_config,
+            vision_pretrain_study_accuracy=vision_accuracy,
+            wall_seconds=time.perf_counter() - began,
+            torch_threads=torch.get_num_threads(),
+        ),
         history=history,
     )
     save_model(model.cpu(), processor, out_dir, record)

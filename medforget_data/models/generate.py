@@ -12,16 +12,31 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 from transformers import GenerationConfig
 
+from medforget_data import progress
 from medforget_data.constants import LEVEL_SPLITS, LEVELS
 from medforget_data.errors import check_choice
 from medforget_data.models.batches import Encoder, collate, model_inputs
 from medforget_data.models.examples import Example, read_examples
+from medforget_data.models.vision_cache import vision_cache
 from medforget_data.scoring.submission import SubmissionMetadata, write_submission
 
-DEFAULT_MAX_NEW_TOKENS = 160  # the longest report sections are ~130 tokens
+# Room past the longest reference answer of a task: a right answer and its end token always fit.
+ANSWER_MARGIN_TOKENS = 16
+
+
+def answer_caps(tokenizer, examples: Sequence[Example]) -> dict[str, int]:
+    """Per task, the new-token cap: its longest reference answer among `examples`, in tokens, plus a margin.
+
+    No answer the benchmark scores is longer, so a model that never emits its end token (GA, NPO)
+    stops there instead of at one fixed cap sized for the longest report section.
+    """
+    caps: dict[str, int] = {}
+    for example in examples:
+        length = len(tokenizer(example.item.answer, add_special_tokens=False)["input_ids"])
+        caps[example.item.task] = max(caps.get(example.item.task, 0), length + ANSWER_MARGIN_TOKENS)
+    return caps
 
 
 def greedy_config(end_ids: list[int], pad_id: int, max_new_tokens: int) -> GenerationConfig:
@@ -59,33 +74,48 @@ def generate_answers(
     processor,
     examples: Sequence[Example],
     batch_size: int = 32,
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-    progress: bool = True,
+    max_new_tokens: int | None = None,
     questions: Sequence[str] | None = None,
 ) -> dict[str, str]:
-    """item id → decoded answer. `questions` overrides the items' questions (the reconstruction attack)."""
+    """item id → decoded answer. `questions` overrides the items' questions (the reconstruction attack).
+
+    `max_new_tokens` None: each task's cap from its reference answers (`answer_caps`); an int: one
+    cap for every task. Batches hold one task each, so a batch of short answers ends early.
+    """
     encoder = Encoder(processor)
     tokenizer = processor.tokenizer
-    config = greedy_config(encoder.family.end_token_ids(tokenizer), encoder.pad_id, max_new_tokens)
+    end_ids = encoder.family.end_token_ids(tokenizer)
     device = next(model.parameters()).device
+    caps = answer_caps(tokenizer, examples) if max_new_tokens is None else None
     encoded = [
         encoder.encode(e, question=questions[i] if questions else None, with_answer=False)
         for i, e in enumerate(examples)
     ]
-    # Similar prompt lengths together: less left padding.
-    order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i].input_ids), i))
+    # One task per batch, similar prompt lengths together: less left padding, earlier stops.
+    order = sorted(range(len(encoded)), key=lambda i: (examples[i].item.task, len(encoded[i].input_ids), i))
+    batches: list[list[int]] = []
+    for i in order:
+        if (
+            batches
+            and len(batches[-1]) < batch_size
+            and examples[batches[-1][0]].item.task == examples[i].item.task
+        ):
+            batches[-1].append(i)
+        else:
+            batches.append([i])
     answers: dict[str, str] = {}
     model.eval()
-    for start in tqdm(
-        range(0, len(order), batch_size), desc="generating", unit="batch", disable=not progress
-    ):
-        chunk = [encoded[i] for i in order[start : start + batch_size]]
-        batch = model_inputs(collate(chunk, encoder.pad_id, left_pad=True), device)
-        with checkpoint_defaults_ignored(model, config):
-            output = model.generate(**batch, generation_config=config)
-        new_tokens = output[:, batch["input_ids"].shape[1] :]
-        for e, tokens in zip(chunk, new_tokens, strict=True):
-            answers[e.item_id] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
+    with vision_cache(model):
+        for indices in progress.bar(batches, desc="generating", unit="batch"):
+            chunk = [encoded[i] for i in indices]
+            batch = model_inputs(collate(chunk, encoder.pad_id, left_pad=True), device)
+            cap = caps[examples[indices[0]].item.task] if caps is not None else max_new_tokens
+            config = greedy_config(end_ids, encoder.pad_id, cap)
+            with checkpoint_defaults_ignored(model, config):
+                output = model.generate(**batch, generation_config=config)
+            new_tokens = output[:, batch["input_ids"].shape[1] :]
+            for e, tokens in zip(chunk, new_tokens, strict=True):
+                answers[e.item_id] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
     return answers
 
 
@@ -98,8 +128,7 @@ def generate_submission(
     metadata: SubmissionMetadata,
     splits: Sequence[str] = LEVEL_SPLITS,
     batch_size: int = 32,
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-    progress: bool = True,
+    max_new_tokens: int | None = None,
 ) -> int:
     """Greedy answers to every item of `splits` at `level` written as a submission; returns the count."""
     check_choice("level", level, LEVELS)
@@ -107,7 +136,7 @@ def generate_submission(
         check_choice("split", split, LEVEL_SPLITS)
     examples = [e for split in splits for e in read_examples(dataset_dir, level, split)]
     answers = generate_answers(
-        model, processor, examples, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress
+        model, processor, examples, batch_size=batch_size, max_new_tokens=max_new_tokens
     )
     write_submission(out, metadata, {e.item.id: answers[e.item.id] for e in examples})
     return len(examples)

@@ -12,15 +12,16 @@ oracle never sees a forgotten image. Evidence and figures: BENCHMARKS.md (issue 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
-from tqdm.auto import tqdm
 
 from medforget_data.constants import LEVELS
 from medforget_data.models.batches import Encoder
 from medforget_data.models.examples import Example
+from medforget_data.models.train import LoopConfig, LoopSetup, Objective, fit
 
 # Levels whose ids are properties of an image (a report section shares its study's image).
 IMAGE_LEVELS: tuple[str, ...] = LEVELS[: LEVELS.index("study") + 1]
@@ -83,7 +84,6 @@ def pretrain_vision(
     lr: float,
     seed: int,
     batch_size: int = 16,
-    progress: bool = True,
     device: str = "cpu",
 ) -> float:
     """Train the vision tower in place to classify each image's level ids; returns the last epoch's
@@ -96,37 +96,43 @@ def pretrain_vision(
         images = training_images(examples)
         inputs = [encoder.image_inputs(image)[0] for image in images]
         labels = [label.to(device) for label in image_labels(images)]
-        visual = model.model.visual.to(device).train()
+        visual = model.model.visual.to(device)
         generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)  # the heads' initialisation
         hidden = model.config.text_config.hidden_size
         heads = torch.nn.ModuleList(torch.nn.Linear(hidden, int(label.max()) + 1) for label in labels)
         heads.to(device)
-        optimizer = torch.optim.AdamW([*visual.parameters(), *heads.parameters()], lr=lr, weight_decay=0.0)
-        accuracy = 0.0
-        for _ in tqdm(range(epochs), desc="vision pretraining", unit="epoch", disable=not progress):
-            correct = 0
+        right: list[int] = []  # per step, the batch's studies told apart
+
+        def batches(epoch: int) -> list[list[int]]:
             order = torch.randperm(len(images), generator=generator).tolist()
-            for start in range(0, len(order), batch_size):
-                chosen = order[start : start + batch_size]
-                summary = visual_summary(
-                    visual,
-                    torch.cat([inputs[i]["pixel_values"] for i in chosen]).to(device),
-                    torch.cat([inputs[i]["image_grid_thw"] for i in chosen]).to(device),
-                    len(chosen),
-                )
-                logits = [head(summary) for head in heads]
-                loss = sum(
-                    torch.nn.functional.cross_entropy(level_logits, label[chosen])
-                    for level_logits, label in zip(logits, labels, strict=True)
-                )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                correct += int((logits[-1].argmax(-1) == labels[-1][chosen]).sum())
-            accuracy = correct / len(images)
-        visual.eval()
-        return accuracy
+            return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+        def loss(tower, chosen: list[int]) -> torch.Tensor:
+            summary = visual_summary(
+                tower,
+                torch.cat([inputs[i]["pixel_values"] for i in chosen]).to(device),
+                torch.cat([inputs[i]["image_grid_thw"] for i in chosen]).to(device),
+                len(chosen),
+            )
+            logits = [head(summary) for head in heads]
+            right.append(int((logits[-1].argmax(-1) == labels[-1][chosen]).sum()))
+            return sum(
+                torch.nn.functional.cross_entropy(level_logits, label[chosen])
+                for level_logits, label in zip(logits, labels, strict=True)
+            )
+
+        steps = math.ceil(len(images) / batch_size)
+        # a constant rate, no clipping, fp32: the recipe the figures in BENCHMARKS.md were made with
+        recipe = LoopConfig(epochs=epochs, lr=lr, weight_decay=0.0, clip_norm=None)
+        fit(
+            visual,
+            [*visual.parameters(), *heads.parameters()],
+            Objective(batches, loss, steps),
+            recipe,
+            LoopSetup(label="vision pretraining"),
+        )
+        return sum(right[-steps:]) / len(images) if right else 0.0
 
 
 def freeze_vision(model) -> None:

@@ -9,7 +9,6 @@ lasting output is its submission and its results JSON.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import shutil
@@ -19,43 +18,48 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
+from medforget_data import progress
 from medforget_data.attacks.model_attacks import attack
 from medforget_data.dataset.manifest import read_manifest
+from medforget_data.io import write_model
 from medforget_data.leaderboard.table import write_leaderboard
 from medforget_data.methods import get_method, make_config
 from medforget_data.methods.apply import apply_method
-from medforget_data.models.build import MODEL_CARD_FILE, checkpoint_hash, load_model
+from medforget_data.models.build import MODEL_CARD_FILE, ModelRecord, checkpoint_hash, load_model
 from medforget_data.models.finetune import finetune
 from medforget_data.models.generate import generate_submission
 from medforget_data.models.train import CHECKPOINT_DIR, precision_dtype
-from medforget_data.pipeline.config import RunConfig, stage_key
-from medforget_data.pipeline.state import RunState, run_lock
+from medforget_data.pipeline.config import RunConfig, RunRecord, stage_key
+from medforget_data.pipeline.state import RunState, RunTimings, run_lock
 from medforget_data.scoring.judge_offline import OfflineJudge
-from medforget_data.scoring.results import read_results, write_results
+from medforget_data.scoring.results import Results, read_results, write_results
+from medforget_data.scoring.score import with_utility
 from medforget_data.scoring.score_file import score_submission_file
 from medforget_data.scoring.submission import SubmissionMetadata
 
 RUN_RECORD = "run.json"
+TIMINGS_FILE = "timings.json"
 LEADERBOARD_DIR = "leaderboard"
 
 
+def model_name(oracle_level: str | None) -> str:
+    return "vanilla" if oracle_level is None else f"oracle-{oracle_level}"
+
+
 class BenchmarkRun:
-    def __init__(self, config: RunConfig, dataset_dir: Path, run_dir: Path, progress: bool = True) -> None:
-        self.config, self.dataset_dir, self.run_dir, self.progress = (
-            config,
-            Path(dataset_dir),
-            Path(run_dir),
-            progress,
-        )
+    def __init__(self, config: RunConfig, dataset_dir: Path, run_dir: Path) -> None:
+        self.config, self.dataset_dir, self.run_dir = config, Path(dataset_dir), Path(run_dir)
         self.dataset_hash = read_manifest(self.dataset_dir).dataset_hash
         self.state = RunState(self.run_dir)
-        self.model_keys: dict[str, str] = {}
         self.dtype = precision_dtype(config.precision)
         checkpoint = config.checkpoint()
         # a checkpoint's stages are keyed by its content, not its path
         self.model_identity = checkpoint_hash(checkpoint) if checkpoint is not None else config.model
+        # Every model's key at set-up: a cell's key names the models it starts from.
+        self.model_keys: dict[str, str] = {
+            model_name(level): self.model_key(level) for level in (None, *config.levels)
+        }
 
     # ----- paths
     def model_dir(self, name: str) -> Path:
@@ -69,22 +73,27 @@ class BenchmarkRun:
 
     # ----- models
     def load(self, name: str):
+        """A trained model of this run, on the run's device in the run's precision."""
         return load_model(self.model_dir(name), device=self.config.device, dtype=self.dtype)
 
-    def trained_model(self, oracle_level: str | None) -> Path:
-        """The vanilla model, or the retrain oracle of a level; trained once, resumed if interrupted."""
-        name = "vanilla" if oracle_level is None else f"oracle-{oracle_level}"
-        train_config = self.config.train_config()
-        key = stage_key(
+    def model_key(self, oracle_level: str | None) -> str:
+        checkpoint = (
+            {"lora_rank": self.config.checkpoint_lora_rank()} if self.config.checkpoint() is not None else {}
+        )
+        return stage_key(
             {
                 "dataset": self.dataset_hash,
                 "model": self.model_identity,
-                "lora_rank": self.config.checkpoint_lora_rank(),
-                "train": train_config.model_dump(),
+                **checkpoint,
+                "train": self.config.train_config().model_dump(),
                 "oracle_level": oracle_level,
             }
         )
-        self.model_keys[name] = key
+
+    def trained_model(self, oracle_level: str | None) -> Path:
+        """The vanilla model, or the retrain oracle of a level; trained once, resumed if interrupted."""
+        name = model_name(oracle_level)
+        key = self.model_keys[name]
         stage, folder = f"model-{name}", self.model_dir(name)
         if self.state.is_done(stage, key) and (folder / MODEL_CARD_FILE).is_file():
             return folder
@@ -96,16 +105,15 @@ class BenchmarkRun:
             self.dataset_dir,
             folder,
             config_name=self.config.model,
-            train_config=train_config,
+            train_config=self.config.train_config(),
             oracle_level=oracle_level,
             base_model=self.config.checkpoint(),
             lora_rank=self.config.checkpoint_lora_rank(),
             resume=resume,
-            progress=self.progress,
             device=self.config.device,
         )
         shutil.rmtree(folder / CHECKPOINT_DIR, ignore_errors=True)  # optimizer state only served resume
-        self.state.mark(stage, key, done=True, seconds={"train": record.recipe["wall_seconds"]})
+        self.state.mark(stage, key, done=True, seconds={"train": record.recipe.wall_seconds or 0.0})
         return folder
 
     def train_models_concurrently(self) -> None:
@@ -122,10 +130,10 @@ class BenchmarkRun:
                 pool.submit(_train_in_process, self.config, self.dataset_dir, self.run_dir, name, threads)
                 for name in names
             ]
-            for job in tqdm(jobs, desc="training (concurrent)", unit="model", disable=not self.progress):
+            for job in progress.bar(jobs, desc="training (concurrent)", unit="model"):
                 job.result()
 
-    # ----- cells
+    # ----- cells: a cell is a function from its models and reference results to a `Results` value
     def method_overrides(self, method: str) -> dict:
         """The run's seed; from a LoRA-tuned checkpoint, loss-based methods train adapters of that rank."""
         rank = self.config.checkpoint_lora_rank()
@@ -150,11 +158,15 @@ class BenchmarkRun:
             }
         )
 
-    def answer_and_score(self, level: str, method: str, model, processor, record, timings: dict) -> Path:
-        """Generate the level's submission and score it against vanilla's results (utility)."""
-        submission, results = self.submission_path(level, method), self.results_path(level, method)
+    def answer_and_score(
+        self, level: str, method: str, model, processor, record: ModelRecord, reference: Results | None
+    ) -> tuple[Results, dict[str, float]]:
+        """The level's submission (kept: it is the cell's answer sheet), its scores and their seconds.
+
+        Utility is against `reference` (vanilla's results); None: the model is vanilla, its own reference.
+        """
+        submission = self.submission_path(level, method)
         submission.parent.mkdir(parents=True, exist_ok=True)
-        results.parent.mkdir(parents=True, exist_ok=True)
         metadata = SubmissionMetadata(
             method=method,
             model=record.config_name,
@@ -172,36 +184,54 @@ class BenchmarkRun:
             metadata,
             batch_size=self.config.batch_size,
             max_new_tokens=self.config.max_new_tokens,
-            progress=self.progress,
         )
-        timings["generate"] = time.perf_counter() - began
-        began = time.perf_counter()
-        reference = self.results_path(level, "vanilla")
-        if method == "vanilla":  # its own reference: scored once to exist, once to be relative to itself
-            write_results(results, self._score(submission, level, None))
-        write_results(results, self._score(submission, level, reference))
-        timings["score"] = time.perf_counter() - began
-        return results
-
-    def _score(self, submission: Path, level: str, reference: Path | None):
-        return score_submission_file(
+        generated = time.perf_counter()
+        results = score_submission_file(
             submission, level, self.dataset_dir, OfflineJudge(), reference, seed=self.config.seed
         )
+        if reference is None:
+            results = with_utility(results, results)
+        return results, {"generate": generated - began, "score": time.perf_counter() - generated}
 
-    def attack_and_finish(
-        self, level: str, method: str, model, processor, record, timings: dict, key: str
-    ) -> None:
+    def with_attacks(
+        self,
+        level: str,
+        results: Results,
+        seconds: dict[str, float],
+        model,
+        processor,
+        record: ModelRecord,
+        oracle: Results | None,
+    ) -> Results:
+        """`results` with the attacks on `model` (forget quality against `oracle`) and the stage times."""
         began = time.perf_counter()
-        oracle = None if method == "oracle" else self.results_path(level, "oracle")
-        path = self.results_path(level, method)
-        attack(model, processor, record, self.dataset_dir, level, path, oracle)
-        timings["attack"] = time.perf_counter() - began
-        results = read_results(path)
-        write_results(path, results.model_copy(update={"timings": timings}))
-        self.state.mark(f"cell-{level}-{method}", key, done=True, seconds=timings)
+        attacks = attack(model, processor, record, self.dataset_dir, level, results, oracle)
+        timings = {**seconds, "attack": time.perf_counter() - began}
+        return results.model_copy(update={"attacks": attacks, "timings": timings})
+
+    def cell(
+        self,
+        level: str,
+        method: str,
+        model,
+        processor,
+        record: ModelRecord,
+        unlearn_seconds: float,
+        reference: Results,
+        oracle: Results | None,
+    ) -> Results:
+        """One table cell: answers, scores against vanilla's `reference`, attacks against `oracle`."""
+        results, seconds = self.answer_and_score(level, method, model, processor, record, reference)
+        seconds = {"unlearn": unlearn_seconds, **seconds}
+        return self.with_attacks(level, results, seconds, model, processor, record, oracle)
+
+    def finish(self, level: str, method: str, results: Results, key: str) -> None:
+        """The cell's one write of its results, then its done-marker."""
+        write_results(self.results_path(level, method), results)
+        self.state.mark(f"cell-{level}-{method}", key, done=True, seconds=results.timings)
 
     def reference_cells(self, level: str, advance: Callable[[str], None]) -> None:
-        """Vanilla's scores (every utility's reference), then the oracle, then vanilla's attacks."""
+        """Vanilla's scores (every utility's reference), then the oracle's cell, then vanilla's attacks."""
         vanilla_key, oracle_key = self.cell_key(level, "vanilla"), self.cell_key(level, "oracle")
         vanilla_done = self.state.is_done(f"cell-{level}-vanilla", vanilla_key)
         oracle_done = self.state.is_done(f"cell-{level}-oracle", oracle_key)
@@ -210,19 +240,22 @@ class BenchmarkRun:
             advance("oracle")
             return
         vanilla, processor, vanilla_record = self.load("vanilla")
-        vanilla_timings: dict[str, float] = {"unlearn": 0.0}
-        self.answer_and_score(level, "vanilla", vanilla, processor, vanilla_record, vanilla_timings)
-        if not oracle_done:
+        scored, seconds = self.answer_and_score(level, "vanilla", vanilla, processor, vanilla_record, None)
+        if oracle_done:
+            oracle_results = read_results(self.results_path(level, "oracle"))
+        else:
             oracle, oracle_processor, oracle_record = self.load(f"oracle-{level}")
-            timings = {"unlearn": self.state.read(f"model-oracle-{level}")["seconds"]["train"]}
-            self.answer_and_score(level, "oracle", oracle, oracle_processor, oracle_record, timings)
-            self.attack_and_finish(
-                level, "oracle", oracle, oracle_processor, oracle_record, timings, oracle_key
+            trained = self.state.read(f"model-oracle-{level}")
+            train_seconds = trained.seconds.get("train", 0.0) if trained else 0.0
+            oracle_results = self.cell(
+                level, "oracle", oracle, oracle_processor, oracle_record, train_seconds, scored, None
             )
+            self.finish(level, "oracle", oracle_results, oracle_key)
         advance("oracle")
-        self.attack_and_finish(
-            level, "vanilla", vanilla, processor, vanilla_record, vanilla_timings, vanilla_key
+        vanilla_results = self.with_attacks(
+            level, scored, {"unlearn": 0.0, **seconds}, vanilla, processor, vanilla_record, oracle_results
         )
+        self.finish(level, "vanilla", vanilla_results, vanilla_key)
         advance("vanilla")
 
     def method_cell(self, level: str, method: str) -> None:
@@ -231,12 +264,18 @@ class BenchmarkRun:
             return
         model, processor, record = self.load("vanilla")
         config = make_config(method, self.method_overrides(method))
-        unlearned = apply_method(
-            method, model, processor, record, self.dataset_dir, level, config, progress=self.progress
+        unlearned = apply_method(method, model, processor, record, self.dataset_dir, level, config)
+        results = self.cell(
+            level,
+            method,
+            unlearned.model,
+            processor,
+            unlearned.record,
+            unlearned.wall_seconds,
+            read_results(self.results_path(level, "vanilla")),
+            read_results(self.results_path(level, "oracle")),
         )
-        timings = {"unlearn": unlearned.wall_seconds}
-        self.answer_and_score(level, method, unlearned.model, processor, unlearned.record, timings)
-        self.attack_and_finish(level, method, unlearned.model, processor, unlearned.record, timings, key)
+        self.finish(level, method, results, key)
 
     # ----- the whole run
     def stage_seconds(self) -> dict[str, float]:
@@ -261,24 +300,13 @@ class BenchmarkRun:
 
     def _run(self) -> Path:
         config = self.config
-        (self.run_dir / RUN_RECORD).write_text(
-            json.dumps(
-                {
-                    "config": config.model_dump(),
-                    "dataset_dir": str(self.dataset_dir),
-                    "dataset_hash": self.dataset_hash,
-                },
-                indent=1,
-            )
-            + "\n",
-            encoding="utf-8",
+        write_model(
+            self.run_dir / RUN_RECORD,
+            RunRecord(config=config, dataset_dir=str(self.dataset_dir), dataset_hash=self.dataset_hash),
         )
         cells = [(level, method) for level in config.levels for method in config.cell_methods()]
-        with tqdm(
-            total=1 + len(config.levels) + len(cells) + 1,
-            desc="benchmark",
-            unit="stage",
-            disable=not self.progress,
+        with progress.bar(
+            total=1 + len(config.levels) + len(cells) + 1, desc="benchmark", unit="stage"
         ) as overall:
             overall.set_postfix_str("vanilla model")
             if config.training_jobs > 1:
@@ -303,9 +331,9 @@ class BenchmarkRun:
                 )
             overall.set_postfix_str("leaderboard")
             overall.update()
-        (self.run_dir / "timings.json").write_text(
-            json.dumps({"stages": self.state.all_seconds(), "totals": self.stage_seconds()}, indent=1) + "\n",
-            encoding="utf-8",
+        write_model(
+            self.run_dir / TIMINGS_FILE,
+            RunTimings(stages=self.state.all_seconds(), totals=self.stage_seconds()),
         )
         return board
 
@@ -314,4 +342,5 @@ def _train_in_process(
     config: RunConfig, dataset_dir: Path, run_dir: Path, oracle_level: str | None, threads: int
 ) -> None:
     torch.set_num_threads(threads)
-    BenchmarkRun(config, dataset_dir, run_dir, progress=False).trained_model(oracle_level)
+    with progress.quiet():  # the parent's bar counts finished models
+        BenchmarkRun(config, dataset_dir, run_dir).trained_model(oracle_level)

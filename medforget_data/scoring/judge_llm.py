@@ -15,18 +15,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medforget_data.errors import MedForgetError
+from medforget_data.io import write_json
 
 JUDGE_NAME = "llm"
 RUBRIC_VERSION = "medforget-factuality-rubric-v1"
@@ -52,13 +53,24 @@ class LLMJudgeConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     base_url: str = Field(default_factory=lambda: os.environ.get(ENV_BASE_URL, ""))
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parsed = urllib.parse.urlparse(value)
+        if value and (parsed.scheme not in ("http", "https") or not parsed.netloc):
+            raise ValueError(f"{value!r} is not an http(s):// URL")
+        return value
     model: str = Field(default_factory=lambda: os.environ.get(ENV_MODEL, ""))
     api_key: str = Field(default_factory=lambda: os.environ.get(ENV_API_KEY, ""), repr=False)
     cache_dir: Path | None = None  # default: <medforget cache>/judge
     max_retries: int = Field(default=4, ge=0)
     backoff_seconds: float = Field(default=1.0, ge=0)  # doubled after each failed try
     max_backoff_seconds: float = Field(default=30.0, ge=0)  # also caps a server's Retry-After
-    timeout_seconds: float = Field(default=60.0, gt=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)  # connect + read, per request
+    # The most one verdict may take, all tries and waits together; an endpoint that accepts
+    # connections and never answers costs this long, then the run stops with one line.
+    deadline_seconds: float = Field(default=120.0, gt=0)
     max_consecutive_failures: int = Field(default=5, ge=1)
     concurrency: int = Field(default=4, ge=1)  # requests in flight during `prefetch`
 
@@ -112,6 +124,7 @@ class LLMJudge:
         self.unscored = 0
         self.last_error = ""
         self._failures_in_a_row = 0
+        self._fatal = ""  # set once the endpoint is judged unusable: no thread asks it again
         self._memo: dict[str, float | None] = {}  # prompt -> verdict of this run (None: unscored)
         self._lock = threading.Lock()  # counters and memo are shared by prefetch's threads
 
@@ -132,7 +145,7 @@ class LLMJudge:
         assert self.config.cache_dir is not None
         return self.config.cache_dir / key[:2] / f"{key}.json"
 
-    def _ask(self, prompt: str) -> float:
+    def _ask(self, prompt: str, timeout: float | None = None) -> float:
         body = json.dumps(
             {"model": self.config.model, "temperature": 0, "messages": [{"role": "user", "content": prompt}]}
         ).encode()
@@ -145,7 +158,7 @@ class LLMJudge:
         with self._lock:
             self.requests += 1
         try:
-            with urllib.request.urlopen(request, timeout=self.config.timeout_seconds) as response:
+            with urllib.request.urlopen(request, timeout=timeout or self.config.timeout_seconds) as response:
                 payload = json.loads(response.read().decode("utf-8"))
         except urllib.error.HTTPError as error:
             if error.code not in RETRYABLE_STATUSES:
@@ -168,27 +181,27 @@ class LLMJudge:
             return None
 
     def _write_cache(self, path: Path, score: float) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        record = json.dumps({"score": score, "rubric": RUBRIC_VERSION, "model": self.config.model})
-        # A unique temporary name, so two scorers sharing the cache never interleave writes.
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(record)
-        os.replace(temporary, path)
+        # Atomic with a unique temporary name: two scorers sharing the cache never interleave writes.
+        write_json(path, {"score": score, "rubric": RUBRIC_VERSION, "model": self.config.model})
 
-    def _give_up(self) -> None:
+    def _give_up(self, deadline_passed: bool = False) -> None:
         with self._lock:
             self.unscored += 1
             self._failures_in_a_row += 1
-            fatal = self.tripped and not self.verdicts
+            # never a verdict and one item already took the whole deadline: the endpoint is not
+            # answering, and asking for more items would only multiply the wait
+            fatal = (self.tripped or deadline_passed) and not self.verdicts
         if fatal:
-            raise MedForgetError(
+            self._fatal = (
                 f"llm judge {self.config.base_url} gave no verdict for the first "
                 f"{self._failures_in_a_row} items (last error: {self.last_error})"
             )
+            raise MedForgetError(self._fatal)
 
     def _obtain(self, prompt: str) -> float | None:
         """A verdict from the disk cache or the endpoint (with retries), or None."""
+        if self._fatal:  # another thread found the endpoint unusable: stop, do not ask it again
+            raise MedForgetError(self._fatal)
         cached = self.cache_path(prompt)
         if (score := self._read_cache(cached)) is not None:
             with self._lock:
@@ -199,15 +212,20 @@ class LLMJudge:
                 self.unscored += 1
             return None
         delay = self.config.backoff_seconds
+        deadline = time.monotonic() + self.config.deadline_seconds
         for attempt in range(self.config.max_retries + 1):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.last_error = f"no verdict within the {self.config.deadline_seconds:g} s deadline"
+                break
             try:
-                score = self._ask(prompt)
+                score = self._ask(prompt, timeout=min(self.config.timeout_seconds, left))
             except VerdictError as error:
                 self.last_error = str(error)
                 if attempt == self.config.max_retries:
                     break
                 wait = delay if error.retry_after is None else max(delay, error.retry_after)
-                time.sleep(min(wait, self.config.max_backoff_seconds))
+                time.sleep(max(0.0, min(wait, self.config.max_backoff_seconds, deadline - time.monotonic())))
                 delay *= 2
                 continue
             self._write_cache(cached, score)
@@ -215,7 +233,7 @@ class LLMJudge:
                 self.verdicts += 1
                 self._failures_in_a_row = 0
             return score
-        self._give_up()
+        self._give_up(deadline_passed=time.monotonic() >= deadline)
         return None
 
     def _verdict(self, prompt: str) -> float | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Literal, get_args
 
 from rouge_score import rouge_scorer
 
@@ -16,6 +17,14 @@ ROUGE_L = "rouge_l"
 FACTUALITY = "factuality"
 METRIC_FIELDS: tuple[str, ...] = (SCORE, EXACT_MATCH, ROUGE_L, FACTUALITY)
 UNSCORED = "unscored"  # how many items got no judge verdict
+
+# How classification and cloze answers count as correct. project: the option a prediction names
+# (robust parsing: `B`, `B)`, `B) text`, the text alone) or the normalised span. published: as the
+# published analysis (fengli-wu/MedForget `scripts/analyze_eval_results.py`), only a ROUGE-L F1 of
+# 1.0 against the full reference — for classification the whole "C) text" string, so a bare "C" is wrong.
+ScoringRule = Literal["project", "published"]
+SCORING_RULES: tuple[ScoringRule, ...] = get_args(ScoringRule)
+DEFAULT_RULE: ScoringRule = "project"
 
 ROUGE_WEIGHT = 0.25
 FACTUALITY_WEIGHT = 0.75
@@ -36,8 +45,12 @@ def answer_letter(answer: str) -> str:
     return answer.split(")", 1)[0].strip().upper()
 
 
-def exact_match(prediction: str, answer: str, task: str, options: Sequence[str] = ()) -> float:
+def exact_match(
+    prediction: str, answer: str, task: str, options: Sequence[str] = (), rule: ScoringRule = DEFAULT_RULE
+) -> float:
     """1.0 when the prediction gives the answer: the right option (classification) or the span (cloze)."""
+    if rule == "published":
+        return float(rouge_l(prediction, answer) == 1.0)
     if task == "classification":
         return float(parse_option(prediction, options) == answer_letter(answer))
     return float(normalise(prediction) == normalise(answer))

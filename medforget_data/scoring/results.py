@@ -1,19 +1,38 @@
-"""The results JSON: one scored submission (later issues add attack sections to the same file)."""
+"""The results JSON: one scored submission, and the attacks on the model that answered it."""
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
+import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
-from medforget_data.errors import MedForgetError
+from medforget_data.io import atomic_write_text, dump_json, read_model
+from medforget_data.scoring.metrics import DEFAULT_RULE, ScoringRule
 from medforget_data.scoring.submission import SubmissionMetadata
 
-RESULTS_SCHEMA_VERSION = 1
+# 2: `attacks` became typed sections (membership, reconstruction, forget_quality).
+RESULTS_SCHEMA_VERSION = 2
+
+
+def _null_is_nan(value: object) -> object:
+    return math.nan if value is None else value
+
+
+# A score that may be undefined (an unscored cell, a zero reference): NaN in memory, `null` in the
+# file, since bare NaN is not JSON (Node's JSON.parse and strict parsers reject it).
+Score = Annotated[float, BeforeValidator(_null_is_nan)]
+
+
+def _nan_to_null(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _nan_to_null(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nan_to_null(item) for item in value]
+    return value
 
 
 class ItemScore(BaseModel):
@@ -34,9 +53,9 @@ class SplitTaskScore(BaseModel):
 
     n: int
     unscored: int
-    mean: float
-    ci_low: float
-    ci_high: float
+    mean: Score
+    ci_low: Score
+    ci_high: Score
     rouge_l: float | None = None
     factuality: float | None = None
 
@@ -44,9 +63,9 @@ class SplitTaskScore(BaseModel):
 class UtilityScore(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    score: float
-    reference: float
-    relative: float
+    score: Score
+    reference: Score
+    relative: Score
 
 
 class ModalityResults(BaseModel):
@@ -55,9 +74,45 @@ class ModalityResults(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     scores: dict[str, dict[str, SplitTaskScore]]  # split -> task -> score
-    gaps: dict[str, dict[str, float]]
+    gaps: dict[str, dict[str, Score]]
     unscored: int
     items: list[ItemScore]
+
+
+class Membership(BaseModel):
+    """Membership inference, forget split (members) against holdout (non-members)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    auc: dict[str, float]  # attack (mia.MIA_ATTACKS) -> ROC AUC
+    forget_loss: dict[str, float]  # forget item id -> LOSS statistic (mean answer-token log-likelihood)
+
+
+class Reconstruction(BaseModel):
+    """The hierarchical reconstruction attack: forget score recovered at each context depth."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    depths: list[str]  # in the order they add context
+    recovery: dict[str, float]  # depth -> mean forget score
+
+
+class ForgetQuality(BaseModel):
+    """The model against the retrain oracle of the same level."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    privleak: dict[str, float]  # attack -> (AUC − oracle AUC) / oracle AUC
+    ks_p_value: float  # KS test of forget LOSS statistics against the oracle's
+    score_distance: float  # mean |forget score − oracle's|
+
+
+class Attacks(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    membership: Membership
+    reconstruction: Reconstruction
+    forget_quality: ForgetQuality | None = None  # None for the oracle itself
 
 
 class Results(BaseModel):
@@ -68,36 +123,21 @@ class Results(BaseModel):
     level: str
     metadata: SubmissionMetadata
     judge: dict[str, str]  # name, version
+    rule: ScoringRule = DEFAULT_RULE  # how classification and cloze answers were scored
     scores: dict[str, dict[str, SplitTaskScore]]  # split -> task -> score
-    gaps: dict[str, dict[str, float]]  # task -> {"retain_minus_forget", "sibling_minus_forget"}
+    gaps: dict[str, dict[str, Score]]  # task -> {"retain_minus_forget", "sibling_minus_forget"}
     utility: dict[str, UtilityScore] | None = None  # "holdout", "retain" relative to the reference
     unscored: int
     items: list[ItemScore]
     text_only: ModalityResults | None = None  # when the submission has text-only predictions
-    attacks: dict[str, Any] = {}  # filled by `medforget attack` (membership, reconstruction, …)
+    attacks: Attacks | None = None  # by `medforget attack` or `medforget run`
     timings: dict[str, float] = {}  # seconds per stage when `medforget run` made it (unlearn, generate, …)
 
 
 def write_results(path: Path, results: Results) -> None:
-    """Atomic: a uniquely named temporary file renamed over the target, so no half-written results."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(results.model_dump(mode="json"), indent=1) + "\n"
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Atomic, and strict JSON: a non-finite score is written as null (read back as NaN)."""
+    atomic_write_text(path, dump_json(_nan_to_null(results.model_dump(mode="json"))))
 
 
 def read_results(path: Path) -> Results:
-    path = Path(path)
-    if not path.is_file():
-        raise MedForgetError(f"results file {path} does not exist")
-    try:
-        return Results.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise MedForgetError(f"{path}: not a MedForget results file ({str(error).splitlines()[0]})") from None
+    return read_model(path, Results, "MedForget results file")

@@ -9,10 +9,14 @@ from typing import NamedTuple, Protocol
 
 from medforget_data.constants import HOLDOUT_SPLIT, LEVEL_SPLITS, TASKS
 from medforget_data.dataset.schema import QAItem
+from medforget_data.errors import MedForgetError, check_choice
 from medforget_data.scoring.aggregate import gap, mean_ci, relative
 from medforget_data.scoring.metrics import (
+    DEFAULT_RULE,
     METRIC_FIELDS,
+    SCORING_RULES,
     UNSCORED,
+    ScoringRule,
     exact_match,
     generation_total,
     rouge_l,
@@ -53,10 +57,11 @@ def score_answer(
     fact: str,
     judge: Judge,
     question: str = "",
+    rule: ScoringRule = DEFAULT_RULE,
 ) -> AnswerScore:
     """The per-item definition every caller shares (the CLI, the `evaluate` module, the attacks)."""
     if task != "generation":
-        value = exact_match(prediction, reference, task, options)
+        value = exact_match(prediction, reference, task, options, rule)
         return AnswerScore(score=value, exact_match=value)
     rouge = rouge_l(prediction, reference)
     factuality = judge.factuality(question, prediction, reference, fact)
@@ -64,9 +69,11 @@ def score_answer(
     return AnswerScore(score=total, rouge_l=rouge, factuality=factuality)
 
 
-def score_item(item: QAItem, split: str, prediction: str, judge: Judge) -> ItemScore:
+def score_item(
+    item: QAItem, split: str, prediction: str, judge: Judge, rule: ScoringRule = DEFAULT_RULE
+) -> ItemScore:
     answer = score_answer(
-        prediction, item.answer, item.task, item.options, item.fact, judge, question=item.question
+        prediction, item.answer, item.task, item.options, item.fact, judge, question=item.question, rule=rule
     )
     return ItemScore(
         id=item.id, split=split, task=item.task, image_answerable=item.image_answerable, **answer._asdict()
@@ -90,6 +97,53 @@ def summarise(answers: Sequence[AnswerScore], tasks: Sequence[str]) -> dict[str,
     if unscored := sum(a.score is None for a in answers):
         means[UNSCORED] = float(unscored)
     return means
+
+
+# The metric module's output keys, always all present (None where nothing applies): a fixed schema.
+OUTPUT_KEYS: tuple[str, ...] = (*METRIC_FIELDS, *TASKS, UNSCORED)
+
+
+def score_answers(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    tasks: Sequence[str],
+    options: Sequence[Sequence[str]],
+    facts: Sequence[str],
+    judge: Judge,
+    questions: Sequence[str] | None = None,
+    rule: ScoringRule = DEFAULT_RULE,
+) -> list[AnswerScore]:
+    """`score_answer` over parallel lists (the `evaluate` module's inputs); verdicts asked up front."""
+    n = len(predictions)
+    questions = [""] * n if questions is None else questions
+    columns = {"references": references, "tasks": tasks, "options": options, "facts": facts}
+    for name, column in {**columns, "questions": questions}.items():
+        if len(column) != n:
+            raise MedForgetError(f"{name} has {len(column)} entries for {n} predictions")
+    for task in dict.fromkeys(tasks):
+        check_choice("task", task, TASKS)
+    rows = list(zip(predictions, references, tasks, options, facts, questions, strict=True))
+    if (prefetch := getattr(judge, "prefetch", None)) is not None:
+        prefetch([(q, p, r, f) for p, r, t, _, f, q in rows if t == "generation"])
+    return [score_answer(p, r, t, o, f, judge, question=q, rule=rule) for p, r, t, o, f, q in rows]
+
+
+def metric_outputs(
+    answers: Sequence[AnswerScore], tasks: Sequence[str], per_item: bool = False
+) -> dict[str, float | None] | dict[str, list]:
+    """Every key of OUTPUT_KEYS: means (`summarise`), or per item lists when `per_item`.
+
+    Per item, a metric that does not apply and a task key of another task are None, and
+    `unscored` is True for an item the judge gave no verdict.
+    """
+    if per_item:
+        outputs: dict[str, list] = {name: [getattr(a, name) for a in answers] for name in METRIC_FIELDS}
+        for task in TASKS:
+            outputs[task] = [a.score if t == task else None for a, t in zip(answers, tasks, strict=True)]
+        outputs[UNSCORED] = [a.score is None for a in answers]
+        return outputs
+    means = summarise(answers, tasks)
+    return {key: means.get(key, 0.0 if key == UNSCORED else None) for key in OUTPUT_KEYS}
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -147,8 +201,24 @@ def utility_means(items: list[ItemScore]) -> dict[str, float]:
     }
 
 
+def utility_scores(items: list[ItemScore], reference: Results) -> dict[str, UtilityScore]:
+    """Holdout and retain means of `items` relative to the reference's (vanilla's)."""
+    mine, theirs = utility_means(items), utility_means(reference.items)
+    return {
+        name: UtilityScore(
+            score=mine[name], reference=theirs[name], relative=relative(mine[name], theirs[name])
+        )
+        for name in mine
+    }
+
+
+def with_utility(results: Results, reference: Results) -> Results:
+    """`results` with utility against `reference`; vanilla is its own reference (relative utility 1)."""
+    return results.model_copy(update={"utility": utility_scores(results.items, reference)})
+
+
 def _score_all(
-    items_by_split: dict[str, list[QAItem]], predictions: dict[str, str], judge: Judge
+    items_by_split: dict[str, list[QAItem]], predictions: dict[str, str], judge: Judge, rule: ScoringRule
 ) -> list[ItemScore]:
     # A judge that can batch (the LLM judge: parallel requests) gets every verdict asked up front.
     if (prefetch := getattr(judge, "prefetch", None)) is not None:
@@ -161,7 +231,7 @@ def _score_all(
             ]
         )
     return [
-        score_item(item, split, predictions[item.id], judge)
+        score_item(item, split, predictions[item.id], judge, rule)
         for split, items in items_by_split.items()
         for item in items
     ]
@@ -176,22 +246,16 @@ def score_predictions(
     reference: Results | None = None,
     seed: int = 0,
     text_only: dict[str, str] | None = None,
+    rule: ScoringRule = DEFAULT_RULE,
 ) -> Results:
     """Score every item (image+text, and text-only when given), aggregate, and compare to a reference."""
-    scored = _score_all(items_by_split, predictions, judge)
+    check_choice("scoring rule", rule, SCORING_RULES)
+    scored = _score_all(items_by_split, predictions, judge, rule)
     scores = aggregate(scored, seed=seed)
-    utility = None
-    if reference is not None:
-        mine, theirs = utility_means(scored), utility_means(reference.items)
-        utility = {
-            name: UtilityScore(
-                score=mine[name], reference=theirs[name], relative=relative(mine[name], theirs[name])
-            )
-            for name in mine
-        }
+    utility = utility_scores(scored, reference) if reference is not None else None
     text_only_results = None
     if text_only:
-        scored_text = _score_all(items_by_split, text_only, judge)
+        scored_text = _score_all(items_by_split, text_only, judge, rule)
         text_scores = aggregate(scored_text, seed=seed)
         text_only_results = ModalityResults(
             scores=text_scores,
@@ -204,6 +268,7 @@ def score_predictions(
         level=metadata.level,
         metadata=metadata,
         judge={"name": judge.name, "version": judge.version},
+        rule=rule,
         scores=scores,
         gaps=split_gaps(scores),
         utility=utility,

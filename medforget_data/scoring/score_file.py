@@ -8,8 +8,9 @@ from medforget_data.constants import LEVEL_SPLITS, LEVELS
 from medforget_data.dataset.load import read_split_items
 from medforget_data.dataset.manifest import read_manifest
 from medforget_data.dataset.schema import QAItem
-from medforget_data.errors import check_choice
-from medforget_data.scoring.results import Results, read_results
+from medforget_data.errors import MedForgetError, check_choice
+from medforget_data.scoring.metrics import DEFAULT_RULE, SCORING_RULES, ScoringRule
+from medforget_data.scoring.results import Results
 from medforget_data.scoring.score import Judge, score_predictions
 from medforget_data.scoring.submission import check_coverage, read_submission
 
@@ -24,25 +25,29 @@ def score_submission_file(
     level: str,
     dataset_dir: Path,
     judge: Judge,
-    reference_path: Path | None = None,
+    reference: Results | None = None,
     seed: int = 0,
+    rule: ScoringRule = DEFAULT_RULE,
 ) -> Results:
-    """Validate everything first (submission, coverage, reference), then score."""
+    """Validate everything first (submission, coverage, reference), then score.
+
+    `reference`: vanilla's results at this level, for utility (relative holdout and retain scores).
+    """
     check_choice("level", level, LEVELS)
+    check_choice("scoring rule", rule, SCORING_RULES)
     submission = read_submission(submission_path)
     manifest = read_manifest(dataset_dir)
     items = level_items(dataset_dir, level)
     check_coverage(
         submission, level, (item.id for split in items.values() for item in split), submission_path
     )
-    reference = read_results(reference_path) if reference_path else None
     if reference is not None and reference.dataset_hash != manifest.dataset_hash:
-        from medforget_data.errors import MedForgetError
-
         raise MedForgetError(
-            f"reference {reference_path} was scored on another dataset "
+            "the reference (vanilla's results) was scored on another dataset "
             f"({reference.dataset_hash[:12]}… ≠ {manifest.dataset_hash[:12]}…)"
         )
+    if reference is not None and reference.rule != rule:
+        raise MedForgetError(f"the reference was scored with rule {reference.rule!r}, not {rule!r}")
     return score_predictions(
         items,
         submission.predictions,
@@ -52,4 +57,5 @@ def score_submission_file(
         reference=reference,
         seed=seed,
         text_only=submission.text_only,
+        rule=rule,
     )

@@ -12,8 +12,6 @@ every line or on none); it is scored as a second, text-only table. Blank lines a
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from medforget_data.constants import LEVELS, Level
 from medforget_data.errors import MedForgetError, check_choice
+from medforget_data.io import atomic_write_text
 
 MAX_PREDICTION_CHARS = 8192  # far beyond any reference answer; guards the scorer's memory and time
 TEXT_ONLY_FIELD = "prediction_text_only"
@@ -68,6 +67,8 @@ def _first_error(error: ValidationError) -> str:
 def read_submission(path: Path) -> Submission:
     """Parse and validate; any problem raises MedForgetError naming the line."""
     path = Path(path)
+    if path.is_dir():
+        raise MedForgetError(f"submission {path} is a folder; give the JSONL file")
     if not path.is_file():
         raise MedForgetError(f"submission {path} does not exist")
     metadata: SubmissionMetadata | None = None
@@ -86,6 +87,8 @@ def read_submission(path: Path) -> Submission:
             record = json.loads(text)
         except json.JSONDecodeError as error:
             raise MedForgetError(f"{path}:{number}: not valid JSON ({error.msg}; truncated line?)") from None
+        except RecursionError:  # thousands of nested brackets: refused, never a crash of the scorer/Space
+            raise MedForgetError(f"{path}:{number}: JSON nested too deeply") from None
         if not isinstance(record, dict):
             raise MedForgetError(f"{path}:{number}: expected a JSON object")
         try:
@@ -145,17 +148,10 @@ def write_submission(
     text_only: dict[str, str] | None = None,
 ) -> None:
     """Write atomically (the generate command and tests use this)."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(json.dumps({"metadata": metadata.model_dump()}) + "\n")
-            for item_id, prediction in predictions.items():
-                record = {"id": item_id, "prediction": prediction}
-                if text_only is not None:
-                    record[TEXT_ONLY_FIELD] = text_only[item_id]
-                stream.write(json.dumps(record, ensure_ascii=False) + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    lines = [json.dumps({"metadata": metadata.model_dump()})]
+    for item_id, prediction in predictions.items():
+        record = {"id": item_id, "prediction": prediction}
+        if text_only is not None:
+            record[TEXT_ONLY_FIELD] = text_only[item_id]
+        lines.append(json.dumps(record, ensure_ascii=False))
+    atomic_write_text(path, "".join(line + "\n" for line in lines))

@@ -37,6 +37,7 @@ class Source(Protocol):
     name: str
     licence: str  # stated in the dataset card
     description: str  # provenance paragraph for the dataset card
+    citation: str  # BibTeX of the source data for the dataset card ("" when there is nothing to cite)
     # Whether the built dataset may be pushed to a public Hub repo without an explicit opt-in.
     public_push_allowed: bool
     # True when the source has its own patient → study grouping (the hierarchy keeps it).

@@ -188,6 +188,18 @@ class MimicCXRSource:
         "PhysioNet Credentialed Health Data License 1.5.0 and must not be shared: it is never pushed to a "
         "public repository."
     )
+    citation = """\
+@article{johnson2019mimiccxr,
+  title = {MIMIC-CXR, a de-identified publicly available database of chest radiographs with free-text
+           reports},
+  author = {Johnson, Alistair E. W. and Pollard, Tom J. and Berkowitz, Seth J. and Greenbaum, Nathaniel R.
+            and Lungren, Matthew P. and Deng, Chih-ying and Mark, Roger G. and Horng, Steven},
+  journal = {Scientific Data},
+  volume = {6},
+  pages = {317},
+  year = {2019},
+  doi = {10.1038/s41597-019-0322-0}
+}"""
     public_push_allowed = False
     real_hierarchy = True
 

@@ -145,6 +145,18 @@ class OpenISource:
         f"`{PROVIDER_PACKAGE}` wheel. Institutions, patients, identities and dates are synthetic and "
         "assigned by seed; images are rendered deterministically from each report's findings."
     )
+    citation = """\
+@article{demnerfushman2016openi,
+  title = {Preparing a collection of radiology examinations for distribution and retrieval},
+  author = {Demner-Fushman, Dina and Kohli, Marc D. and Rosenman, Marc B. and Shooshan, Sonya E. and
+            Rodriguez, Laritza and Antani, Sameer and Thoma, George R. and McDonald, Clement J.},
+  journal = {Journal of the American Medical Informatics Association},
+  volume = {23},
+  number = {2},
+  pages = {304--310},
+  year = {2016},
+  doi = {10.1093/jamia/ocv080}
+}"""
     public_push_allowed = False  # NC-ND: never re-uploaded by default
     real_hierarchy = False
 

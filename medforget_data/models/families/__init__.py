@@ -30,6 +30,10 @@ class ModelFamily:
     # whether the tokenizer's own special tokens (a BOS) start the prompt
     prompt_special_tokens: bool = False
     answer_prefix: str = ""  # between the generation prompt and the answer
+    # The image inputs (`image_inputs`' keys) the model's `get_image_features` takes, when its output
+    # for one image depends on that image alone, so it may be computed once per image and reused
+    # (models/vision_cache.py, keyed by these tensors); empty: never cached.
+    cached_image_inputs: tuple[str, ...] = ()
 
     # ----- model side
     def model_class(self) -> type[torch.nn.Module]:
@@ -68,6 +72,11 @@ class ModelFamily:
     def image_inputs(self, processor, image: Image.Image) -> tuple[dict[str, torch.Tensor], int]:
         """(the model's image tensors, each with a leading dimension to concatenate over a batch;
         the number of image tokens the prompt's placeholder expands to)."""
+        raise NotImplementedError
+
+    def split_images(self, inputs: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        """A batch's image inputs (`cached_image_inputs` of them), one dict per image, each as
+        `image_inputs` gives it: what collating concatenated, taken apart again."""
         raise NotImplementedError
 
     def end_text(self, tokenizer) -> str:
@@ -121,4 +130,11 @@ def family_of_folder(folder: Path) -> ModelFamily:
     config = Path(folder) / "config.json"
     if not config.is_file():
         raise MedForgetError(f"{folder} is not a model folder (config.json missing)")
-    return family_for_type(json.loads(config.read_text(encoding="utf-8")).get("model_type"))
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        first = (str(error).splitlines() or [""])[0][:160]
+        raise MedForgetError(f"{folder}: damaged model folder (config.json: {first})") from None
+    if not isinstance(data, dict):
+        raise MedForgetError(f"{folder}: damaged model folder (config.json is not a JSON object)")
+    return family_for_type(data.get("model_type"))

@@ -23,6 +23,8 @@ class LLaVA(ModelFamily):
     projector_linears = ("linear_1", "linear_2")
     prompt_special_tokens = True
     answer_prefix = " "
+    # cached_image_inputs stays empty: its `get_image_features` returns [images, tokens, features]
+    # from a chosen tower layer, not per-image pooled outputs, so the vision cache leaves it alone
 
     def model_class(self):
         from transformers import LlavaForConditionalGeneration

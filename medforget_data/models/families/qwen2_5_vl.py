@@ -26,6 +26,8 @@ class Qwen2_5_VL(ModelFamily):  # noqa: N801 (the architecture's name)
     vision_module = "model.visual"
     projector_module = "model.visual.merger"
     projector_linears = ("mlp.0", "mlp.2")
+    # the tower sees each image's patch rows on their own (attention windows never span two images)
+    cached_image_inputs = ("pixel_values", "image_grid_thw")
 
     def model_class(self):
         from transformers import Qwen2_5_VLForConditionalGeneration
@@ -34,7 +36,7 @@ class Qwen2_5_VL(ModelFamily):  # noqa: N801 (the architecture's name)
 
     def projector_token_outputs(self, model, output: torch.Tensor, inputs: dict) -> list[torch.Tensor]:
         # the merger sees every image of the batch as one [merged tokens, features] matrix
-        merge = model.config.vision_config.spatial_merge_size ** 2
+        merge = model.config.vision_config.spatial_merge_size**2
         return list(torch.split(output, (inputs["image_grid_thw"].prod(-1) // merge).tolist()))
 
     def load_processor(self, folder: Path):
@@ -73,6 +75,11 @@ class Qwen2_5_VL(ModelFamily):  # noqa: N801 (the architecture's name)
         grid = out["image_grid_thw"]  # [1, 3]
         tokens = int(grid[0].prod()) // processor.image_processor.merge_size**2
         return {"pixel_values": out["pixel_values"], "image_grid_thw": grid}, tokens
+
+    def split_images(self, inputs: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        grid = inputs["image_grid_thw"]  # [images, 3]; each image has t·h·w patch rows
+        rows = torch.split(inputs["pixel_values"], grid.prod(-1).tolist())
+        return [{"pixel_values": r, "image_grid_thw": grid[i : i + 1]} for i, r in enumerate(rows)]
 
     def end_text(self, tokenizer) -> str:
         return END_OF_TURN
