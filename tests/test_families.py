@@ -3,6 +3,7 @@ loading, prompts, generation, LoRA fine-tuning, every method, scoring, attacks a
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -14,13 +15,14 @@ from medforget_data.cli import main
 from medforget_data.methods import METHOD_NAMES, make_config
 from medforget_data.methods.apply import apply_method
 from medforget_data.models import finetune as finetune_module
-from medforget_data.models.batches import IGNORE_INDEX, Encoder
+from medforget_data.models.batches import IGNORE_INDEX, Encoder, answer_logits, collate
 from medforget_data.models.build import MODEL_CARD_FILE, load_model
 from medforget_data.models.examples import read_examples
 from medforget_data.models.families import family_of_model
 from medforget_data.models.finetune import finetune
 from medforget_data.models.generate import generate_answers
 from medforget_data.models.train import TrainConfig
+from medforget_data.models.vision_cache import multimodal_core, vision_cache
 from tests.standin_checkpoints import llava_checkpoint, qwen2_5_vl_checkpoint
 
 BUILDERS = {"qwen2_5_vl": qwen2_5_vl_checkpoint, "llava": llava_checkpoint}
@@ -115,6 +117,49 @@ def test_generation_is_plain_greedy_whatever_the_checkpoints_generation_config(
             ids.append(token)
             new.append(token)
         assert answers[example.item.id] == processor.tokenizer.decode(new, skip_special_tokens=True).strip()
+
+
+def test_the_vision_cache_keys_on_the_familys_image_inputs_and_leaves_llava_alone(
+    checkpoint: Path, synthetic_mini_dir: Path
+) -> None:
+    model, processor, _ = load_model(checkpoint)  # weights that require gradients, as loaded
+    examples = read_examples(synthetic_mini_dir, "patient", "forget")[:6]
+    encoder = Encoder(processor)
+    batch = collate([encoder.encode(e) for e in examples], encoder.pad_id)
+    family = family_of_model(model)
+    core = multimodal_core(model)
+    calls: list[dict] = []
+    original = type(core).get_image_features
+
+    @functools.wraps(original)  # the method's signature, which the cache binds its arguments to
+    def counting(self, *args, **kwargs):
+        calls.append(kwargs)
+        return original(self, *args, **kwargs)
+
+    with torch.no_grad():
+        plain = answer_logits(model, batch, "cpu").logits
+        type(core).get_image_features = counting
+        try:
+            with vision_cache(model):
+                patched = "get_image_features" in core.__dict__
+                first = answer_logits(model, batch, "cpu").logits
+                second = answer_logits(model, batch, "cpu").logits
+        finally:
+            type(core).get_image_features = original
+    assert torch.equal(first, plain) and torch.equal(second, plain)
+    if family.model_type == "llava":  # no cacheable image inputs: the tower runs in every forward
+        assert not family.cached_image_inputs and not patched and len(calls) == 2
+        return
+    # Qwen2.5-VL: keyed by each image's pixel rows and grid row; each distinct image computed once
+    assert family.cached_image_inputs == ("pixel_values", "image_grid_thw") and patched
+    studies = len({e.item.study_id for e in examples})
+    assert len(calls) == 1 and len(calls[0]["image_grid_thw"]) == studies
+    images = family.split_images({name: batch[name] for name in family.cached_image_inputs})
+    assert len(images) == len(examples)
+    assert all(
+        torch.equal(image["pixel_values"], e.image["pixel_values"])
+        for image, e in zip(images, [encoder.encode(x) for x in examples], strict=True)
+    )
 
 
 def test_an_unsupported_model_type_is_refused_in_one_line(

@@ -9,8 +9,10 @@ image's pixel rows and its `image_grid_thw` row) and how a batch's inputs split 
 are keyed by a digest of those tensors and of the vision tower's and projector's weights, so a
 method that edits them (CHIP's merger rows) never sees a stale entry. The output of one image does
 not depend on the other images of its batch (tested bit for bit), so the cached path gives the
-scores of the uncached one. A tower with trainable parameters is never cached; nor are families
-that declare no cacheable image inputs (LLaVA: its features come back in another shape).
+scores of the uncached one. A tower with trainable parameters is never cached while gradients are
+on (under `torch.no_grad` nothing is trained: generation and the attacks use the cache on a model
+as loaded); nor are families that declare no cacheable image inputs (LLaVA: its features come back
+in another shape).
 """
 
 from __future__ import annotations
@@ -88,7 +90,10 @@ def vision_cache(model) -> Iterator[None]:
     family = _family(model) if core is not None else None
     names = family.cached_image_inputs if family is not None else ()
     parameters = vision_parameters(model, family) if names else []
-    if not _ENABLED[-1] or not parameters or any(p.requires_grad for p in parameters):
+    # frozen: no tower parameter is trained, or nothing is (the context opened under no_grad:
+    # generation and the attacks, on models loaded with parameters that require gradients)
+    trainable = torch.is_grad_enabled() and any(p.requires_grad for p in parameters)
+    if not _ENABLED[-1] or not parameters or trainable:
         yield
         return
     tower = f"{weights_digest(parameters)}:{parameters[0].device}"
@@ -100,6 +105,9 @@ def vision_cache(model) -> Iterator[None]:
     # the class's parameters, to tell the image inputs apart from the rest however they are passed
     signature = inspect.signature(type(core).get_image_features.__get__(core))
     rest = [p.name for p in signature.parameters.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
+    if any(name not in signature.parameters for name in names):  # not the method the family knows
+        yield
+        return
 
     def cached(*args, **kwargs) -> BaseModelOutputWithPooling:
         arguments = signature.bind(*args, **kwargs).arguments
