@@ -354,3 +354,63 @@ def test_medforget_run_on_a_checkpoint_writes_a_leaderboard(
     key = json.loads((out / "state" / "model-vanilla.json").read_text())["key"]
     assert main(args) == 0  # everything keyed by the checkpoint's content: nothing is redone
     assert json.loads((out / "state" / "model-vanilla.json").read_text())["key"] == key
+
+
+def test_the_oracle_takes_what_the_caller_left_unset_from_the_vanilla_record() -> None:
+    from medforget_data.methods.simple import oracle_config_from_record
+    from medforget_data.models.build import BaseCheckpoint, ModelRecord, Recipe
+
+    project = ModelRecord(
+        config_name="tiny",
+        dataset_hash="x",
+        parameters=1,
+        recipe=Recipe(mode="vanilla", train=TrainConfig(epochs=3, lr=1e-3, batch_size=8, seed=7)),
+    )
+    config = oracle_config_from_record(make_config("oracle", {"epochs": 2, "seed": 1}), project)
+    assert (config.config_name, config.epochs, config.lr, config.batch_size) == ("tiny", 2, 1e-3, 8)
+    assert config.seed == 1 and config.base_model is None  # the method's seed; no checkpoint
+    base = BaseCheckpoint(path="/ckpt/q", content_hash="ab", model_type="qwen2_5_vl")
+    tuned = project.model_copy(
+        update={
+            "config_name": "q+lora",
+            "recipe": Recipe(
+                mode="vanilla",
+                lora_rank=4,
+                lora_alpha=16,
+                base_model=base,
+                train=TrainConfig(epochs=10, lr=1e-4, precision="bf16", vision_pretrain_epochs=0),
+            ),
+        }
+    )
+    config = oracle_config_from_record(make_config("oracle"), tuned)
+    assert (config.base_model, config.base_model_hash, config.lora_rank, config.lora_alpha) == (
+        "/ckpt/q",
+        "ab",
+        4,
+        16,
+    )
+    assert config.config_name == "small"  # the default, unused: the checkpoint is what is retrained
+    assert config.train_config() == TrainConfig(
+        epochs=10, lr=1e-4, precision="bf16", vision_pretrain_epochs=0, seed=config.seed
+    )
+
+
+def test_options_a_checkpoint_or_adapters_cannot_take_are_refused(
+    checkpoint: Path, synthetic_mini_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from medforget_data.errors import MedForgetError
+
+    with pytest.raises(MedForgetError, match="lora_rank adapts the language layers only"):
+        make_config("npo", {"lora_rank": 2, "parameters": "language+merger"})
+    with pytest.raises(MedForgetError, match="vision pretraining is for the project's own models"):
+        finetune(
+            synthetic_mini_dir,
+            tmp_path / "x",
+            base_model=checkpoint,
+            lora_rank=2,
+            train_config=TrainConfig(vision_pretrain_epochs=5),
+        )
+    run = ["run", "--dataset", str(synthetic_mini_dir), "--model", "tiny", "--lora-rank", "4"]
+    assert main([*run, "--out", str(tmp_path / "run")]) == 2
+    assert "lora_rank needs a checkpoint folder" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "run").exists()
