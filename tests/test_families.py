@@ -414,3 +414,13 @@ def test_options_a_checkpoint_or_adapters_cannot_take_are_refused(
     assert main([*run, "--out", str(tmp_path / "run")]) == 2
     assert "lora_rank needs a checkpoint folder" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "run").exists()
+
+
+def test_adapter_fields_enter_a_cells_key_only_when_used() -> None:
+    from medforget_data.pipeline.runner import config_key
+
+    plain = config_key(make_config("npo", {"seed": 0}))  # a project model's run: keys as before
+    assert not {"lora_rank", "lora_alpha", "gradient_checkpointing"} & set(plain)
+    adapted = config_key(make_config("npo", {"seed": 0, "lora_rank": 16}))
+    assert (adapted["lora_rank"], adapted["lora_alpha"]) == (16, 16) and adapted != plain
+    assert config_key(make_config("chip")) == make_config("chip").model_dump()

@@ -43,6 +43,18 @@ TIMINGS_FILE = "timings.json"
 LEADERBOARD_DIR = "leaderboard"
 
 
+def config_key(config) -> dict:
+    """A method config as it enters a cell's key. LossConfig's adapter fields enter only when used
+    (adapters trained, activations recomputed), so the cells of a project model's run keep the keys
+    they had before the fields existed and are not redone."""
+    dump = config.model_dump()
+    if dump.get("lora_rank", 0) is None:
+        del dump["lora_rank"], dump["lora_alpha"]
+    if dump.get("gradient_checkpointing") is False:
+        del dump["gradient_checkpointing"]
+    return dump
+
+
 def model_name(oracle_level: str | None) -> str:
     return "vanilla" if oracle_level is None else f"oracle-{oracle_level}"
 
@@ -148,7 +160,7 @@ class BenchmarkRun:
                 "vanilla": self.model_keys["vanilla"],
                 "oracle": self.model_keys[f"oracle-{level}"],
                 "method": method,
-                "config": config.model_dump() if config else None,
+                "config": config_key(config) if config else None,
                 "generation": {
                     "batch_size": self.config.batch_size,
                     "max_new_tokens": self.config.max_new_tokens,
