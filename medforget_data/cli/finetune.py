@@ -72,8 +72,9 @@ def run_finetune(args: argparse.Namespace) -> int:
     # cheap checks first (no torch): a typo fails in a second and writes nothing
     if args.oracle_level is not None:
         check_choice("level", args.oracle_level, LEVELS)
-    if args.lora_rank is not None and (args.lora_rank < 0 or (args.model is None and args.lora_rank)):
-        raise MedForgetError("--lora-rank must be at least 0 and needs --model (a checkpoint to adapt)")
+    if args.model is None and (args.lora_rank or args.lora_alpha is not None):
+        raise MedForgetError("--lora-rank and --lora-alpha need --model (a checkpoint to adapt)")
+    check_at_least("--lora-rank", args.lora_rank, 0)
     for option in ("epochs", "batch_size", "lora_alpha"):
         check_at_least("--" + option.replace("_", "-"), getattr(args, option), 1)
     if args.lr is not None and not 0 < args.lr < float("inf"):
