@@ -21,6 +21,7 @@ from medforget_data.methods.base import MethodConfig
 from medforget_data.methods.trainer import LossConfig, LossMethod, StepContext
 from medforget_data.models.batches import device_of, model_inputs
 from medforget_data.models.families import family_of_model
+from medforget_data.models.vision_cache import disabled as vision_cache_disabled
 
 WEIGHTS = (1.0, 1.0, 2.0, 2.0)  # forget unimodal, forget joint, retain unimodal, retain joint
 
@@ -64,9 +65,12 @@ class ForgetMI(LossMethod):
 
     def loss(self, model, forget_batch, retain_batch, config: ForgetMIConfig, context: StepContext):
         with torch.no_grad():
-            target_image, target_text, target_joint = embeddings(
-                context.reference, noisy_copy(forget_batch, config.noise_std, context.noise)
-            )
+            # fresh noise every step: never cached (the reference may share the trained model's
+            # cached tower, as the adapter-disabled model does)
+            with vision_cache_disabled():
+                target_image, target_text, target_joint = embeddings(
+                    context.reference, noisy_copy(forget_batch, config.noise_std, context.noise)
+                )
             keep_image, keep_text, keep_joint = embeddings(context.reference, retain_batch)
         image, text, joint = embeddings(model, forget_batch)
         terms = (
