@@ -46,6 +46,9 @@ CASES: list[tuple[list[str], str]] = [
     (["finetune", "--out", "existing"], "already exists"),
     (["finetune", "--out", "o", "--resume"], "holds no checkpoint"),
     (["finetune", "--out", "o", "--lora-rank", "4"], "--lora-rank"),
+    (["finetune", "--out", "o", "--lora-alpha", "8"], "--lora-alpha need --model"),
+    (["finetune", "--out", "o", "--model", "m", "--lora-rank", "-1"], "--lora-rank must be at least 0"),
+    (["run", "--lora-rank", "-1"], "--lora-rank must be at least 0"),
     (["unlearn", "--method", "ga", "--level", "nope", "--model", "m", "--out", "o"], "unknown level 'nope'"),
     (
         ["unlearn", "--method", "ga", "--level", "patient", "--model", "m", "--out", "existing"],

@@ -90,6 +90,21 @@ def test_an_edited_or_trainable_tower_is_never_served_from_the_cache(tiny, monke
         merger.weight.requires_grad_(False)
 
 
+def test_disabled_inside_an_open_context_recomputes_and_stores_nothing(tiny, monkeypatch) -> None:
+    model, processor, examples = tiny
+    batch = _batch(processor, examples)
+    computed, counting, core_class = _counting(model)
+    monkeypatch.setattr(core_class, "get_image_features", counting)
+    with torch.no_grad(), vision_cache(model):
+        answer_logits(model, batch, "cpu")
+        stored = sum(len(entries) for entries in cache_module._store.values())
+        with cache_module.disabled():  # Forget-MI's noisy copies: fresh pixels every step
+            noisy = {**batch, "pixel_values": batch["pixel_values"] + 1.0}
+            answer_logits(model, noisy, "cpu")
+        assert sum(len(entries) for entries in cache_module._store.values()) == stored
+    assert computed[-1] == len(examples)  # the whole batch through the tower, uncached
+
+
 def test_answer_caps_are_the_longest_reference_answer_per_task_plus_the_margin(tiny) -> None:
     _, processor, examples = tiny
     tokenizer = processor.tokenizer

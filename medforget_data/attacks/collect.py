@@ -30,7 +30,7 @@ def membership_scores(model, processor, examples: Sequence[Example], batch_size:
         for start in range(0, len(examples), batch_size):
             chunk = examples[start : start + batch_size]
             encoded = [encoder.encode(e) for e in chunk]
-            batch = collate(encoded, processor.tokenizer.pad_token_id)
+            batch = collate(encoded, encoder.pad_id)
             answer = answer_logits(model, batch, device)
             logits, targets = answer.per_row(answer.logits.cpu()), answer.per_row(answer.labels.cpu())
             for example, item_logits, item_targets, logprobs in zip(

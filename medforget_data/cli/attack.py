@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from medforget_data.cli.finetune import add_dataset_options, dataset_dir
+from medforget_data.cli.finetune import add_dataset_options, add_precision_option, dataset_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--plot", type=Path, default=None, help="write the leakage curve here (PNG)")
     parser.add_argument("--device", default="cpu")
+    add_precision_option(parser, "bf16 weights (GPU)")
     parser.set_defaults(handler=run_attack)
 
 
@@ -39,12 +40,16 @@ def run_attack(args: argparse.Namespace) -> int:
     from medforget_data.attacks.model_attacks import attack
     from medforget_data.attacks.plot import plot_leakage
     from medforget_data.models.build import load_model
+    from medforget_data.models.train import PRECISIONS, precision_dtype
     from medforget_data.scoring.results import read_results, write_results
 
+    check_choice("precision", args.precision, PRECISIONS)
     check_device(args.device)
     results = read_results(args.results)
     oracle = read_results(args.oracle_results) if args.oracle_results else None
-    model, processor, record = load_model(args.model, device=args.device)
+    model, processor, record = load_model(
+        args.model, device=args.device, dtype=precision_dtype(args.precision)
+    )
     attacks = attack(model, processor, record, dataset_dir(args), args.level, results, oracle)
     results = results.model_copy(update={"attacks": attacks})
     write_results(args.results, results)

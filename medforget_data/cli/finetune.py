@@ -24,15 +24,31 @@ def dataset_dir(args: argparse.Namespace) -> Path:
     return args.dataset or local_dataset_dir(size=args.size, source=args.source)
 
 
+def add_precision_option(parser: argparse.ArgumentParser, bf16: str) -> None:
+    parser.add_argument("--precision", default="fp32", help=f"fp32 (default), or {bf16}")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("finetune", help="fine-tune the target model (vanilla or oracle)")
     add_dataset_options(parser)
     parser.add_argument("--config", default="small", help="model config: tiny, small or base")
     parser.add_argument("--out", type=Path, required=True, help="model folder to write")
     parser.add_argument("--oracle-level", default=None, help="train on train minus this level's forget split")
-    parser.add_argument("--model", type=Path, default=None, help="start from a local Qwen2.5-VL model folder")
     parser.add_argument(
-        "--lora-rank", type=int, default=None, help="train LoRA adapters of this rank (with --model)"
+        "--model",
+        type=Path,
+        default=None,
+        help="start from a checkpoint folder (Hugging Face layout; Qwen2.5-VL or LLaVA)",
+    )
+    parser.add_argument(
+        "--lora-rank",
+        type=int,
+        default=None,
+        help="LoRA rank with --model (default 16; 0 fine-tunes the language model in full)",
+    )
+    parser.add_argument("--lora-alpha", type=int, default=None, help="LoRA alpha (default 16)")
+    parser.add_argument(
+        "--gradient-checkpointing", action="store_true", help="recompute activations: less memory, slower"
     )
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
@@ -42,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--precision", default="fp32", help="fp32, or bf16 (autocast; fp32 master weights)")
+    add_precision_option(parser, "bf16: autocast with fp32 master weights (LoRA: bf16 base, fp32 adapters)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.set_defaults(handler=run_finetune)
 
@@ -56,9 +72,10 @@ def run_finetune(args: argparse.Namespace) -> int:
     # cheap checks first (no torch): a typo fails in a second and writes nothing
     if args.oracle_level is not None:
         check_choice("level", args.oracle_level, LEVELS)
-    if args.lora_rank is not None and (args.lora_rank < 1 or args.model is None):
-        raise MedForgetError("--lora-rank must be at least 1 and needs --model")
-    for option in ("epochs", "batch_size"):
+    if args.model is None and (args.lora_rank or args.lora_alpha is not None):
+        raise MedForgetError("--lora-rank and --lora-alpha need --model (a checkpoint to adapt)")
+    check_at_least("--lora-rank", args.lora_rank, 0)
+    for option in ("epochs", "batch_size", "lora_alpha"):
         check_at_least("--" + option.replace("_", "-"), getattr(args, option), 1)
     if args.lr is not None and not 0 < args.lr < float("inf"):
         raise MedForgetError(f"--lr must be a positive number, got {args.lr}")
@@ -70,7 +87,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         check_output_folder(args.out, overwrite=False)
     from medforget_data.models.configs import MODEL_NAMES
     from medforget_data.models.device import check_device
-    from medforget_data.models.finetune import finetune
+    from medforget_data.models.finetune import CHECKPOINT_RECIPE, finetune
     from medforget_data.models.train import PRECISIONS, TrainConfig
 
     if args.model is None:
@@ -88,6 +105,10 @@ def run_finetune(args: argparse.Namespace) -> int:
         if v is not None
     }
     check_choice("precision", args.precision, PRECISIONS)
+    # from a checkpoint: the published recipe's rank unless given (0: the language model in full)
+    lora_rank = args.lora_rank
+    if args.model is not None and lora_rank is None:
+        lora_rank = CHECKPOINT_RECIPE.lora_rank
     record = finetune(
         dataset_dir(args),
         args.out,
@@ -95,7 +116,9 @@ def run_finetune(args: argparse.Namespace) -> int:
         train_config=TrainConfig(seed=args.seed, precision=args.precision, **overrides),
         oracle_level=args.oracle_level,
         base_model=args.model,
-        lora_rank=args.lora_rank,
+        lora_rank=lora_rank,
+        lora_alpha=args.lora_alpha,
+        gradient_checkpointing=args.gradient_checkpointing,
         resume=args.resume,
         device=args.device,
     )

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from medforget_data.cli.finetune import add_dataset_options, dataset_dir
+from medforget_data.cli.finetune import add_dataset_options, add_precision_option, dataset_dir
 from medforget_data.constants import DEFAULT_SEED, LEVEL_SPLITS
 
 if TYPE_CHECKING:  # the model stack is imported only once the arguments are checked
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="one cap for every task (default: per task, its longest reference answer + 16 tokens)",
     )
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default="fp32", help="weights in fp32, or bf16 (GPU)")
+    add_precision_option(parser, "bf16 weights (GPU)")
     parser.set_defaults(handler=run_generate)
 
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from medforget_data.cli.build import add_build_options, build_config
+from medforget_data.cli.finetune import add_precision_option
 from medforget_data.errors import MedForgetError
 
 
@@ -18,11 +19,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_build_options(parser)
     parser.add_argument("--dataset", type=Path, default=None, help="dataset folder (default: the user cache)")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/SOURCE-SIZE-MODEL)")
-    parser.add_argument("--model", default="small", help="model config: tiny, small or base")
+    parser.add_argument(
+        "--model", default="small", help="model config (tiny, small, base) or a checkpoint folder"
+    )
+    parser.add_argument(
+        "--lora-rank", type=int, default=None, help="with a checkpoint: LoRA rank (default 16; 0: full)"
+    )
     parser.add_argument("--methods", nargs="+", default=None, help="unlearning methods (default: all)")
     parser.add_argument("--levels", nargs="+", default=None, help="levels (default: all four)")
     parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default: the recipe's)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_precision_option(parser, "bf16 (GPU): bf16 weights for unlearning and generation, autocast training")
     parser.add_argument(
         "--training-jobs", type=int, default=1, help="models trained at once, one process each (GPU)"
     )
@@ -68,6 +75,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     # what can be checked without torch first: a typo fails in a second, and leaves no folder
     for option in ("epochs", "training_jobs", "max_new_tokens", "image_size"):
         check_at_least("--" + option.replace("_", "-"), getattr(args, option), 1)
+    check_at_least("--lora-rank", args.lora_rank, 0)
     check_device_name(args.device)
     for level in args.levels or ():
         check_choice("level", level, LEVELS)
@@ -80,8 +88,10 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
     options = {
         "model": args.model,
+        **({"lora_rank": args.lora_rank} if args.lora_rank is not None else {}),
         "seed": args.seed,
         "device": args.device,
+        "precision": args.precision,
         "training_jobs": args.training_jobs,
         **({"methods": tuple(args.methods)} if args.methods else {}),
         **({"levels": tuple(args.levels)} if args.levels else {}),
@@ -91,7 +101,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     config = RunConfig(**options)  # validates names before anything is built
     folder = dataset_folder(args)
     print_summary(folder)
-    out = args.out or Path("runs") / f"{args.source}-{args.size}-{args.model}"
+    out = args.out or Path("runs") / f"{args.source}-{args.size}-{Path(args.model).name}"
     run = BenchmarkRun(config, folder, out)
     board = run.run()
     print((board / "leaderboard.md").read_text(encoding="utf-8"))

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from medforget_data.cli.finetune import add_dataset_options, dataset_dir
+from medforget_data.cli.finetune import add_dataset_options, add_precision_option, dataset_dir
 from medforget_data.errors import MedForgetError
 
 UNLEARN_RECORD = "unlearn.json"
@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--device", default="cpu")
+    add_precision_option(parser, "bf16 weights (GPU; the methods' updates are then in bf16)")
     parser.set_defaults(handler=run_unlearn)
 
 
@@ -54,11 +55,15 @@ def run_unlearn(args: argparse.Namespace) -> int:
     from medforget_data.methods import make_config
     from medforget_data.methods.apply import UnlearnRecord, apply_method
     from medforget_data.models.build import load_model, save_model
+    from medforget_data.models.train import PRECISIONS, precision_dtype
 
     config = make_config(args.method, overrides)
     check_device(args.device)
     folder = dataset_dir(args)
-    model, processor, record = load_model(args.model, device=args.device)
+    check_choice("precision", args.precision, PRECISIONS)
+    model, processor, record = load_model(
+        args.model, device=args.device, dtype=precision_dtype(args.precision)
+    )
     done = apply_method(args.method, model, processor, record, folder, args.level, config)
     save_model(done.model.cpu(), processor, args.out, done.record)
     write_model(

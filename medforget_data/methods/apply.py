@@ -17,6 +17,7 @@ from medforget_data.dataset.manifest import read_manifest
 from medforget_data.errors import MedForgetError
 from medforget_data.methods import get_method
 from medforget_data.methods.base import MethodConfig, load_unlearn_splits
+from medforget_data.methods.simple import OracleConfig, oracle_config_from_record
 from medforget_data.models.build import ModelRecord, UnlearnRecipe
 
 UNLEARN_RECORD_SCHEMA_VERSION = 1
@@ -54,6 +55,8 @@ def apply_method(
 ) -> Unlearned:
     method = get_method(name)
     config = config or method.config()
+    if isinstance(config, OracleConfig):  # the vanilla model's own recipe and architecture
+        config = oracle_config_from_record(config, record)
     manifest = read_manifest(dataset_dir)
     if record.dataset_hash != manifest.dataset_hash:
         raise MedForgetError(f"the model was trained on another dataset than {dataset_dir}")

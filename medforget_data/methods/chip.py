@@ -29,11 +29,12 @@ from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
 from medforget_data.methods.chip_math import chip_update, pool_modalities
 from medforget_data.models.batches import Encoder, collate, device_of, model_inputs
 from medforget_data.models.examples import Example
+from medforget_data.models.families import family_of_model
 
-# Language MLP projections (Qwen2 / LLaMA naming) and the vision-language merger's linear layers
-# (Qwen2.5-VL's `visual.merger.mlp.0` and `.mlp.2`, LLaVA's `multi_modal_projector.linear_1`/`_2`).
+# Language MLP projections (Qwen2 / LLaMA naming, in the family's language part); the projector's
+# linear layers come from the family (Qwen2.5-VL's `visual.merger.mlp.0` and `.mlp.2`, LLaVA's
+# `multi_modal_projector.linear_1` and `.linear_2`).
 _LANGUAGE_MLP = re.compile(r"(?:^|\.)layers\.(\d+)\.mlp\.(gate_proj|up_proj|down_proj)$")
-_MERGER = re.compile(r"(?:visual\.merger\.mlp\.\d+|multi_modal_projector\.linear_\d+)$")
 
 # per_child: one direction per child of each target (per target at the section level), as published.
 Directions = Literal["per_child", "per_target"]
@@ -74,25 +75,27 @@ def chip_modules(
     model, layer_fraction: float, include_merger: bool, merger_layers: MergerLayers = "both"
 ) -> dict[str, torch.nn.Linear]:
     """The projections CHIP edits, chosen relative to depth (never hard-coded for one size)."""
+    family = family_of_model(model)
+    # the projector's linear layers by full name, input projection first, output projection last
+    linears = [f"{family.projector_module}.{linear}" for linear in family.projector_linears]
     language: dict[str, tuple[int, torch.nn.Linear]] = {}
-    merger: dict[str, torch.nn.Linear] = {}
+    merger: dict[int, tuple[str, torch.nn.Linear]] = {}  # position among the projector's linears
     for name, module in model.named_modules():
-        if (
-            not isinstance(module, torch.nn.Linear)
-            or "visual" in name.split(".")[:3]
-            and "merger" not in name
-        ):
+        if not isinstance(module, torch.nn.Linear):
             continue
-        if (match := _LANGUAGE_MLP.search(name)) and "visual" not in name and "vision" not in name:
+        part = family.part(name)
+        if part == "language" and (match := _LANGUAGE_MLP.search(name)):
             language[name] = (int(match.group(1)), module)
-        elif _MERGER.search(name):
-            merger[name] = module
+        elif part == "projector" and (
+            order := [i for i, linear in enumerate(linears) if f".{name}".endswith(f".{linear}")]
+        ):
+            merger[order[0]] = (name, module)
     depth = 1 + max(index for index, _ in language.values())
     first = depth - max(1, round(layer_fraction * depth))
     chosen = {name: module for name, (index, module) in language.items() if index >= first}
     if include_merger and merger:
-        names = sorted(merger)  # input projection first, output projection last
-        chosen.update({name: merger[name] for name in (names if merger_layers == "both" else names[-1:])})
+        layers = [merger[i] for i in sorted(merger)]
+        chosen.update(dict(layers if merger_layers == "both" else layers[-1:]))
     return chosen
 
 
@@ -186,7 +189,8 @@ def pooled_activations(
     """Step 1: per sample and projection, α·mean(vision-token outputs) + (1−α)·mean(text-token outputs)."""
     encoder = Encoder(processor)
     encoded = [encoder.encode(e) for e in examples]
-    merge = processor.image_processor.merge_size**2
+    family = family_of_model(model)
+    projector = {name for name in modules if family.part(name) == "projector"}
     collected: dict[str, list[torch.Tensor]] = defaultdict(list)
     captured: dict[str, torch.Tensor] = {}
     hooks = [
@@ -197,15 +201,16 @@ def pooled_activations(
     try:
         for start in progress.bar(range(0, len(encoded), batch_size), desc="CHIP activations"):
             chunk = encoded[start : start + batch_size]
-            batch = collate(chunk, processor.tokenizer.pad_token_id)
+            batch = collate(chunk, encoder.pad_id)
             inputs = model_inputs(batch, device)
             model(**inputs, logits_to_keep=1)  # the hooks read the MLPs; the vocabulary head is not needed
-            is_image = inputs["input_ids"] == model.config.image_token_id
+            is_image = inputs["input_ids"] == family.image_token_id(model.config)
             text = inputs["attention_mask"].bool() & ~is_image
-            per_image = (inputs["image_grid_thw"].prod(-1) // merge).tolist()
             for name, output in captured.items():
-                if output.dim() == 2:  # merger: [all visual tokens of the batch, out]
-                    collected[name] += [part.float().mean(0) for part in torch.split(output, per_image)]
+                if name in projector:  # visual tokens only: their mean per image
+                    collected[name] += [
+                        part.float().mean(0) for part in family.projector_token_outputs(model, output, inputs)
+                    ]
                 else:
                     for row in range(output.shape[0]):
                         collected[name].append(

@@ -20,12 +20,14 @@ from pydantic import Field
 from medforget_data.methods.base import MethodConfig
 from medforget_data.methods.trainer import LossConfig, LossMethod, StepContext
 from medforget_data.models.batches import device_of, model_inputs
+from medforget_data.models.families import family_of_model
+from medforget_data.models.vision_cache import disabled as vision_cache_disabled
 
 WEIGHTS = (1.0, 1.0, 2.0, 2.0)  # forget unimodal, forget joint, retain unimodal, retain joint
 
 
 class ForgetMIConfig(LossConfig):
-    noise_std: float = Field(default=1.0, ge=0) # in the processor's normalised pixel units
+    noise_std: float = Field(default=1.0, ge=0)  # in the processor's normalised pixel units
 
 
 def _masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -40,7 +42,7 @@ def embeddings(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tor
     # embeddings only: one vocabulary row is computed instead of one per position
     hidden = model(**inputs, output_hidden_states=True, logits_to_keep=1).hidden_states
     present = inputs["attention_mask"].bool()
-    is_image = inputs["input_ids"] == model.config.image_token_id
+    is_image = inputs["input_ids"] == family_of_model(model).image_token_id(model.config)
     return (
         _masked_mean(hidden[0], is_image),
         _masked_mean(hidden[0], present & ~is_image),
@@ -63,9 +65,12 @@ class ForgetMI(LossMethod):
 
     def loss(self, model, forget_batch, retain_batch, config: ForgetMIConfig, context: StepContext):
         with torch.no_grad():
-            target_image, target_text, target_joint = embeddings(
-                context.reference, noisy_copy(forget_batch, config.noise_std, context.noise)
-            )
+            # fresh noise every step: never cached (the reference may share the trained model's
+            # cached tower, as the adapter-disabled model does)
+            with vision_cache_disabled():
+                target_image, target_text, target_joint = embeddings(
+                    context.reference, noisy_copy(forget_batch, config.noise_std, context.noise)
+                )
             keep_image, keep_text, keep_joint = embeddings(context.reference, retain_batch)
         image, text, joint = embeddings(model, forget_batch)
         terms = (

@@ -4,6 +4,9 @@ OpenUnlearning's `trainer/unlearn/*.py`.
 
 A method object holds nothing between calls: what the steps of one call share (the frozen
 reference model, the seeded noise source) is built per call as a `StepContext` and passed to the loss.
+
+Large checkpoints train LoRA adapters on the language layers instead (`lora_rank`): the reference is
+then the same model with its adapters switched off (no copy), and the adapters merge back at the end.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
 from medforget_data.methods.losses import answer_logits
 from medforget_data.models.batches import AnswerLogits, Encoder, collate, device_of, length_batches
 from medforget_data.models.examples import Example
+from medforget_data.models.families import family_of_model
 from medforget_data.models.train import LoopConfig, LoopSetup, Objective, fit
 
 ParameterScope = Literal["language", "language+merger", "all"]
@@ -35,6 +39,17 @@ class LossConfig(MethodConfig, LoopConfig):
     # torch's AdamW default, which the methods have always trained with
     weight_decay: float = Field(default=0.01, ge=0)
     parameters: ParameterScope = "language"
+    # LoRA adapters of this rank on the language layers instead of full weights (large models); the
+    # reference (KL, NPO, Forget-MI) is then the adapter-disabled model, and adapters merge at the end
+    lora_rank: int | None = Field(default=None, ge=1)
+    lora_alpha: int = Field(default=16, ge=1)
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~1/3 slower
+
+    @model_validator(mode="after")
+    def _adapters_are_on_the_language_model(self) -> LossConfig:
+        if self.lora_rank and self.parameters != "language":
+            raise ValueError(f"lora_rank adapts the language layers only, not parameters={self.parameters!r}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -46,14 +61,27 @@ class StepContext:
 
 
 def trainable_parameters(model, scope: ParameterScope) -> list[torch.nn.Parameter]:
-    """The parameters a method moves: the language model (+ the merger, + the vision tower)."""
-    chosen = []
-    for name, parameter in model.named_parameters():
-        in_vision = ".visual." in f".{name}"
-        in_merger = ".merger." in f".{name}"
-        if not in_vision or scope == "all" or (scope == "language+merger" and in_merger):
-            chosen.append(parameter)
-    return chosen
+    """The parameters a method moves: the language model (+ the projector/merger, + the vision tower);
+    the family says which parameter is in which part."""
+    family = family_of_model(model)
+    allowed = {"language": ("language",), "language+merger": ("language", "projector")}.get(
+        scope, ("language", "projector", "vision")
+    )
+    return [parameter for name, parameter in model.named_parameters() if family.part(name) in allowed]
+
+
+class AdaptersDisabled:
+    """A peft model seen with its adapters switched off: the model before unlearning, without a copy."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def __call__(self, *args, **kwargs):
+        with self.model.disable_adapter():
+            return self.model(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.model, name)
 
 
 def frozen_copy(model) -> torch.nn.Module:
@@ -86,10 +114,11 @@ class LossMethod(Method):
         raise NotImplementedError
 
     def context(self, model, config: LossConfig) -> StepContext:
-        return StepContext(
-            reference=frozen_copy(model) if self.needs_reference(config) else None,
-            noise=torch.Generator().manual_seed(config.seed),
-        )
+        """With `lora_rank`, `model` is the adapter-wrapped one and the reference its adapter-less self."""
+        reference = None
+        if self.needs_reference(config):
+            reference = AdaptersDisabled(model) if config.lora_rank else frozen_copy(model)
+        return StepContext(reference=reference, noise=torch.Generator().manual_seed(config.seed))
 
     def retain_examples(self, splits: UnlearnSplits) -> list[Example]:
         """The retain set is retain ∪ sibling (design §8)."""
@@ -97,9 +126,15 @@ class LossMethod(Method):
 
     def unlearn(self, model, processor, splits: UnlearnSplits, config: LossConfig):
         torch.manual_seed(config.seed)
+        if config.lora_rank:
+            from medforget_data.models.finetune import add_lora
+
+            model = add_lora(model, config.lora_rank, config.lora_alpha)
         context = self.context(model, config)
+        if config.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         encoder = Encoder(processor)
-        pad = processor.tokenizer.pad_token_id
+        pad = encoder.pad_id
         forget = [encoder.encode(e) for e in splits.forget]
         retain = [encoder.encode(e) for e in self.retain_examples(splits)] if self.uses_retain(config) else []
         # One generator: the retain order is drawn first, then each epoch's forget order.
@@ -120,5 +155,14 @@ class LossMethod(Method):
             math.ceil(len(forget) / config.batch_size),
         )
         setup = LoopSetup(label=f"unlearning ({self.name})")
-        fit(model, trainable_parameters(model, config.parameters), objective, config, setup)
+        parameters = (
+            [p for p in model.parameters() if p.requires_grad]  # the adapters
+            if config.lora_rank
+            else trainable_parameters(model, config.parameters)
+        )
+        fit(model, parameters, objective, config, setup)
+        if config.lora_rank:
+            model = model.merge_and_unload()  # a plain model again, as it came in
+        if config.gradient_checkpointing:
+            model.gradient_checkpointing_disable()
         return model

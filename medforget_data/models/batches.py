@@ -1,7 +1,8 @@
 """Prompts, answer-only labels and batches — the one place that turns items into model inputs.
 
 Fine-tuning, every unlearning method, generation and the attacks all go through here, so a
-prompt is built the same way everywhere:
+prompt is built the same way everywhere. The model family (models/families/) supplies what
+differs between architectures; for Qwen2.5-VL (the project's own models):
 
     <|im_start|>system … <|im_end|>
     <|im_start|>user <|vision_start|><|image_pad|>×N<|vision_end|>{question}<|im_end|>
@@ -18,59 +19,63 @@ from dataclasses import dataclass
 import torch
 
 from medforget_data.models.examples import Example
-from medforget_data.models.tokenizer import EOS, IMAGE_PAD
+from medforget_data.models.families import family_of_processor
 
 IGNORE_INDEX = -100
 
 
 @dataclass(frozen=True)
 class Encoded:
-    """One example as token ids; pixel tensors are shared per study image."""
+    """One example as token ids; image tensors are shared per study image."""
 
     item_id: str
     input_ids: list[int]
     labels: list[int]
-    pixel_values: torch.Tensor
-    grid_thw: torch.Tensor
+    image: dict[str, torch.Tensor]  # the model's image inputs, leading dimension concatenated per batch
+
+
+def pad_token_id(tokenizer) -> int:
+    """The padding id: the tokenizer's, or its EOS where it has none (LLaMA tokenizers); padded
+    positions are masked out, so which id fills them does not matter."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
 class Encoder:
-    """Caches pixel tensors per image and the tokenisation of prompts."""
+    """Caches image tensors per image and the tokenisation of prompts."""
 
     def __init__(self, processor) -> None:
         self.processor = processor
         self.tokenizer = processor.tokenizer
-        self._pixels: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.family = family_of_processor(processor)
+        self.pad_id = pad_token_id(self.tokenizer)
+        self._images: dict[int, tuple[dict[str, torch.Tensor], int]] = {}
 
-    def image_inputs(self, example: Example) -> tuple[torch.Tensor, torch.Tensor]:
+    def image_inputs(self, example: Example) -> tuple[dict[str, torch.Tensor], int]:
+        """(image tensors, image token count) of the example's image, computed once per image."""
         key = id(example.image)
-        if key not in self._pixels:
-            out = self.processor.image_processor(images=[example.image], return_tensors="pt")
-            self._pixels[key] = (out["pixel_values"], out["image_grid_thw"][0])
-        return self._pixels[key]
+        if key not in self._images:
+            self._images[key] = self.family.image_inputs(self.processor, example.image)
+        return self._images[key]
 
     def prompt(self, question: str, image_tokens: int) -> str:
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return text.replace(IMAGE_PAD, IMAGE_PAD * image_tokens, 1)
+        placeholder = self.family.image_token(self.processor)
+        return text.replace(placeholder, placeholder * image_tokens, 1)
 
     def encode(self, example: Example, question: str | None = None, with_answer: bool = True) -> Encoded:
-        pixel_values, grid = self.image_inputs(example)
-        image_tokens = int(grid.prod()) // self.processor.image_processor.merge_size**2
+        image, image_tokens = self.image_inputs(example)
         prompt_ids = self.tokenizer(
-            self.prompt(question or example.item.question, image_tokens), add_special_tokens=False
+            self.prompt(question or example.item.question, image_tokens),
+            add_special_tokens=self.family.prompt_special_tokens,
         )["input_ids"]
-        answer_ids = (
-            self.tokenizer(example.item.answer + EOS, add_special_tokens=False)["input_ids"]
-            if with_answer
-            else []
-        )
+        answer_text = self.family.answer_prefix + example.item.answer + self.family.end_text(self.tokenizer)
+        answer_ids = self.tokenizer(answer_text, add_special_tokens=False)["input_ids"] if with_answer else []
         return Encoded(
             example.item.id,
             prompt_ids + answer_ids,
             [IGNORE_INDEX] * len(prompt_ids) + answer_ids,
-            pixel_values,
-            grid,
+            image,
         )
 
 
@@ -147,8 +152,7 @@ def collate(encoded: Sequence[Encoded], pad_id: int, left_pad: bool = False) -> 
         "input_ids": torch.tensor(ids),
         "attention_mask": torch.tensor(mask),
         "labels": torch.tensor(labels),
-        "pixel_values": torch.cat([e.pixel_values for e in encoded]),
-        "image_grid_thw": torch.stack([e.grid_thw for e in encoded]),
+        **{key: torch.cat([e.image[key] for e in encoded]) for key in encoded[0].image},
     }
 
 

@@ -1,7 +1,9 @@
-"""Build a fresh target model for a dataset, and save/load model folders (safetensors only)."""
+"""Build a fresh target model for a dataset, and save/load model folders (safetensors only): the
+project's own, or any Hugging Face checkpoint of a supported family (models/families/)."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -11,11 +13,12 @@ from transformers import Qwen2_5_VLForConditionalGeneration
 from medforget_data.constants import LEVEL_SPLITS, LEVELS, TRAIN_CONFIG, TRAIN_SPLITS, Level
 from medforget_data.dataset.load import read_split_items
 from medforget_data.errors import MedForgetError
-from medforget_data.io import read_model, write_model
+from medforget_data.io import read_model, sha256_file, write_model
 from medforget_data.models.configs import MODEL_SPECS, qwen_config
+from medforget_data.models.families import family_of_folder, family_of_model
 from medforget_data.models.processor import ImageQwen2_5_VLProcessor, make_processor
 from medforget_data.models.tokenizer import train_tokenizer
-from medforget_data.models.train import TrainConfig
+from medforget_data.models.train import CHECKPOINT_DIR, TrainConfig
 
 MODEL_CARD_FILE = "medforget_model.json"
 MODEL_RECORD_SCHEMA_VERSION = 1
@@ -28,6 +31,17 @@ class UnlearnRecipe(BaseModel):
     level: Level
 
 
+class BaseCheckpoint(BaseModel):
+    """The checkpoint a model was fine-tuned from (any supported family, models/families/)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str  # resolved folder
+    content_hash: str  # checkpoint_hash(path) when fine-tuning began: the oracle checks it
+    model_type: str  # config.json's, the family
+    record: dict | None = None  # the checkpoint's own MedForget record, when it had one
+
+
 class Recipe(BaseModel):
     """How a model was made; the fields that did not apply are None."""
 
@@ -37,6 +51,12 @@ class Recipe(BaseModel):
     oracle_level: Level | None = None
     train_items: int | None = None
     lora_rank: int | None = None
+    lora_alpha: int | None = None  # with lora_rank
+    gradient_checkpointing: bool | None = None
+    base_model: BaseCheckpoint | None = None  # fine-tuned from a checkpoint
+    # a checkpoint folder read as it is (no MedForget record): where it is and its family
+    checkpoint: str | None = None
+    model_type: str | None = None
     train: TrainConfig | None = None
     vision_pretrain_study_accuracy: float | None = None
     wall_seconds: float | None = None  # of fine-tuning (vision pretraining included)
@@ -82,25 +102,54 @@ def new_model(
     return model, processor
 
 
+def checkpoint_hash(folder: Path) -> str:
+    """sha256 of a checkpoint's files (names and bytes; the project's own record and training
+    checkpoints excluded): what a run's stages are keyed by when it starts from a checkpoint."""
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if relative == MODEL_CARD_FILE or relative.split("/")[0] == CHECKPOINT_DIR:
+            continue
+        digest.update(f"{relative}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
+
+
 def save_model(model, processor, folder: Path, record: ModelRecord) -> None:
+    """Weights (safetensors), the processor as the family's tools load it, and the project's record."""
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
     processor.save_pretrained(folder)
+    family_of_model(model).finish_saved_processor(folder)
     write_model(folder / MODEL_CARD_FILE, record)
 
 
-def load_model(folder: Path, device: str = "cpu", dtype: torch.dtype | None = None):
-    """(model, processor, record) from a model folder; only safetensors, never remote code."""
+def load_model(folder: Path, device: str = "cpu", dtype: torch.dtype = torch.float32):
+    """(model, processor, record) from any folder `from_pretrained` reads for a supported family
+    (safetensors only, never remote code), in `dtype` (bf16-stored weights are upcast for fp32).
+
+    The record is the project's when the folder has one; a Hub checkpoint gets one naming it.
+    """
     folder = Path(folder)
-    if not (folder / MODEL_CARD_FILE).is_file() or not (folder / "config.json").is_file():
-        raise MedForgetError(
-            f"{folder} is not a MedForget model folder ({MODEL_CARD_FILE} or config.json missing)"
-        )
-    record = read_model(folder / MODEL_CARD_FILE, ModelRecord, "MedForget model record")
+    family = family_of_folder(folder)  # an unsupported type: one line naming the supported ones
+    card = folder / MODEL_CARD_FILE
+    record = read_model(card, ModelRecord, "MedForget model record") if card.is_file() else None
     try:
-        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(folder, use_safetensors=True, dtype=dtype)
-        processor = ImageQwen2_5_VLProcessor.from_pretrained(folder)
+        model, info = family.model_class().from_pretrained(
+            folder, use_safetensors=True, dtype=dtype, output_loading_info=True
+        )
+        processor = family.load_processor(folder)
     except Exception as error:  # truncated weights, invalid JSON, foreign config: one line, not a traceback
         first = (str(error).splitlines() or [""])[0][:160]
         raise MedForgetError(f"{folder}: damaged model folder ({type(error).__name__}: {first})") from None
+    missing = info.get("missing_keys") or []
+    if missing:  # a mismatched checkpoint would otherwise run on randomly initialised weights
+        raise MedForgetError(f"{folder}: {len(missing)} weights missing ({sorted(missing)[0]}, …)")
+    if record is None:
+        record = ModelRecord(
+            config_name=folder.name,
+            dataset_hash="",  # trained on no MedForget build yet: fine-tune it first
+            parameters=sum(p.numel() for p in model.parameters()),
+            recipe=Recipe(checkpoint=str(folder.resolve()), model_type=family.model_type),
+        )
     return model.to(device).eval(), processor, record

@@ -1,18 +1,24 @@
-"""Batched greedy decoding with left padding."""
+"""Batched greedy decoding with left padding, under an explicit generation config.
+
+A checkpoint's generation_config.json (Qwen2.5-VL-7B's: sampling, repetition_penalty 1.05, …) is
+never inherited: a penalty on repeated tokens would change record numbers and dates, so every
+model decodes with the same plain greedy config, stopping at its family's end-of-answer token.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from transformers import GenerationConfig
 
 from medforget_data import progress
 from medforget_data.constants import LEVEL_SPLITS, LEVELS
 from medforget_data.errors import check_choice
 from medforget_data.models.batches import Encoder, collate, model_inputs
 from medforget_data.models.examples import Example, read_examples
-from medforget_data.models.tokenizer import EOS
 from medforget_data.models.vision_cache import vision_cache
 from medforget_data.scoring.submission import SubmissionMetadata, write_submission
 
@@ -33,6 +39,35 @@ def answer_caps(tokenizer, examples: Sequence[Example]) -> dict[str, int]:
     return caps
 
 
+def greedy_config(end_ids: list[int], pad_id: int, max_new_tokens: int) -> GenerationConfig:
+    """Plain greedy decoding: every field that could alter it is set, none left to the checkpoint."""
+    return GenerationConfig(
+        do_sample=False,
+        num_beams=1,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=end_ids,
+        pad_token_id=pad_id,
+        repetition_penalty=1.0,
+        no_repeat_ngram_size=0,
+        length_penalty=1.0,
+        temperature=1.0,
+        top_k=50,
+        top_p=1.0,
+    )
+
+
+@contextmanager
+def checkpoint_defaults_ignored(model, config: GenerationConfig) -> Iterator[None]:
+    """transformers fills every field left None in a passed config from the model's own
+    generation_config (the checkpoint's file); while decoding, that fallback is this config."""
+    saved = model.generation_config
+    model.generation_config = config
+    try:
+        yield
+    finally:
+        model.generation_config = saved
+
+
 @torch.no_grad()
 def generate_answers(
     model,
@@ -49,7 +84,7 @@ def generate_answers(
     """
     encoder = Encoder(processor)
     tokenizer = processor.tokenizer
-    pad_id, eos_id = tokenizer.pad_token_id, tokenizer.convert_tokens_to_ids(EOS)
+    end_ids = encoder.family.end_token_ids(tokenizer)
     device = next(model.parameters()).device
     caps = answer_caps(tokenizer, examples) if max_new_tokens is None else None
     encoded = [
@@ -73,11 +108,11 @@ def generate_answers(
     with vision_cache(model):
         for indices in progress.bar(batches, desc="generating", unit="batch"):
             chunk = [encoded[i] for i in indices]
-            batch = model_inputs(collate(chunk, pad_id, left_pad=True), device)
+            batch = model_inputs(collate(chunk, encoder.pad_id, left_pad=True), device)
             cap = caps[examples[indices[0]].item.task] if caps is not None else max_new_tokens
-            output = model.generate(
-                **batch, max_new_tokens=cap, do_sample=False, pad_token_id=pad_id, eos_token_id=eos_id
-            )
+            config = greedy_config(end_ids, encoder.pad_id, cap)
+            with checkpoint_defaults_ignored(model, config):
+                output = model.generate(**batch, generation_config=config)
             new_tokens = output[:, batch["input_ids"].shape[1] :]
             for e, tokens in zip(chunk, new_tokens, strict=True):
                 answers[e.item_id] = tokenizer.decode(tokens, skip_special_tokens=True).strip()

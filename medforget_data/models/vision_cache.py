@@ -3,12 +3,16 @@
 After vision pretraining the tower (and the merger) is frozen, so an image's visual tokens are the
 same in every step, every epoch, every generation batch and every attack — and the same for every
 model that shares the tower (vanilla and the methods that leave it alone). `vision_cache(model)`
-memoises the model's `get_image_features` per image for as long as the context is open; entries
-are keyed by a digest of the image's pixel rows and of the tower's weights, so a method that edits
-the tower (CHIP's merger rows) never sees a stale entry. The output of one image does not depend on
-the other images of its batch (tested bit for bit), so the cached path gives the scores of the
-uncached one. A tower with trainable parameters is never cached; nor are families whose images are
-not split by `image_grid_thw` (LLaVA: its features come back in another shape).
+memoises the model's `get_image_features` per image for as long as the context is open. What an
+image is comes from the model's family (models/families/): its image inputs (for Qwen2.5-VL the
+image's pixel rows and its `image_grid_thw` row) and how a batch's inputs split per image. Entries
+are keyed by a digest of those tensors and of the vision tower's and projector's weights, so a
+method that edits them (CHIP's merger rows) never sees a stale entry. The output of one image does
+not depend on the other images of its batch (tested bit for bit), so the cached path gives the
+scores of the uncached one. A tower with trainable parameters is never cached while gradients are
+on (under `torch.no_grad` nothing is trained: generation and the attacks use the cache on a model
+as loaded); nor are families that declare no cacheable image inputs (LLaVA: its features come back
+in another shape).
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from contextlib import contextmanager
 import torch
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-# Parts whose output `get_image_features` returns: Qwen2.5-VL's tower (merger inside), LLaVA's.
-VISION_PARTS = ("visual", "vision_tower", "multi_modal_projector")
+from medforget_data.errors import MedForgetError
+from medforget_data.models.families import ModelFamily, family_of_model
+
 KEPT_TOWERS = 2  # vanilla's tower and one edited one: entries of older weights are dropped
 _ENABLED = [True]
 _store: OrderedDict[str, dict[bytes, torch.Tensor]] = OrderedDict()
@@ -31,7 +36,8 @@ _store: OrderedDict[str, dict[bytes, torch.Tensor]] = OrderedDict()
 
 @contextmanager
 def disabled() -> Iterator[None]:
-    """Every forward recomputes the tower (the uncached path the tests compare against)."""
+    """Every forward recomputes the tower, in an open cache context too (the uncached path the
+    tests compare against; images that are never seen twice, such as Forget-MI's noisy copies)."""
     _ENABLED.append(False)
     try:
         yield
@@ -47,8 +53,16 @@ def multimodal_core(model) -> torch.nn.Module | None:
     return None
 
 
-def vision_parameters(core: torch.nn.Module) -> list[torch.nn.Parameter]:
-    return [p for name in VISION_PARTS if hasattr(core, name) for p in getattr(core, name).parameters()]
+def _family(model) -> ModelFamily | None:
+    try:
+        return family_of_model(model)
+    except MedForgetError:  # not a model of a supported family (a bare tower): nothing to cache
+        return None
+
+
+def vision_parameters(model, family: ModelFamily) -> list[torch.nn.Parameter]:
+    """The vision tower's and the projector's parameters: what `get_image_features` computes with."""
+    return [p for name, p in model.named_parameters() if family.part(name) != "language"]
 
 
 def weights_digest(parameters: list[torch.nn.Parameter]) -> str:
@@ -60,19 +74,27 @@ def weights_digest(parameters: list[torch.nn.Parameter]) -> str:
     return digest.hexdigest()
 
 
-def _image_digest(rows: torch.Tensor) -> bytes:
-    rows = rows.detach().to("cpu", copy=False).contiguous()
-    return hashlib.sha1(memoryview(rows.view(torch.uint8).numpy()).cast("B")).digest()
+def image_digest(image: dict[str, torch.Tensor]) -> bytes:
+    """One image's key: its image inputs (names, dtypes, shapes and bytes)."""
+    digest = hashlib.sha1()
+    for name in sorted(image):
+        data = image[name].detach().to("cpu", copy=False).contiguous()
+        digest.update(f"{name}:{data.dtype}:{tuple(data.shape)}".encode())
+        digest.update(memoryview(data.view(torch.uint8).numpy()).cast("B"))
+    return digest.digest()
 
 
 @contextmanager
 def vision_cache(model) -> Iterator[None]:
     """Inside the context, `model`'s image features are computed once per image (when the tower is frozen)."""
     core = multimodal_core(model)
-    parameters = vision_parameters(core) if core is not None else []
-    signature = inspect.signature(core.get_image_features).parameters if core is not None else {}
-    grid_based = "image_grid_thw" in signature
-    if not _ENABLED[-1] or not grid_based or not parameters or any(p.requires_grad for p in parameters):
+    family = _family(model) if core is not None else None
+    names = family.cached_image_inputs if family is not None else ()
+    parameters = vision_parameters(model, family) if names else []
+    # frozen: no tower parameter is trained, or nothing is (the context opened under no_grad:
+    # generation and the attacks, on models loaded with parameters that require gradients)
+    trainable = torch.is_grad_enabled() and any(p.requires_grad for p in parameters)
+    if not _ENABLED[-1] or not parameters or trainable:
         yield
         return
     tower = f"{weights_digest(parameters)}:{parameters[0].device}"
@@ -80,25 +102,36 @@ def vision_cache(model) -> Iterator[None]:
     _store.move_to_end(tower)
     while len(_store) > KEPT_TOWERS:
         _store.popitem(last=False)
-    compute = core.get_image_features  # the bound method of the class
+    compute = core.get_image_features  # the class's method, or an enclosing context's `cached`
+    # the class's parameters, to tell the image inputs apart from the rest however they are passed
+    signature = inspect.signature(type(core).get_image_features.__get__(core))
+    rest = [p.name for p in signature.parameters.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
+    if any(name not in signature.parameters for name in names):  # not the method the family knows
+        yield
+        return
 
-    def cached(
-        pixel_values: torch.Tensor, image_grid_thw: torch.Tensor, **kwargs
-    ) -> BaseModelOutputWithPooling:
-        images = torch.split(pixel_values, image_grid_thw.prod(-1).tolist())
+    def cached(*args, **kwargs) -> BaseModelOutputWithPooling:
+        if not _ENABLED[-1]:
+            return compute(*args, **kwargs)
+        arguments = signature.bind(*args, **kwargs).arguments
+        extra = {key: value for name in rest for key, value in arguments.pop(name, {}).items()}
+        inputs = {name: arguments.pop(name) for name in names}
+        images = family.split_images(inputs)
         tag = b"autocast" if torch.is_autocast_enabled() else b"plain"
-        keys = [tag + _image_digest(rows) for rows in images]
+        keys = [tag + image_digest(image) for image in images]
         todo: dict[bytes, int] = {}  # key → the first image with it, for images not cached yet
         for i, key in enumerate(keys):
             if key not in entries and key not in todo:
                 todo[key] = i
         if todo:
-            index = list(todo.values())
-            output = compute(torch.cat([images[i] for i in index]), image_grid_thw[index], **kwargs)
+            batch = {name: torch.cat([images[i][name] for i in todo.values()]) for name in names}
+            output = compute(**batch, **arguments, **extra)
             for key, features in zip(todo, output.pooler_output, strict=True):
                 entries[key] = features.detach()
         return BaseModelOutputWithPooling(pooler_output=tuple(entries[key] for key in keys))
 
+    # callers read the parameters (transformers' generate picks the encoder's inputs by name)
+    cached.__signature__ = signature  # type: ignore[attr-defined]
     outer = core.__dict__.get("get_image_features")  # an enclosing context's, if any
     core.get_image_features = cached
     try:

@@ -57,8 +57,10 @@ def mean_cosine_between_images(model, encoder: Encoder, images: Sequence[Example
     with torch.no_grad():
         summaries = []
         for image in images:
-            pixel_values, grid = encoder.image_inputs(image)
-            summaries.append(visual_summary(model.model.visual, pixel_values, grid[None], 1))
+            inputs, _ = encoder.image_inputs(image)
+            summaries.append(
+                visual_summary(model.model.visual, inputs["pixel_values"], inputs["image_grid_thw"], 1)
+            )
     unit = torch.nn.functional.normalize(torch.cat(summaries), dim=-1)
     return (unit @ unit.T)[~torch.eye(len(images), dtype=torch.bool)].mean().item()
 
@@ -92,7 +94,7 @@ def pretrain_vision(
     """
     with _one_cpu_thread(device):
         images = training_images(examples)
-        inputs = [encoder.image_inputs(image) for image in images]
+        inputs = [encoder.image_inputs(image)[0] for image in images]
         labels = [label.to(device) for label in image_labels(images)]
         visual = model.model.visual.to(device)
         generator = torch.Generator().manual_seed(seed)
@@ -109,8 +111,8 @@ def pretrain_vision(
         def loss(tower, chosen: list[int]) -> torch.Tensor:
             summary = visual_summary(
                 tower,
-                torch.cat([inputs[i][0] for i in chosen]).to(device),
-                torch.stack([inputs[i][1] for i in chosen]).to(device),
+                torch.cat([inputs[i]["pixel_values"] for i in chosen]).to(device),
+                torch.cat([inputs[i]["image_grid_thw"] for i in chosen]).to(device),
                 len(chosen),
             )
             logits = [head(summary) for head in heads]

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from medforget_data.constants import DEFAULT_SEED, LEVELS, REFERENCE_METHODS
 from medforget_data.errors import check_choice
 from medforget_data.methods import METHOD_NAMES
 from medforget_data.models.configs import MODEL_NAMES
 from medforget_data.models.device import check_device
-from medforget_data.models.train import TrainConfig
+from medforget_data.models.families import family_of_folder
+from medforget_data.models.finetune import CHECKPOINT_RECIPE, checkpoint_train_config
+from medforget_data.models.train import Precision, TrainConfig
 
 UNLEARNING_METHODS: tuple[str, ...] = tuple(m for m in METHOD_NAMES if m not in REFERENCE_METHODS)
 
@@ -20,12 +23,14 @@ UNLEARNING_METHODS: tuple[str, ...] = tuple(m for m in METHOD_NAMES if m not in 
 class RunConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    model: str = "small"
+    model: str = "small"  # a project model config, or a checkpoint folder (Qwen2.5-VL, LLaVA)
+    lora_rank: int | None = Field(default=None, ge=0)  # checkpoints: None = 16 (the recipe), 0 = full
     methods: tuple[str, ...] = UNLEARNING_METHODS
     levels: tuple[str, ...] = LEVELS
     epochs: int | None = Field(default=None, ge=1)  # None: the fine-tuning recipe's default
     seed: int = Field(default=DEFAULT_SEED, ge=0)
     device: str = "cpu"
+    precision: Precision = "fp32"  # bf16: bf16 weights for unlearning/generation, autocast training
     # Models (vanilla + one oracle per level) trained at once in separate processes: on a GPU one
     # small training leaves it ~89% idle (launch-bound, BENCHMARKS.md). Does not change any weights.
     training_jobs: int = Field(default=1, ge=1)
@@ -36,13 +41,35 @@ class RunConfig(BaseModel):
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
-        check_choice("model config", value, MODEL_NAMES)
+        if value in MODEL_NAMES:
+            return value
+        if Path(value).is_dir():
+            family_of_folder(Path(value))  # an unsupported model_type is refused before anything runs
+            return str(Path(value).resolve())
+        check_choice("model config", value, MODEL_NAMES)  # neither: names the configs
         return value
 
     @field_validator("device")
     @classmethod
     def _usable_device(cls, value: str) -> str:
         return check_device(value)
+
+    @model_validator(mode="after")
+    def _rank_needs_a_checkpoint(self) -> RunConfig:
+        if self.lora_rank and self.checkpoint() is None:
+            raise ValueError("lora_rank needs a checkpoint folder as the model")
+        return self
+
+    def checkpoint(self) -> Path | None:
+        """The checkpoint folder the run fine-tunes, or None for a project model config."""
+        return None if self.model in MODEL_NAMES else Path(self.model)
+
+    def checkpoint_lora_rank(self) -> int | None:
+        """From a checkpoint, the LoRA rank it is fine-tuned with (None: the language model in full)."""
+        if self.checkpoint() is None:
+            return None
+        rank = CHECKPOINT_RECIPE.lora_rank if self.lora_rank is None else self.lora_rank
+        return rank or None
 
     @field_validator("methods")
     @classmethod
@@ -62,7 +89,8 @@ class RunConfig(BaseModel):
 
     def train_config(self) -> TrainConfig:
         overrides = {"epochs": self.epochs} if self.epochs is not None else {}
-        return TrainConfig(seed=self.seed, **overrides)
+        config = TrainConfig(seed=self.seed, precision=self.precision, **overrides)
+        return checkpoint_train_config(config) if self.checkpoint() is not None else config
 
     def cell_methods(self) -> tuple[str, ...]:
         """Per level, in the order they must run: the oracle's attack and vanilla's scores come first."""

@@ -24,12 +24,12 @@ from medforget_data.attacks.model_attacks import attack
 from medforget_data.dataset.manifest import read_manifest
 from medforget_data.io import write_model
 from medforget_data.leaderboard.table import write_leaderboard
-from medforget_data.methods import make_config
+from medforget_data.methods import get_method, make_config
 from medforget_data.methods.apply import apply_method
-from medforget_data.models.build import MODEL_CARD_FILE, ModelRecord, load_model
+from medforget_data.models.build import MODEL_CARD_FILE, ModelRecord, checkpoint_hash, load_model
 from medforget_data.models.finetune import finetune
 from medforget_data.models.generate import generate_submission
-from medforget_data.models.train import CHECKPOINT_DIR
+from medforget_data.models.train import CHECKPOINT_DIR, precision_dtype
 from medforget_data.pipeline.config import RunConfig, RunRecord, stage_key
 from medforget_data.pipeline.state import RunState, RunTimings, run_lock
 from medforget_data.scoring.judge_offline import OfflineJudge
@@ -43,6 +43,18 @@ TIMINGS_FILE = "timings.json"
 LEADERBOARD_DIR = "leaderboard"
 
 
+def config_key(config) -> dict:
+    """A method config as it enters a cell's key. LossConfig's adapter fields enter only when used
+    (adapters trained, activations recomputed), so the cells of a project model's run keep the keys
+    they had before the fields existed and are not redone."""
+    dump = config.model_dump()
+    if dump.get("lora_rank", 0) is None:
+        del dump["lora_rank"], dump["lora_alpha"]
+    if dump.get("gradient_checkpointing") is False:
+        del dump["gradient_checkpointing"]
+    return dump
+
+
 def model_name(oracle_level: str | None) -> str:
     return "vanilla" if oracle_level is None else f"oracle-{oracle_level}"
 
@@ -52,6 +64,10 @@ class BenchmarkRun:
         self.config, self.dataset_dir, self.run_dir = config, Path(dataset_dir), Path(run_dir)
         self.dataset_hash = read_manifest(self.dataset_dir).dataset_hash
         self.state = RunState(self.run_dir)
+        self.dtype = precision_dtype(config.precision)
+        checkpoint = config.checkpoint()
+        # a checkpoint's stages are keyed by its content, not its path
+        self.model_identity = checkpoint_hash(checkpoint) if checkpoint is not None else config.model
         # Every model's key at set-up: a cell's key names the models it starts from.
         self.model_keys: dict[str, str] = {
             model_name(level): self.model_key(level) for level in (None, *config.levels)
@@ -68,11 +84,19 @@ class BenchmarkRun:
         return self.run_dir / "submissions" / level / f"{method}.jsonl"
 
     # ----- models
+    def load(self, name: str):
+        """A trained model of this run, on the run's device in the run's precision."""
+        return load_model(self.model_dir(name), device=self.config.device, dtype=self.dtype)
+
     def model_key(self, oracle_level: str | None) -> str:
+        checkpoint = (
+            {"lora_rank": self.config.checkpoint_lora_rank()} if self.config.checkpoint() is not None else {}
+        )
         return stage_key(
             {
                 "dataset": self.dataset_hash,
-                "model": self.config.model,
+                "model": self.model_identity,
+                **checkpoint,
                 "train": self.config.train_config().model_dump(),
                 "oracle_level": oracle_level,
             }
@@ -95,6 +119,8 @@ class BenchmarkRun:
             config_name=self.config.model,
             train_config=self.config.train_config(),
             oracle_level=oracle_level,
+            base_model=self.config.checkpoint(),
+            lora_rank=self.config.checkpoint_lora_rank(),
             resume=resume,
             device=self.config.device,
         )
@@ -120,15 +146,21 @@ class BenchmarkRun:
                 job.result()
 
     # ----- cells: a cell is a function from its models and reference results to a `Results` value
+    def method_overrides(self, method: str) -> dict:
+        """The run's seed; from a LoRA-tuned checkpoint, loss-based methods train adapters of that rank."""
+        rank = self.config.checkpoint_lora_rank()
+        adapters = rank and "lora_rank" in get_method(method).config_class.model_fields
+        return {"seed": self.config.seed, **({"lora_rank": rank} if adapters else {})}
+
     def cell_key(self, level: str, method: str) -> str:
-        config = make_config(method, {"seed": self.config.seed}) if method != "oracle" else None
+        config = make_config(method, self.method_overrides(method)) if method != "oracle" else None
         return stage_key(
             {
                 "dataset": self.dataset_hash,
                 "vanilla": self.model_keys["vanilla"],
                 "oracle": self.model_keys[f"oracle-{level}"],
                 "method": method,
-                "config": config.model_dump() if config else None,
+                "config": config_key(config) if config else None,
                 "generation": {
                     "batch_size": self.config.batch_size,
                     "max_new_tokens": self.config.max_new_tokens,
@@ -219,14 +251,12 @@ class BenchmarkRun:
             advance("vanilla")
             advance("oracle")
             return
-        vanilla, processor, vanilla_record = load_model(self.model_dir("vanilla"), device=self.config.device)
+        vanilla, processor, vanilla_record = self.load("vanilla")
         scored, seconds = self.answer_and_score(level, "vanilla", vanilla, processor, vanilla_record, None)
         if oracle_done:
             oracle_results = read_results(self.results_path(level, "oracle"))
         else:
-            oracle, oracle_processor, oracle_record = load_model(
-                self.model_dir(f"oracle-{level}"), device=self.config.device
-            )
+            oracle, oracle_processor, oracle_record = self.load(f"oracle-{level}")
             trained = self.state.read(f"model-oracle-{level}")
             train_seconds = trained.seconds.get("train", 0.0) if trained else 0.0
             oracle_results = self.cell(
@@ -244,8 +274,8 @@ class BenchmarkRun:
         key = self.cell_key(level, method)
         if self.state.is_done(f"cell-{level}-{method}", key) and self.results_path(level, method).is_file():
             return
-        model, processor, record = load_model(self.model_dir("vanilla"), device=self.config.device)
-        config = make_config(method, {"seed": self.config.seed})
+        model, processor, record = self.load("vanilla")
+        config = make_config(method, self.method_overrides(method))
         unlearned = apply_method(method, model, processor, record, self.dataset_dir, level, config)
         results = self.cell(
             level,
