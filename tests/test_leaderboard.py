@@ -118,6 +118,13 @@ def test_best_value_per_column_follows_its_direction_and_keeps_ties() -> None:
     assert best_labels(rows, column["gap"]) == {"chip"}  # 0.7 against 0.2 and 0.6
     assert best_labels(rows, column["mia_auc"]) == {"npo"}  # |0.58 − 0.5| is the smallest
     assert best_labels(rows, column["seconds"]) == {"chip", "npo"}  # 3.0 and 3.0 as printed
+    # KS p-values print in scientific notation, so 3e-05 beats 1e-20 instead of tying at 0.000
+    rows = [
+        r.model_copy(update={"forget_quality": p})
+        for r, p in zip(rows, (0.9, 1e-20, 3e-5, 1e-20), strict=True)
+    ]
+    assert column["forget_quality"].format(3e-5) == "3.0e-05"
+    assert best_labels(rows, column["forget_quality"]) == {"ga"}
 
 
 def test_an_unmemorised_vanilla_gets_a_banner_and_nothing_is_ranked() -> None:

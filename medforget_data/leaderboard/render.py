@@ -48,7 +48,7 @@ def note_text(marginal: list[str]) -> str:
 
 def _cell(row: LeaderboardRow, column: Column) -> tuple[str, str]:
     """(value, interval) as printed."""
-    value = format_value(row.value(column.key), column.decimals)
+    value = column.format(row.value(column.key))
     interval = row.interval(column.key)
     if interval is None or value == "–":
         return value, ""

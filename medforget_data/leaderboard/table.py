@@ -43,6 +43,12 @@ class Column(NamedTuple):
     title: str
     better: Better
     decimals: int = 3
+    scientific: bool = False  # p-values: 1.2e-05 says more than 0.000
+
+    def format(self, value: float | None) -> str:
+        if self.scientific and value is not None and not math.isnan(value):
+            return f"{value:.1e}"
+        return format_value(value, self.decimals)
 
 
 def _split_better(split: str) -> Better:
@@ -59,7 +65,7 @@ SUMMARY_COLUMNS: tuple[Column, ...] = (
     Column("sibling_gap", "sibling − forget", "higher"),
     Column("rephrased_gap", "retain − forget, rephrased", "higher"),
     Column("utility", "utility", "higher"),
-    Column("forget_quality", "forget quality (KS p)", "higher"),
+    Column("forget_quality", "forget quality (KS p)", "higher", scientific=True),
     Column("mia_auc", "MIA AUC", "nearest_half"),
     Column("recovery", "reconstruction recovery", "lower"),
     Column("seconds", "wall s", "lower", decimals=1),
@@ -237,8 +243,8 @@ def _goodness(column: Column, value: float) -> float:
 
 def best_labels(rows: list[LeaderboardRow], column: Column) -> set[str]:
     """The unlearning methods (never a reference) holding the column's best value, every one on a tie."""
-    shown = {r.label: _shown(r.value(column.key), column.decimals) for r in rows if not r.is_reference}
-    finite = {label: value for label, value in shown.items() if value is not None}
+    shown = {r.label: column.format(r.value(column.key)) for r in rows if not r.is_reference}
+    finite = {label: float(text) for label, text in shown.items() if text != "–"}
     if not finite:
         return set()
     best = max(_goodness(column, v) for v in finite.values())
