@@ -1,7 +1,7 @@
 """Issue 18's measures from a run's results: memorisation on the canonical wording, and transfer to the
 held-out wordings, read from the vanilla and patient-oracle results JSONs of `medforget run`.
 
-    .venv/bin/python bench/wording_transfer.py runs/openi-full-small/results
+    .venv/bin/python bench/wording_transfer.py runs/openi-full-small/results [--per-wording DATASET_DIR]
 
 Canonical memorisation: vanilla's forget ∪ retain ∪ sibling items (= `train`) per task, exact match for
 classification and cloze, ROUGE-L for generation, against MEMORISATION_TARGETS. Transfer: vanilla's
@@ -36,9 +36,27 @@ def mean(results: Results, split: str, task: str) -> float:
     return results.scores[split][task].mean
 
 
+def per_wording(results: Path, dataset: Path, level: str = "patient") -> None:
+    """Vanilla's retain_rephrased score per held-out wording (grouped by its first five words)."""
+    from collections import defaultdict
+
+    from medforget_data.dataset.load import read_split_items
+
+    scored = {item.id: item for item in read_results(results / level / "vanilla.json").items}
+    groups: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for item in read_split_items(dataset, level, "retain_rephrased"):
+        score = scored[item.id]
+        value = score.rouge_l if item.task == "generation" else score.exact_match
+        if value is not None:
+            groups[(item.task, " ".join(item.question.split()[:5]))].append(value)
+    for (task, opening), values in sorted(groups.items()):
+        print(f"  {task:15} {opening[:48]:48} n={len(values):3d} {sum(values) / len(values):.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("results", type=Path, help="the run's results folder (LEVEL/METHOD.json)")
+    parser.add_argument("--per-wording", type=Path, metavar="DATASET_DIR", help="also per held-out wording")
     args = parser.parse_args()
     print("| level | canonical: gen ROUGE-L, cls EM, cloze EM | retain_rephrased / retain: gen, cls, cloze |")
     print("|---|---|---|")
@@ -72,6 +90,10 @@ def main() -> None:
             + " / ".join(f"{d:+.3f}" for d in drift)
             + f" (within 0.05: {within})"
         )
+
+    if args.per_wording:
+        print("\nvanilla (patient) retain_rephrased per held-out wording:")
+        per_wording(args.results, args.per_wording)
 
 
 if __name__ == "__main__":
