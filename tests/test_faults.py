@@ -572,9 +572,21 @@ def _interrupt_when(process: subprocess.Popen, ready) -> subprocess.CompletedPro
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
+def _restore_ctrl_c() -> None:
+    # A suite started in the background by a non-interactive shell inherits SIGINT ignored, and Python
+    # then installs no KeyboardInterrupt handler: the child gets the disposition a terminal gives.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _popen(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", CLI, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_restore_ctrl_c,
     )
 
 
