@@ -60,8 +60,9 @@ SCORE_COLUMNS: tuple[Column, ...] = tuple(
     for split in SPLIT_COLUMNS
     for task in TASKS
 )
+GAP_COLUMN = Column("gap", "retain − forget", "higher")  # what the overall ranking orders by
 SUMMARY_COLUMNS: tuple[Column, ...] = (
-    Column("gap", "retain − forget", "higher"),
+    GAP_COLUMN,
     Column("sibling_gap", "sibling − forget", "higher"),
     Column("rephrased_gap", "retain − forget, rephrased", "higher"),
     Column("utility", "utility", "higher"),
@@ -210,15 +211,16 @@ def ranking(rows: list[LeaderboardRow]) -> list[tuple[str, float, float]]:
     return sorted(ranked, key=lambda entry: (-entry[1] if not math.isnan(entry[1]) else math.inf, entry[0]))
 
 
-def _shown(value: float | None, decimals: int = 3) -> float | None:
-    """The value as a reader sees it: two entries that print the same are tied."""
-    return None if value is None or math.isnan(value) else round(value, decimals)
+def _printed(column: Column, value: float | None) -> float | None:
+    """The value as a reader sees it in that column: two entries that print the same are tied."""
+    text = column.format(value)
+    return None if text == "–" else float(text)
 
 
 def places(ranked: list[tuple[str, float, float]], references: set[str]) -> list[str]:
     """Competition places for the ranking: ties (equal as printed) share one place, written "2=";
     references (vanilla, oracle) and entries without a gap get "ref" and "–"."""
-    shown = [_shown(gap) for _, gap, _ in ranked]
+    shown = [_printed(GAP_COLUMN, gap) for _, gap, _ in ranked]
     competing = [s for (label, _, _), s in zip(ranked, shown, strict=True) if label not in references]
     out = []
     for (label, _, _), value in zip(ranked, shown, strict=True):
@@ -243,8 +245,8 @@ def _goodness(column: Column, value: float) -> float:
 
 def best_labels(rows: list[LeaderboardRow], column: Column) -> set[str]:
     """The unlearning methods (never a reference) holding the column's best value, every one on a tie."""
-    shown = {r.label: column.format(r.value(column.key)) for r in rows if not r.is_reference}
-    finite = {label: float(text) for label, text in shown.items() if text != "–"}
+    shown = {r.label: _printed(column, r.value(column.key)) for r in rows if not r.is_reference}
+    finite = {label: value for label, value in shown.items() if value is not None}
     if not finite:
         return set()
     best = max(_goodness(column, v) for v in finite.values())
