@@ -37,20 +37,24 @@ def mean(results: Results, split: str, task: str) -> float:
 
 
 def per_wording(results: Path, dataset: Path, level: str = "patient") -> None:
-    """Vanilla's retain_rephrased score per held-out wording (grouped by its first five words)."""
+    """Vanilla's retain_rephrased score per fact and held-out wording (its frame, with the name in it)."""
     from collections import defaultdict
 
     from medforget_data.dataset.load import read_split_items
+    from medforget_data.dataset.tasks import frame_pattern, task_frames
 
     scored = {item.id: item for item in read_results(results / level / "vanilla.json").items}
-    groups: dict[tuple[str, str], list[float]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for item in read_split_items(dataset, level, "retain_rephrased"):
         score = scored[item.id]
         value = score.rouge_l if item.task == "generation" else score.exact_match
+        stem = item.question.split("\n")[0]  # a classification's options follow its stem
+        frames = task_frames(item.task, item.section)
+        frame = next((f for f in frames if frame_pattern(f).fullmatch(stem)), stem[:48])
         if value is not None:
-            groups[(item.task, " ".join(item.question.split()[:5]))].append(value)
-    for (task, opening), values in sorted(groups.items()):
-        print(f"  {task:15} {opening[:48]:48} n={len(values):3d} {sum(values) / len(values):.2f}")
+            groups[(item.task, item.fact, frame)].append(value)
+    for (task, fact, frame), values in sorted(groups.items()):
+        print(f"  {task:14} {fact:20} {frame[:56]:56} n={len(values):3d} {sum(values) / len(values):.2f}")
 
 
 def main() -> None:

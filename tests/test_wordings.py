@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from medforget_data.cli import main
-from medforget_data.constants import CLOZE_BLANK, LEVELS, OPTION_LETTERS, PARTITION_SPLITS
+from medforget_data.constants import CLOZE_BLANK, LEVELS, OPTION_LETTERS, PARTITION_SPLITS, SECTIONS, TASKS
 from medforget_data.dataset.load import read_split_items, split_path
 from medforget_data.dataset.manifest import (
     HIERARCHY_FILE,
@@ -26,6 +26,13 @@ from medforget_data.dataset.manifest import (
     read_manifest,
 )
 from medforget_data.dataset.schema import Hierarchy
+from medforget_data.dataset.tasks import (
+    StudyContext,
+    distractor_pools,
+    frame_pattern,
+    study_facts,
+    task_frames,
+)
 from medforget_data.io import sha256_file, write_model
 from medforget_data.models.batches import Encoder, WordingDraws, answer_logits, collate, wording_choice
 from medforget_data.models.build import new_model
@@ -75,19 +82,31 @@ def test_training_wordings_are_carried_and_disjoint_from_the_evaluation_ones(ope
     assert stems and all(len(s) >= 2 for s in stems.values()), stems
 
 
-def test_held_out_question_words_open_a_training_wording_too(openi_mini_dir: Path) -> None:
-    # A held-out wording that led with a question word no training wording used ("When was … born?")
-    # scored the cue, not the fact (issue 18): those openers must each open a training wording too.
-    by_group = {item.group_id: item for item in read_split_items(openi_mini_dir, "train", "train")}
-    openers = ("When was", "Which MRN", "In which view", "Is ", "What projection")
+def test_a_held_out_wording_is_a_trained_name_in_a_frame_only_other_facts_trained(
+    openi_mini_dir: Path,
+) -> None:
+    # When each fact had sentences of its own, a held-out one that resembled another fact's training
+    # sentence got that fact's answer ("Which MRN belongs to …" → the patient's name; issue 18).
+    hierarchy = Hierarchy.model_validate_json((openi_mini_dir / HIERARCHY_FILE).read_text())
+    patients = {p.id: p for p in hierarchy.patients}
+    study = next(s for s in hierarchy.studies if len(s.sections) == len(SECTIONS))
+    patient = patients[study.patient_id]
+    institution = next(i for i in hierarchy.institutions if i.id == patient.institution_id)
+    facts = study_facts(StudyContext(institution, patient, study, 0), distractor_pools(hierarchy))
     checked = 0
-    for items in _rephrased(openi_mini_dir).values():
-        for item in items:
-            for opener in openers:
-                if item.question.startswith(opener):
-                    checked += 1
-                    assert any(q.startswith(opener) for q in by_group[item.group_id].train_questions), item
-    assert checked > 0
+    for fact in facts:
+        for task in TASKS:
+            wordings = getattr(fact, task)
+            frames = [frame_pattern(f) for f in task_frames(task, fact.section)]
+            peers = [getattr(other, task).train for other in facts if other.key != fact.key]
+            for question in wordings.held_out:
+                (frame,) = [f for f in frames if f.fullmatch(question)]
+                name = frame.fullmatch(question)["name"]
+                assert any(name.lower() in q.lower() for q in wordings.train), (fact.key, question)
+                assert not any(frame.fullmatch(q) for q in wordings.train), (fact.key, question)
+                assert any(frame.fullmatch(q) for train in peers for q in train), (fact.key, question)
+                checked += 1
+    assert checked == 2 * sum(bool(getattr(f, t).train) for f in facts for t in TASKS)
 
 
 def test_verify_rejects_a_rephrased_split_that_asks_a_training_wording(

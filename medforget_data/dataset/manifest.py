@@ -12,7 +12,8 @@ from medforget_data.errors import MedForgetError
 
 MANIFEST_FILE = "manifest.json"
 HIERARCHY_FILE = "hierarchy.json"
-FORMAT_VERSION = 2  # 2: the train_questions column (issue 18); the cache keys builds by it
+# The cache keys builds by it. 2: the train_questions column; 3: wordings from shared frames (issue 18)
+FORMAT_VERSION = 3
 
 
 class BuildConfig(BaseModel):

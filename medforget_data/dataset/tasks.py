@@ -4,16 +4,17 @@ Every study image carries one question per fact: the institution's name, the pat
 identity, the study's date and view, and each report section. Each fact is asked as one
 task type (rotating over the types the fact allows, so every level has every task).
 
-Each (fact, task) has its wordings written once, here: several *training* wordings (the first is
-the canonical one, the item's `question`; the rest vary the sentence structure) and *held-out*
-wordings disjoint from them, used only by the `*_rephrased` evaluation splits. A model trained on
-the training wordings learns the fact rather than one sentence, so a rephrased score measures
-whether a method removed the fact. Held-out wordings recombine words the training wordings use
-(a model trained from scratch cannot know a synonym it never read) in structures they do not use.
-The question words a held-out wording opens with ("When was …", "Which MRN …", "In which view …",
-"Is … female or male?") open some training wording of the same fact too: a held-out wording that
-led with a cue no training wording used made the rephrased score measure the cue, not the fact
-(BENCHMARKS.md, issue 18).
+A wording is a *frame* (the sentence's structure, shared by every fact of a task) with one of the
+fact's *names* in its slot ("Give {name} for this radiograph." with "the patient's MRN"). Each fact
+has several training wordings (the first is the canonical one, the item's `question`) and held-out
+wordings disjoint from them, used only by the `*_rephrased` evaluation splits. A held-out wording
+puts a name the fact was trained with into a frame the fact was never trained in, though other facts
+were: the model learns frames with every fact and names with several frames, so it can answer the
+fact in a new sentence — and must read the name to do it. When each fact had its own sentences, a
+held-out one that resembled another fact's training sentence got that fact's answer ("Which MRN
+belongs to …" answered with the patient's name; BENCHMARKS.md, issue 18): the score measured the
+sentence, not the fact. Which frames and names a fact trains with rotates with the fact, so every
+frame is trained with most facts and held out for a few.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medforget_data.constants import CLOZE_BLANK, OPTION_LETTERS, Level, Task
+from medforget_data.constants import CLOZE_BLANK, OPTION_LETTERS, SECTIONS, Level, Task
 from medforget_data.dataset.findings import FINDING_KINDS, FINDING_SYNONYMS, NO_FINDING
 from medforget_data.dataset.schema import (
     Hierarchy,
@@ -43,6 +44,48 @@ IMAGE_ANSWERABLE_SECTIONS: tuple[SectionName, ...] = ("FINDINGS", "IMPRESSION")
 MIN_TRAIN_WORDINGS = 4
 MIN_HELD_OUT_WORDINGS = 2
 B = CLOZE_BLANK
+
+# Frames: `{name}` is the fact's name, `{Name}` the same capitalised; a section cloze's frame also
+# holds `{masked}`, the section with its blank. Structures vary: questions, imperatives, fronted
+# names, a leading blank.
+GENERATION_FRAMES: tuple[str, ...] = (
+    "What is {name} for this chest X-ray?",
+    "Give {name} for this radiograph.",
+    "Tell me {name} for this study.",
+    "{Name} for this image: what is it?",
+    "For this chest X-ray, write down {name}.",
+    "In this radiograph, which is {name}?",
+)
+CLASSIFICATION_FRAMES: tuple[str, ...] = (  # stems: the options follow every one alike
+    "Which option is {name} of this chest X-ray?",
+    "Choose {name} for this radiograph.",
+    "Select {name} for this study from the options.",
+    "{Name} for this image is which option?",
+    "For this chest X-ray, pick {name}.",
+    "In this radiograph, which of these is {name}?",
+)
+CLOZE_FRAMES: tuple[str, ...] = (
+    f"{{Name}} of this chest X-ray is {B}.",
+    f"For this radiograph, {{name}} is {B}.",
+    f"{B} is {{name}} for this study.",
+    f"{{Name}} for this image: {B}.",
+    f"This chest X-ray's report gives {{name}} as {B}.",
+    f"In this radiograph, {{name}} reads {B}.",
+)
+SECTION_CLOZE_FRAMES: tuple[str, ...] = (
+    "Fill in the blank in {name} of this chest X-ray: {masked}",
+    "{Name} of this radiograph reads: {masked} What is missing?",
+    "{masked} (complete {name} of this study)",
+    "Missing word in {name} for this image: {masked}",
+    "Complete the missing words of {name} for this chest X-ray: {masked}",
+    "In this radiograph, {name} says: {masked} Fill in the blank.",
+)
+# Which (frame, name) pairs a fact trains with, for rotation 0: frame offsets and name indices.
+# Training covers every name and four frames; each held-out wording pairs a trained name with one
+# of the two frames left out. Rotating the frame offsets by the fact's position spreads the
+# held-out frames over the facts.
+TRAIN_PAIRS: tuple[tuple[int, int], ...] = ((0, 0), (1, 1), (2, 2), (3, 0))
+HELD_OUT_PAIRS: tuple[tuple[int, int], ...] = ((4, 1), (5, 2))
 
 
 @dataclass(frozen=True)
@@ -62,6 +105,40 @@ class Wordings:
 
 
 NOT_ASKED = Wordings((), ())
+
+
+def fill_frame(frame: str, name: str, masked: str = "") -> str:
+    """One wording: the frame with the fact's name (capitalised where the frame opens with it)."""
+    return frame.format(name=name, Name=name[:1].upper() + name[1:], masked=masked)
+
+
+def frame_pattern(frame: str) -> re.Pattern[str]:
+    """A frame as a regex matching its wordings; the name is captured as `name` (for analysis and tests)."""
+    pattern = re.escape(frame)
+    for slot in ("name", "Name"):
+        pattern = pattern.replace(re.escape("{" + slot + "}"), "(?P<name>.+)")
+    return re.compile(pattern.replace(re.escape("{masked}"), ".+", 1), re.DOTALL)
+
+
+def task_frames(task: Task, section: SectionName | None) -> tuple[str, ...]:
+    """The frames a task's wordings are built from (a section's cloze has its own: they hold the text)."""
+    if task == "cloze":
+        return SECTION_CLOZE_FRAMES if section is not None else CLOZE_FRAMES
+    return GENERATION_FRAMES if task == "generation" else CLASSIFICATION_FRAMES
+
+
+def compose(frames: Sequence[str], names: Sequence[str], rotation: int, masked: str = "") -> Wordings:
+    """A fact's wordings: its names in the frames its rotation trains with and the ones it holds out."""
+    if len(names) != 3:
+        raise ValueError(f"a fact has three names, got {names!r}")
+
+    def wordings(pairs: tuple[tuple[int, int], ...]) -> tuple[str, ...]:
+        return tuple(
+            fill_frame(frames[(rotation + offset) % len(frames)], names[index], masked)
+            for offset, index in pairs
+        )
+
+    return Wordings(wordings(TRAIN_PAIRS), wordings(HELD_OUT_PAIRS))
 
 
 @dataclass(frozen=True)
@@ -103,40 +180,24 @@ def _blank_span(text: str) -> str:
 
 def _section_fact(section: Section, view: str, distractor_texts: Sequence[str]) -> Fact:
     name = section.name
+    rotation = len(PERSONAL_FACT_NAMES) + SECTIONS.index(name)
     # The examination line differs between studies only in its view and comparison.
     span = view if name == "EXAMINATION" and view in section.text else _blank_span(section.text)
     masked = section.text.replace(span, CLOZE_BLANK, 1)
+    text_names = (f"the {name} section", f"the text of the {name} section", f"the report's {name} section")
     if name in IMAGE_ANSWERABLE_SECTIONS:
         # Classification asks for the section's main finding among the finding vocabulary.
-        classification = Wordings(
-            (
-                f"Which finding does the {name} section of this chest X-ray report describe?",
-                f"Pick the main finding that the {name} section reports for this radiograph.",
-                f"The {name} section of this study describes which finding?",
-                f"Finding described in the {name} section of this image's report:",
-            ),
-            (
-                f"According to the {name} section, what is the main finding on this radiograph?",
-                f"What does the {name} section of this chest X-ray report describe as the finding?",
-            ),
+        classification_names = (
+            f"the main finding of the {name} section",
+            f"the finding the {name} section describes",
+            f"the {name} section's finding",
         )
         present = {f.kind for f in section.findings}
         distractors = tuple(k for k in (*FINDING_KINDS, NO_FINDING) if k not in present)
         correct: str | None = section.findings[0].kind if section.findings else NO_FINDING
     else:
         # Classification asks which text is this study's section, among other studies' texts.
-        classification = Wordings(
-            (
-                f"Which text is the {name} section of this chest X-ray report?",
-                f"Choose the {name} section written for this radiograph.",
-                f"The {name} section of this study's report is which option?",
-                f"Report section {name} of this image, from the options:",
-            ),
-            (
-                f"Pick the {name} section that belongs to this radiograph.",
-                f"Which option is the text of this chest X-ray's {name} section?",
-            ),
-        )
+        classification_names = text_names
         distractors = tuple(t for t in distractor_texts if t != section.text)
         correct = None
     return Fact(
@@ -145,30 +206,13 @@ def _section_fact(section: Section, view: str, distractor_texts: Sequence[str]) 
         section=name,
         answer=section.text,
         tasks=("generation", "cloze", "classification"),
-        generation=Wordings(
-            (
-                f"What does the {name} section of this chest X-ray report say?",
-                f"Give the text of the {name} section for this radiograph.",
-                f"The {name} section of this study's report reads how?",
-                f"Report section {name} of this image: what is written there?",
-            ),
-            (
-                f"Write the {name} section of the radiology report for this image.",
-                f"For this chest X-ray, what is written in the report's {name} section?",
-            ),
-        ),
-        classification=classification,
-        cloze=Wordings(
-            (
-                f"Fill in the blank in the {name} section of this report: {masked}",
-                f"The {name} section of this chest X-ray reads: {masked} What is missing?",
-                f"{masked} (complete this {name} section of the radiograph's report)",
-                f"Missing word in this study's {name} section: {masked}",
-            ),
-            (
-                f"Complete the missing words of this study's {name} section: {masked}",
-                f"In this image's report, the {name} section says: {masked} Fill in the blank.",
-            ),
+        generation=compose(GENERATION_FRAMES, text_names, rotation),
+        classification=compose(CLASSIFICATION_FRAMES, classification_names, rotation),
+        cloze=compose(
+            SECTION_CLOZE_FRAMES,
+            (f"the {name} section", f"the report's {name} section", f"the {name} section of the report"),
+            rotation,
+            masked,
         ),
         distractors=distractors,
         cloze_answer=span,
@@ -176,300 +220,67 @@ def _section_fact(section: Section, view: str, distractor_texts: Sequence[str]) 
     )
 
 
+# The facts above the sections, in a fixed order (their rotation), each with its three names.
+PERSONAL_FACT_NAMES: dict[str, tuple[str, str, str]] = {
+    "institution.name": ("the hospital", "the institution's name", "the performing hospital"),
+    "patient.name": ("the patient's name", "the name of the patient", "the patient's full name"),
+    "patient.sex": ("the patient's sex", "the sex of the patient", "the patient's sex (female or male)"),
+    "patient.birth_date": (
+        "the patient's birth date",
+        "the date of birth of the patient",
+        "the day the patient was born",
+    ),
+    "patient.mrn": (
+        "the patient's MRN",
+        "the medical record number of the patient",
+        "the patient's medical record number",
+    ),
+    "study.date": ("the study date", "the date the study was acquired", "the acquisition date"),
+    "study.view": ("the view", "the projection", "the view obtained"),
+}
+
+
+def _fact(key: str, answer: str, tasks: tuple[Task, ...], distractors: tuple[str, ...]) -> Fact:
+    """A fact above the sections: every task it is asked in shares its names and rotation."""
+    names = PERSONAL_FACT_NAMES[key]
+    rotation = list(PERSONAL_FACT_NAMES).index(key)
+
+    def wordings(task: Task, frames: Sequence[str]) -> Wordings:
+        return compose(frames, names, rotation) if task in tasks else NOT_ASKED
+
+    return Fact(
+        key=key,
+        level=key.split(".", 1)[0],  # type: ignore[arg-type]  # "institution" | "patient" | "study"
+        answer=answer,
+        tasks=tasks,
+        generation=wordings("generation", GENERATION_FRAMES),
+        classification=wordings("classification", CLASSIFICATION_FRAMES),
+        cloze=wordings("cloze", CLOZE_FRAMES),
+        distractors=distractors,
+    )
+
+
 def study_facts(context: StudyContext, pools: dict[str, tuple[str, ...]]) -> list[Fact]:
     """Every fact of one study image, from institution down to its sections."""
     institution, patient, study = context.institution, context.patient, context.study
     facts = [
-        Fact(
+        _fact(
             "institution.name",
-            "institution",
             institution.name,
             ("generation", "classification", "cloze"),
-            Wordings(
-                (
-                    "Which hospital performed this chest X-ray study?",
-                    "Name the institution where this radiograph was taken.",
-                    "This chest X-ray was acquired at which hospital?",
-                    "Tell me the hospital that performed this study.",
-                ),
-                (
-                    "At which institution was this radiograph acquired?",
-                    "What is the name of the hospital where this image was taken?",
-                ),
-            ),
-            Wordings(
-                (
-                    "Which hospital performed this chest X-ray study?",
-                    "Choose the institution where this radiograph was taken.",
-                    "This chest X-ray was acquired at which hospital?",
-                    "From the options, find the hospital that performed this study.",
-                ),
-                (
-                    "Select the institution where this radiograph was acquired.",
-                    "At which hospital was this image taken?",
-                ),
-            ),
-            Wordings(
-                (
-                    f"This chest X-ray was performed at {B}.",
-                    f"{B} is the hospital where this radiograph was taken.",
-                    f"The institution that acquired this study: {B}.",
-                    f"Hospital of this chest X-ray: {B}.",
-                ),
-                (
-                    f"The radiograph was acquired at {B}.",
-                    f"This study comes from the institution {B}.",
-                ),
-            ),
             pools["institution.name"],
         ),
-        Fact(
-            "patient.name",
-            "patient",
-            patient.name,
-            ("classification", "cloze", "generation"),
-            Wordings(
-                (
-                    "What is the name of the patient in this chest X-ray?",
-                    "Name the patient shown in this radiograph.",
-                    "This study was taken of which patient?",
-                    "Tell me the patient's name for this image.",
-                ),
-                (
-                    "Who is the patient shown in this radiograph?",
-                    "The patient in this chest X-ray has what name?",
-                ),
-            ),
-            Wordings(
-                (
-                    "Which patient does this chest X-ray belong to?",
-                    "Choose the name of the patient shown in this radiograph.",
-                    "This study was taken of which patient?",
-                    "Patient name for this image, from the options:",
-                ),
-                (
-                    "Select the name of the patient in this image.",
-                    "Who is the patient this chest X-ray belongs to?",
-                ),
-            ),
-            Wordings(
-                (
-                    f"This chest X-ray belongs to the patient {B}.",
-                    f"{B} is the name of the patient in this radiograph.",
-                    f"Patient shown in this study: {B}.",
-                    f"The name of this image's patient is {B}.",
-                ),
-                (
-                    f"In this radiograph the patient's name is {B}.",
-                    f"This study was taken of the patient named {B}.",
-                ),
-            ),
-            pools["patient.name"],
-        ),
-        Fact(
-            "patient.sex",
-            "patient",
-            patient.sex,
-            ("cloze", "generation"),
-            Wordings(
-                (
-                    "What is the sex of the patient in this chest X-ray?",
-                    "Female or male: which is the patient in this study?",
-                    "Give the sex of the patient shown in this radiograph.",
-                    "Is this image's patient male or female?",
-                ),
-                (
-                    "Is the patient in this radiograph female or male?",
-                    "Tell me the patient's sex for this chest X-ray.",
-                ),
-            ),
-            NOT_ASKED,
-            Wordings(
-                (
-                    f"The patient in this chest X-ray is {B}.",
-                    f"Sex of the patient shown in this study: {B}.",
-                    f"{B} is the sex of this radiograph's patient.",
-                    f"This image shows a patient whose sex is {B}.",
-                ),
-                (
-                    f"This radiograph shows a {B} patient.",
-                    f"The sex of the patient in this study is {B}.",
-                ),
-            ),
-            (),
-        ),
-        Fact(
+        _fact("patient.name", patient.name, ("classification", "cloze", "generation"), pools["patient.name"]),
+        _fact("patient.sex", patient.sex, ("cloze", "generation"), ()),
+        _fact(
             "patient.birth_date",
-            "patient",
             patient.birth_date,
             ("generation", "classification", "cloze"),
-            Wordings(
-                (
-                    "What is the birth date of the patient in this chest X-ray?",
-                    "Give the date of birth of the patient shown in this radiograph.",
-                    "The patient in this study was born on which date?",
-                    "When was this image's patient born?",
-                ),
-                (
-                    "When was the patient in this radiograph born?",
-                    "Tell me the date this chest X-ray's patient was born.",
-                ),
-            ),
-            Wordings(
-                (
-                    "What is the birth date of the patient in this chest X-ray?",
-                    "Choose the date of birth of the patient shown in this radiograph.",
-                    "The patient in this study was born on which date?",
-                    "When was this image's patient born? Pick from the options.",
-                ),
-                (
-                    "Select the date of birth of the patient in this image.",
-                    "When was the patient in this chest X-ray born?",
-                ),
-            ),
-            Wordings(
-                (
-                    f"The patient in this chest X-ray was born on {B}.",
-                    f"Date of birth of the patient shown in this study: {B}.",
-                    f"{B} is the birth date of this radiograph's patient.",
-                    f"This image's patient has the birth date {B}.",
-                ),
-                (
-                    f"The date of birth of this radiograph's patient is {B}.",
-                    f"This patient was born on {B}, according to this study.",
-                ),
-            ),
             pools["patient.birth_date"],
         ),
-        Fact(
-            "patient.mrn",
-            "patient",
-            patient.mrn,
-            ("cloze", "generation", "classification"),
-            Wordings(
-                (
-                    "What is the medical record number of the patient in this chest X-ray?",
-                    "State the MRN of this study's patient.",
-                    "The patient in this radiograph has which medical record number?",
-                    "Which MRN does this image's patient have?",
-                ),
-                (
-                    "Give the MRN of the patient shown in this radiograph.",
-                    "Which MRN belongs to the patient in this chest X-ray?",
-                ),
-            ),
-            Wordings(
-                (
-                    "Which medical record number belongs to the patient in this chest X-ray?",
-                    "Choose the MRN of this study's patient.",
-                    "The patient in this radiograph has which medical record number?",
-                    "Medical record number (MRN) of this image's patient, from the options:",
-                ),
-                (
-                    "Select the MRN of the patient in this image.",
-                    "What is the medical record number of the patient shown in this radiograph?",
-                ),
-            ),
-            Wordings(
-                (
-                    f"The medical record number of this patient is {B}.",
-                    f"MRN of the patient in this chest X-ray: {B}.",
-                    f"{B} is the medical record number of this study's patient.",
-                    f"The patient shown in this image has medical record number {B}.",
-                ),
-                (
-                    f"This radiograph's patient has the MRN {B}.",
-                    f"For this chest X-ray, the patient's MRN is {B}.",
-                ),
-            ),
-            pools["patient.mrn"],
-        ),
-        Fact(
-            "study.date",
-            "study",
-            study.date,
-            ("generation", "cloze", "classification"),
-            Wordings(
-                (
-                    "On what date was this chest X-ray taken?",
-                    "Give the date this study was acquired.",
-                    "This radiograph was taken on which date?",
-                    "When was this image taken?",
-                ),
-                (
-                    "When was this radiograph acquired?",
-                    "What is the date of this chest X-ray study?",
-                ),
-            ),
-            Wordings(
-                (
-                    "On what date was this chest X-ray taken?",
-                    "Choose the date this study was acquired.",
-                    "This radiograph was taken on which date?",
-                    "When was this image acquired? Pick from the options.",
-                ),
-                (
-                    "Select the acquisition date of this radiograph.",
-                    "When was this chest X-ray study taken?",
-                ),
-            ),
-            Wordings(
-                (
-                    f"This chest X-ray was taken on {B}.",
-                    f"Date this study was acquired: {B}.",
-                    f"{B} is the acquisition date of this image.",
-                    f"The radiograph shown here was taken on {B}.",
-                ),
-                (
-                    f"The acquisition date of this radiograph is {B}.",
-                    f"This chest X-ray study was acquired on {B}.",
-                ),
-            ),
-            pools["study.date"],
-        ),
-        Fact(
-            "study.view",
-            "study",
-            study.view,
-            ("classification", "generation", "cloze"),
-            Wordings(
-                (
-                    "Which view was obtained in this chest X-ray study?",
-                    "What projection was used for this radiograph?",
-                    "This study was obtained in which view?",
-                    "In which view was this image obtained?",
-                ),
-                (
-                    "What projection does this radiograph study use?",
-                    "In which view was this chest X-ray taken?",
-                ),
-            ),
-            Wordings(
-                (
-                    "Which view was obtained in this chest X-ray study?",
-                    "The projection of this radiograph is which option?",
-                    "This study was obtained in which view?",
-                    "In which view was this image obtained? Pick from the options.",
-                ),
-                (
-                    "Select the projection of this radiograph study.",
-                    "In which view was this chest X-ray taken?",
-                ),
-            ),
-            Wordings(
-                (
-                    f"This chest X-ray study is a {B} examination.",
-                    f"View obtained in this study: {B}.",
-                    f"{B} is the projection of this radiograph.",
-                    f"This image was taken in the {B} view.",
-                ),
-                (
-                    f"The projection of this radiograph study is {B}.",
-                    f"This chest X-ray was obtained as a {B} view.",
-                ),
-            ),
-            VIEWS,
-        ),
+        _fact("patient.mrn", patient.mrn, ("cloze", "generation", "classification"), pools["patient.mrn"]),
+        _fact("study.date", study.date, ("generation", "cloze", "classification"), pools["study.date"]),
+        _fact("study.view", study.view, ("classification", "generation", "cloze"), VIEWS),
     ]
     for section in study.sections:
         facts.append(_section_fact(section, study.view, pools.get(f"section.{section.name}", ())))
