@@ -57,7 +57,9 @@ class LoopConfig(BaseModel):
 
 
 class TrainConfig(LoopConfig):
-    epochs: int = Field(default=28, ge=1)  # `small` on `full`: EM ≥ 0.9 on train (BENCHMARKS.md, issue 4)
+    # `small` on `full` with drawn wordings: classification EM on train 0.904 at 28 epochs, 0.992 at 36
+    # (BENCHMARKS.md, issue 18); the margin keeps each level's forget split above the memorisation targets
+    epochs: int = Field(default=36, ge=1)
     batch_size: int = Field(default=16, ge=1)
     lr: float = Field(default=2e-3, gt=0)
     warmup_fraction: float | None = Field(default=0.05, ge=0, le=1)
