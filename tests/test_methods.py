@@ -22,7 +22,9 @@ from medforget_data.models.generate import generate_answers
 from medforget_data.models.train import TrainConfig, train
 from medforget_data.scoring.metrics import exact_match
 
-VANILLA_RECIPE = TrainConfig(epochs=40, batch_size=8, lr=5e-3, seed=0)
+# 80 epochs: with wordings from shared frames the canonical questions of a study differ only in the
+# fact's name, and at 40 the tiny model answered 0.2 of the forget split (0.8 at 80)
+VANILLA_RECIPE = TrainConfig(epochs=80, batch_size=8, lr=5e-3, seed=0)
 FAST = {"epochs": 4, "lr": 3e-3, "batch_size": 8}
 METHOD_OVERRIDES: dict[str, dict] = {
     "ga": FAST,
