@@ -33,6 +33,10 @@ from medforget_data.models.tokenizer import EOS, IMAGE_PAD, PAD, VIDEO_PAD, VISI
 from medforget_data.models.tokenizer import train_tokenizer as qwen_style_tokenizer
 
 SHARD = "300KB"  # several shards even at these sizes, as the Hub stores 3B/7B models
+# Both families' language models, at one tiny size (grouped-query attention, as the 7Bs)
+STANDIN_TEXT_SIZES = dict(
+    hidden_size=64, intermediate_size=96, num_hidden_layers=3, num_attention_heads=2, num_key_value_heads=1
+)
 
 # LLaVA-1.5 (llava-hf) chat template: "USER: <image>\n{question} ASSISTANT:"
 LLAVA_TEMPLATE = (
@@ -56,11 +60,7 @@ def qwen2_5_vl_checkpoint(folder: Path, dataset_dir: Path, seed: int = 0) -> Pat
     config = Qwen2_5_VLConfig(
         text_config=dict(
             vocab_size=len(tokenizer),
-            hidden_size=64,
-            intermediate_size=96,
-            num_hidden_layers=3,
-            num_attention_heads=2,
-            num_key_value_heads=1,
+            **STANDIN_TEXT_SIZES,
             rope_scaling={"type": "mrope", "mrope_section": [4, 6, 6]},
             tie_word_embeddings=False,  # as the 7B
             bos_token_id=ids[PAD],
@@ -136,11 +136,7 @@ def llava_checkpoint(folder: Path, dataset_dir: Path, seed: int = 0) -> Path:
         ),
         text_config=LlamaConfig(
             vocab_size=len(tokenizer),
-            hidden_size=64,
-            intermediate_size=96,
-            num_hidden_layers=3,
-            num_attention_heads=2,
-            num_key_value_heads=1,
+            **STANDIN_TEXT_SIZES,
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
