@@ -19,6 +19,7 @@ frame is trained with most facts and held out for a few.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterator, Sequence
@@ -112,6 +113,7 @@ def fill_frame(frame: str, name: str, masked: str = "") -> str:
     return frame.format(name=name, Name=name[:1].upper() + name[1:], masked=masked)
 
 
+@functools.cache  # pure; analyses match every item against every frame of its task
 def frame_pattern(frame: str) -> re.Pattern[str]:
     """A frame as a regex matching its wordings; the name is captured as `name` (for analysis and tests)."""
     pattern = re.escape(frame)
@@ -206,10 +208,10 @@ def _section_fact(section: Section, view: str, distractor_texts: Sequence[str]) 
         section=name,
         answer=section.text,
         tasks=("generation", "cloze", "classification"),
-        generation=compose(GENERATION_FRAMES, text_names, rotation),
-        classification=compose(CLASSIFICATION_FRAMES, classification_names, rotation),
+        generation=compose(task_frames("generation", name), text_names, rotation),
+        classification=compose(task_frames("classification", name), classification_names, rotation),
         cloze=compose(
-            SECTION_CLOZE_FRAMES,
+            task_frames("cloze", name),
             (f"the {name} section", f"the report's {name} section", f"the {name} section of the report"),
             rotation,
             masked,
@@ -245,17 +247,17 @@ def _fact(key: str, answer: str, tasks: tuple[Task, ...], distractors: tuple[str
     names = PERSONAL_FACT_NAMES[key]
     rotation = list(PERSONAL_FACT_NAMES).index(key)
 
-    def wordings(task: Task, frames: Sequence[str]) -> Wordings:
-        return compose(frames, names, rotation) if task in tasks else NOT_ASKED
+    def wordings(task: Task) -> Wordings:
+        return compose(task_frames(task, None), names, rotation) if task in tasks else NOT_ASKED
 
     return Fact(
         key=key,
         level=key.split(".", 1)[0],  # type: ignore[arg-type]  # "institution" | "patient" | "study"
         answer=answer,
         tasks=tasks,
-        generation=wordings("generation", GENERATION_FRAMES),
-        classification=wordings("classification", CLASSIFICATION_FRAMES),
-        cloze=wordings("cloze", CLOZE_FRAMES),
+        generation=wordings("generation"),
+        classification=wordings("classification"),
+        cloze=wordings("cloze"),
         distractors=distractors,
     )
 
