@@ -19,7 +19,7 @@ import torch
 from medforget_data.models.batches import Encoder
 from medforget_data.models.build import new_model
 from medforget_data.models.configs import MODEL_SPECS
-from medforget_data.models.examples import read_examples
+from medforget_data.dataset.examples import read_examples
 from medforget_data.models.generate import generate_answers
 from medforget_data.models.train import PRECISIONS, TrainConfig, precision_dtype, train
 

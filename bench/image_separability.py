@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from medforget_data.models.configs import IMAGE_SIDE
-from medforget_data.models.examples import read_examples
+from medforget_data.dataset.examples import read_examples
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ with progress.quiet():   # tests, worker processes, callers that print their own
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,3 +34,8 @@ def quiet() -> Iterator[None]:
         yield
     finally:
         _enabled = before
+
+
+def note(message: str) -> None:
+    """One line on stderr, printed above any open bar instead of through it."""
+    tqdm.write(message, file=sys.stderr)

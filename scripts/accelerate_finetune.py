@@ -22,7 +22,8 @@ from medforget_data.dataset.manifest import read_manifest
 from medforget_data.models.batches import Encoder
 from medforget_data.models.build import ModelRecord, Recipe, new_model, save_model
 from medforget_data.models.finetune import training_examples
-from medforget_data.models.train import LoopSetup, TrainConfig, train
+from medforget_data.models.recipe import RecipeOptions, resolve_recipe
+from medforget_data.models.train import LoopSetup, train
 
 
 def main() -> None:
@@ -36,7 +37,9 @@ def main() -> None:
     model, processor = new_model(args.config, args.dataset, seed=0)
     encoder = Encoder(processor)
     encoded = [encoder.encode(e) for e in training_examples(args.dataset)]
-    config = TrainConfig(epochs=args.epochs, batch_size=16)
+    # the recipe's numbers, but the tower trains jointly here (no separate pretraining stage)
+    recipe = resolve_recipe(args.config, RecipeOptions(epochs=args.epochs, vision_pretrain_epochs=0))
+    config = recipe.train
     # One bar, the main process's.
     with contextlib.nullcontext() if accelerator.is_main_process else progress.quiet():
         history = train(
@@ -53,7 +56,7 @@ def main() -> None:
             config_name=args.config,
             dataset_hash=read_manifest(args.dataset).dataset_hash,
             parameters=sum(p.numel() for p in unwrapped.parameters()),
-            recipe=Recipe(processes=accelerator.num_processes, train=config),
+            recipe=Recipe(processes=accelerator.num_processes, finetune=recipe),
             history=history,
         )
         save_model(unwrapped, processor, args.out, record)

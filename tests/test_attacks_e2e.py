@@ -9,6 +9,7 @@ import pytest
 
 from medforget_data.attacks.model_attacks import attack
 from medforget_data.attacks.plot import plot_leakage
+from medforget_data.dataset.built import BuiltDataset
 from medforget_data.dataset.manifest import read_manifest
 from medforget_data.errors import MedForgetError
 from medforget_data.methods import get_method, make_config
@@ -19,7 +20,6 @@ from medforget_data.models.train import TrainConfig, train
 from medforget_data.scoring.judge_offline import OfflineJudge
 from medforget_data.scoring.results import Results, write_results
 from medforget_data.scoring.score import score_predictions
-from medforget_data.scoring.score_file import level_items
 from medforget_data.scoring.submission import SubmissionMetadata
 
 RECIPE = TrainConfig(epochs=25, batch_size=8, lr=5e-3, seed=0)
@@ -33,7 +33,7 @@ def tiny_trained_on(dataset: Path, examples: list):
 
 
 def gold_results(dataset: Path, method: str) -> Results:
-    items = level_items(dataset, "patient")
+    items = BuiltDataset(dataset).level_items("patient")
     gold = {i.id: i.answer for split in items.values() for i in split}
     meta = SubmissionMetadata(method=method, model="tiny", level="patient", seed=0, contact="test")
     return score_predictions(items, gold, meta, OfflineJudge(), read_manifest(dataset).dataset_hash)

@@ -29,9 +29,9 @@ def run_cli(*args: str, cwd: Path | None = None, **kwargs) -> subprocess.Complet
 
 @pytest.fixture(scope="module")
 def tiny_training(synthetic_mini_dir: Path):
+    from medforget_data.dataset.examples import read_examples
     from medforget_data.models.batches import Encoder
     from medforget_data.models.build import new_model
-    from medforget_data.models.examples import read_examples
     from medforget_data.models.train import TrainConfig
 
     examples = read_examples(synthetic_mini_dir, "train", "train")[:16]
@@ -139,7 +139,7 @@ import sys
 from pathlib import Path
 from medforget_data.models.batches import Encoder
 from medforget_data.models.build import new_model
-from medforget_data.models.examples import read_examples
+from medforget_data.dataset.examples import read_examples
 from medforget_data.models.train import LoopSetup, TrainConfig, train
 dataset, root, epochs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 model, processor = new_model("tiny", dataset, seed=0)

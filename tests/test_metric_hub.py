@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from medforget_data.cli import main
+from medforget_data.dataset.built import BuiltDataset
 from medforget_data.scoring.metrics import METRIC_FIELDS
 from medforget_data.scoring.results import read_results
-from medforget_data.scoring.score_file import level_items
 from medforget_data.scoring.submission import SubmissionMetadata, write_submission
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,7 +142,7 @@ Path(sys.argv[3]).write_text(json.dumps(out))
 def test_evaluate_load_by_name_offline_in_a_fresh_venv_matches_medforget_score(
     tmp_path: Path, wheel: Path, dependencies: Path, openi_mini_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    items_by_split = level_items(openi_mini_dir, LEVEL)
+    items_by_split = BuiltDataset(openi_mini_dir).level_items(LEVEL)
     predictions = mixed_predictions(items_by_split)
     submission = tmp_path / "submission.jsonl"
     metadata = {"method": "m", "model": "none", "level": LEVEL, "seed": 0, "contact": "a@b.c"}

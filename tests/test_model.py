@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from medforget_data.cli import main
+from medforget_data.dataset.examples import read_examples
 from medforget_data.errors import MedForgetError
 from medforget_data.models import train as training
 from medforget_data.models.batches import (
@@ -20,7 +21,6 @@ from medforget_data.models.batches import (
     model_inputs,
 )
 from medforget_data.models.build import ModelRecord, load_model, new_model, save_model
-from medforget_data.models.examples import read_examples
 from medforget_data.models.finetune import finetune
 from medforget_data.models.tokenizer import EOS
 from medforget_data.models.train import LoopSetup, TrainConfig, train

@@ -11,15 +11,18 @@ import pytest
 import medforget_data
 from medforget_data.cli import main
 from medforget_data.constants import LEVEL_SPLITS
+from medforget_data.dataset.built import BuiltDataset
 from medforget_data.scoring.results import read_results
-from medforget_data.scoring.score_file import level_items, score_submission_file
+from medforget_data.scoring.score_file import score_submission_file
 from medforget_data.scoring.submission import MAX_PREDICTION_CHARS, SubmissionMetadata, write_submission
 
 METADATA = {"method": "test", "model": "none", "level": "patient", "seed": 0, "contact": "a@b.c"}
 
 
 def answers(dataset: Path, level: str = "patient") -> dict[str, str]:
-    return {item.id: item.answer for items in level_items(dataset, level).values() for item in items}
+    return {
+        item.id: item.answer for items in BuiltDataset(dataset).level_items(level).values() for item in items
+    }
 
 
 def write_lines(path: Path, records: list[object]) -> Path:

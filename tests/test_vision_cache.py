@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from medforget_data.dataset.examples import read_examples
 from medforget_data.models import vision_cache as cache_module
 from medforget_data.models.batches import Encoder, answer_logits, collate, output_head
 from medforget_data.models.build import new_model
-from medforget_data.models.examples import read_examples
 from medforget_data.models.generate import ANSWER_MARGIN_TOKENS, answer_caps, generate_answers
 from medforget_data.models.vision_cache import multimodal_core, vision_cache
 from medforget_data.models.vision_pretrain import freeze_vision

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from medforget_data.dataset.examples import read_examples
 from medforget_data.dataset.load import read_split_items
 from medforget_data.models.batches import Encoder
 from medforget_data.models.build import load_model, new_model
-from medforget_data.models.examples import read_examples
 from medforget_data.models.finetune import finetune, training_examples
 from medforget_data.models.train import TrainConfig
 from medforget_data.models.vision_pretrain import (

@@ -18,6 +18,7 @@ import torch
 
 from medforget_data.cli import main
 from medforget_data.constants import CLOZE_BLANK, LEVELS, OPTION_LETTERS, PARTITION_SPLITS, SECTIONS, TASKS
+from medforget_data.dataset.examples import read_examples
 from medforget_data.dataset.load import read_split_items, split_path
 from medforget_data.dataset.manifest import (
     HIERARCHY_FILE,
@@ -36,7 +37,6 @@ from medforget_data.dataset.tasks import (
 from medforget_data.io import sha256_file, write_model
 from medforget_data.models.batches import Encoder, WordingDraws, answer_logits, collate, wording_choice
 from medforget_data.models.build import new_model
-from medforget_data.models.examples import read_examples
 from medforget_data.models.train import TrainConfig, train
 
 REPHRASED = tuple(f"{split}_rephrased" for split in PARTITION_SPLITS)

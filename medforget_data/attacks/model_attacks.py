@@ -5,38 +5,35 @@ from __future__ import annotations
 from pathlib import Path
 
 from medforget_data import progress
+from medforget_data.attacks.collect import membership_scores
 from medforget_data.attacks.forget_quality import ks_forget_quality, score_distance
 from medforget_data.attacks.mia import MIA_ATTACKS, privleak, roc_auc
 from medforget_data.attacks.reconstruction import DEPTHS, HierarchyFacts, attack_question
-from medforget_data.dataset.manifest import read_manifest
-from medforget_data.dataset.schema import Hierarchy
+from medforget_data.dataset.built import BuiltDataset
 from medforget_data.errors import MedForgetError
 from medforget_data.models.build import ModelRecord
-from medforget_data.models.examples import read_examples
+from medforget_data.models.generate import generate_answers
 from medforget_data.scoring.judge_offline import OfflineJudge
 from medforget_data.scoring.results import Attacks, ForgetQuality, Membership, Reconstruction, Results
 from medforget_data.scoring.score import score_item
 
 
-def check_matching(dataset_dir: Path, level: str, results: Results, model_hash: str, name: str) -> None:
+def check_matching(dataset: BuiltDataset, level: str, results: Results, model_hash: str, name: str) -> None:
     """`results` (called `name` in errors) and the model belong to this dataset and level."""
-    manifest = read_manifest(dataset_dir)
-    if results.dataset_hash != manifest.dataset_hash:
+    if results.dataset_hash != dataset.dataset_hash:
         raise MedForgetError(
             f"{name} was scored on another dataset ({results.dataset_hash[:12]}… ≠ "
-            f"{manifest.dataset_hash[:12]}…)"
+            f"{dataset.dataset_hash[:12]}…)"
         )
     if results.level != level:
         raise MedForgetError(f"{name} is for level {results.level!r}, not {level!r}")
-    if model_hash != manifest.dataset_hash:
-        raise MedForgetError(f"the model was trained on another dataset than {dataset_dir}")
+    if model_hash != dataset.dataset_hash:
+        raise MedForgetError(f"the model was trained on another dataset than {dataset.folder}")
 
 
-def membership_section(model, processor, dataset_dir: Path, level: str) -> Membership:
-    from medforget_data.attacks.collect import membership_scores
-
-    forget = read_examples(dataset_dir, level, "forget")
-    holdout = read_examples(dataset_dir, level, "holdout")
+def membership_section(model, processor, dataset: BuiltDataset, level: str) -> Membership:
+    forget = dataset.examples(level, "forget")
+    holdout = dataset.examples(level, "holdout")
     members, non_members = (
         membership_scores(model, processor, forget),
         membership_scores(model, processor, holdout),
@@ -49,12 +46,10 @@ def membership_section(model, processor, dataset_dir: Path, level: str) -> Membe
 
 
 def reconstruction_section(
-    model, processor, dataset_dir: Path, level: str, max_new_tokens: int | None = None
+    model, processor, dataset: BuiltDataset, level: str, max_new_tokens: int | None = None
 ) -> Reconstruction:
-    from medforget_data.models.generate import generate_answers
-
-    facts = HierarchyFacts(Hierarchy.read(dataset_dir))
-    forget = read_examples(dataset_dir, level, "forget")
+    facts = HierarchyFacts(dataset.hierarchy())
+    forget = dataset.examples(level, "forget")
     judge = OfflineJudge()
     recovery = {}
     for depth in DEPTHS:
@@ -90,7 +85,7 @@ def attack(
     model,
     processor,
     record: ModelRecord,
-    dataset_dir: Path,
+    dataset: BuiltDataset | Path,
     level: str,
     results: Results,
     oracle: Results | None = None,
@@ -99,14 +94,15 @@ def attack(
 
     `results` are the model's scores at `level`: forget quality compares its forget scores to the oracle's.
     """
-    check_matching(dataset_dir, level, results, record.dataset_hash, "the results")
+    dataset = BuiltDataset.of(dataset)
+    check_matching(dataset, level, results, record.dataset_hash, "the results")
     unlearned_at = record.recipe.unlearn.level if record.recipe.unlearn else None
     if unlearned_at not in (None, level):
         raise MedForgetError(f"the model was unlearned at level {unlearned_at!r}, not {level!r}")
     if oracle is not None:
-        check_matching(dataset_dir, level, oracle, record.dataset_hash, "the oracle's results")
-    membership = membership_section(model, processor, dataset_dir, level)
-    reconstruction = reconstruction_section(model, processor, dataset_dir, level)
+        check_matching(dataset, level, oracle, record.dataset_hash, "the oracle's results")
+    membership = membership_section(model, processor, dataset, level)
+    reconstruction = reconstruction_section(model, processor, dataset, level)
     return Attacks(
         membership=membership,
         reconstruction=reconstruction,

@@ -85,40 +85,35 @@ def run_finetune(args: argparse.Namespace) -> int:
             raise MedForgetError(f"--resume: {args.out} holds no checkpoint to resume from")
     else:
         check_output_folder(args.out, overwrite=False)
+    from medforget_data.models.build import checkpoint_hash
     from medforget_data.models.configs import MODEL_NAMES
     from medforget_data.models.device import check_device
-    from medforget_data.models.finetune import CHECKPOINT_RECIPE, finetune
-    from medforget_data.models.train import PRECISIONS, TrainConfig
+    from medforget_data.models.finetune import finetune
+    from medforget_data.models.recipe import RecipeOptions, resolve_recipe
+    from medforget_data.models.train import PRECISIONS
 
     if args.model is None:
         check_choice("model config", args.config, MODEL_NAMES)
     check_device(args.device)
-
-    overrides = {
-        k: v
-        for k, v in (
-            ("epochs", args.epochs),
-            ("batch_size", args.batch_size),
-            ("lr", args.lr),
-            ("vision_pretrain_epochs", args.vision_pretrain_epochs),
-        )
-        if v is not None
-    }
     check_choice("precision", args.precision, PRECISIONS)
-    # from a checkpoint: the published recipe's rank unless given (0: the language model in full)
-    lora_rank = args.lora_rank
-    if args.model is not None and lora_rank is None:
-        lora_rank = CHECKPOINT_RECIPE.lora_rank
+    options = RecipeOptions(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        vision_pretrain_epochs=args.vision_pretrain_epochs,
+        lora_rank=args.lora_rank,
+        lora_alpha=args.lora_alpha,
+        seed=args.seed,
+        precision=args.precision,
+        gradient_checkpointing=args.gradient_checkpointing,
+    )
+    model = args.config if args.model is None else args.model
+    recipe = resolve_recipe(model, options, checkpoint_hash(args.model) if args.model is not None else None)
     record = finetune(
         dataset_dir(args),
         args.out,
-        config_name=args.config,
-        train_config=TrainConfig(seed=args.seed, precision=args.precision, **overrides),
+        recipe,
         oracle_level=args.oracle_level,
-        base_model=args.model,
-        lora_rank=lora_rank,
-        lora_alpha=args.lora_alpha,
-        gradient_checkpointing=args.gradient_checkpointing,
         resume=args.resume,
         device=args.device,
     )

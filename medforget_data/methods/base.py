@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from medforget_data.dataset.schema import Hierarchy, QAItem
+from medforget_data.constants import LEVELS
+from medforget_data.dataset.built import BuiltDataset
+from medforget_data.dataset.examples import Example
+from medforget_data.dataset.schema import QAItem
 from medforget_data.dataset.splits import node_at, parent_key
-from medforget_data.models.examples import Example
+from medforget_data.errors import check_choice
 
 
 class MethodConfig(BaseModel):
@@ -31,7 +35,7 @@ class UnlearnSplits:
     retain: list[Example]
     sibling: list[Example]
     health_system: dict[str, str] = field(default_factory=dict)  # institution id → system (sibling parents)
-    dataset_dir: str | None = None  # the oracle retrains from the dataset
+    dataset: BuiltDataset | None = None  # the oracle retrains from the dataset
 
     def node(self, item: QAItem) -> tuple[str, ...] | None:
         return node_at(item, self.level)
@@ -60,21 +64,15 @@ class Method:
         raise NotImplementedError
 
 
-def load_unlearn_splits(dataset_dir, level: str) -> UnlearnSplits:
-    """A level's forget/retain/sibling examples (with images) from a built dataset folder."""
-    from pathlib import Path
-
-    from medforget_data.constants import LEVELS
-    from medforget_data.errors import check_choice
-    from medforget_data.models.examples import read_examples
-
+def load_unlearn_splits(dataset: BuiltDataset | Path, level: str) -> UnlearnSplits:
+    """A level's forget/retain/sibling examples (with images) from a built dataset."""
     check_choice("level", level, LEVELS)
-    folder = Path(dataset_dir)
+    dataset = BuiltDataset.of(dataset)
     return UnlearnSplits(
         level=level,
-        forget=read_examples(folder, level, "forget"),
-        retain=read_examples(folder, level, "retain"),
-        sibling=read_examples(folder, level, "sibling"),
-        health_system=Hierarchy.read(folder).health_systems(),
-        dataset_dir=str(folder),
+        forget=dataset.examples(level, "forget"),
+        retain=dataset.examples(level, "retain"),
+        sibling=dataset.examples(level, "sibling"),
+        health_system=dataset.hierarchy().health_systems(),
+        dataset=dataset,
     )

@@ -23,12 +23,12 @@ from pydantic import Field
 
 from medforget_data import progress
 from medforget_data.constants import LEVELS, Level
+from medforget_data.dataset.examples import Example
 from medforget_data.dataset.schema import QAItem
 from medforget_data.dataset.splits import Node, node_at, parent_key
 from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
 from medforget_data.methods.chip_math import chip_update, pool_modalities
 from medforget_data.models.batches import Encoder, collate, device_of, model_inputs
-from medforget_data.models.examples import Example
 from medforget_data.models.families import family_of_model
 
 # Language MLP projections (Qwen2 / LLaMA naming, in the family's language part); the projector's

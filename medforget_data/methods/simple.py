@@ -11,47 +11,38 @@ from pydantic import Field
 from medforget_data.errors import MedForgetError
 from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
 from medforget_data.models.batches import device_of
-from medforget_data.models.train import TrainConfig
+from medforget_data.models.build import ModelRecord, load_model
+from medforget_data.models.finetune import finetune
+from medforget_data.models.recipe import FinetuneRecipe
 
-# OracleConfig's fields that say what to train from, not how: never part of the TrainConfig
-_STARTING_POINT = ("config_name", "base_model", "base_model_hash", "lora_rank", "lora_alpha")
 
+class OracleConfig(MethodConfig):
+    """The vanilla model's own fine-tuning recipe (`recipe`, filled from its record by `apply_method`),
+    with the method's seed; a caller may change the loop's epochs, rate or batch size. So the oracle is
+    always the same architecture (and, from a checkpoint, the same checkpoint and adapters)."""
 
-class OracleConfig(MethodConfig, TrainConfig):
-    """The fine-tuning recipe (TrainConfig, never retyped here) and what the vanilla model was trained
-    from: a project model config, or a checkpoint (with its LoRA rank). `apply_method` fills what the
-    caller left unset from the vanilla model's record, so the oracle is always the same architecture
-    (and, from a checkpoint, the same checkpoint)."""
-
-    config_name: str = "small"  # the project model config the vanilla model was trained with
-    # None: the size's recipe rate (models/configs.py), as `medforget run` trains
+    epochs: int | None = Field(default=None, ge=1)
     lr: float | None = Field(default=None, gt=0)
-    base_model: str | None = None  # the checkpoint the vanilla model was fine-tuned from
-    base_model_hash: str | None = None  # its content hash (checked before retraining)
-    lora_rank: int | None = Field(default=None, ge=0)
-    lora_alpha: int | None = Field(default=None, ge=1)
+    batch_size: int | None = Field(default=None, ge=1)
+    recipe: FinetuneRecipe | None = None  # the vanilla model's (`Recipe.finetune` of its record)
 
-    def train_config(self) -> TrainConfig:
-        unset = {"lr"} if self.lr is None else set()  # left unset, finetune() takes the size's rate
-        return TrainConfig(**self.model_dump(exclude={*_STARTING_POINT, *unset}))
+    def resolved(self) -> FinetuneRecipe:
+        if self.recipe is None:
+            raise MedForgetError("the oracle retrains by the vanilla model's recipe: none was given")
+        changes = {key: getattr(self, key) for key in ("epochs", "lr", "batch_size") if getattr(self, key)}
+        train = self.recipe.train.model_copy(update={**changes, "seed": self.seed})
+        return self.recipe.model_copy(update={"train": train})
 
 
-def oracle_config_from_record(config: OracleConfig, record) -> OracleConfig:
-    """What the caller left unset, taken from the vanilla model's record (its recipe): its training
-    recipe (the seed excepted: the method's own) and what it was trained from."""
-    recipe = record.recipe
-    base = recipe.base_model
-    train = recipe.train.model_dump(exclude={"seed"}) if recipe.train is not None else {}
-    known = {
-        **train,
-        "config_name": record.config_name if base is None else None,
-        "base_model": base.path if base is not None else None,
-        "base_model_hash": base.content_hash if base is not None else None,
-        "lora_rank": recipe.lora_rank,
-        "lora_alpha": recipe.lora_alpha,
-    }
-    update = {k: v for k, v in known.items() if v is not None and k not in config.model_fields_set}
-    return OracleConfig(**{**config.model_dump(exclude_unset=True), **update})
+def oracle_config_from_record(config: OracleConfig, record: ModelRecord) -> OracleConfig:
+    """`config` with the vanilla model's recipe, unless the caller gave one."""
+    if config.recipe is not None:
+        return config
+    if record.recipe.finetune is None:
+        raise MedForgetError(
+            f"model {record.config_name!r} records no fine-tuning recipe: the oracle cannot retrain it"
+        )
+    return config.model_copy(update={"recipe": record.recipe.finetune})
 
 
 class Vanilla(Method):
@@ -61,35 +52,21 @@ class Vanilla(Method):
 
 class Oracle(Method):
     """Retrain on train minus the level's forget split: `finetune(oracle_level=…)`, the function
-    `medforget run` trains its oracles with, with the same recipe — from scratch for the project's
-    models, from the same checkpoint for a fine-tuned checkpoint."""
+    `medforget run` trains its oracles with, with the vanilla model's recipe — from scratch for the
+    project's models, from the same checkpoint (its content hash checked) for a fine-tuned checkpoint."""
 
     config_class: ClassVar[type[MethodConfig]] = OracleConfig
 
     def unlearn(self, model, processor, splits: UnlearnSplits, config: OracleConfig):
-        from medforget_data.models.build import checkpoint_hash, load_model
-        from medforget_data.models.finetune import finetune
-
         if splits.dataset_dir is None:
             raise MedForgetError(
                 "the oracle retrains from the dataset: UnlearnSplits.dataset_dir is required"
             )
-        base = Path(config.base_model) if config.base_model else None
-        if base is not None and config.base_model_hash and checkpoint_hash(base) != config.base_model_hash:
-            raise MedForgetError(f"{base} changed since the vanilla model was fine-tuned from it")
         device = str(device_of(model))  # where the vanilla model is
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "oracle"
             finetune(
-                Path(splits.dataset_dir),
-                out,
-                config_name=config.config_name,
-                train_config=config.train_config(),
-                oracle_level=splits.level,
-                base_model=base,
-                lora_rank=config.lora_rank,
-                lora_alpha=config.lora_alpha,
-                device=device,
+                splits.dataset, out, config.resolved(), oracle_level=splits.level, device=device
             )
             # in the vanilla model's precision (a checkpoint's may be bf16)
             oracle, _, _ = load_model(out, dtype=next(model.parameters()).dtype)

@@ -21,11 +21,12 @@ from typing import ClassVar, Literal
 import torch
 from pydantic import Field, model_validator
 
+from medforget_data.dataset.examples import Example
 from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
 from medforget_data.methods.losses import answer_logits
 from medforget_data.models.batches import AnswerLogits, Encoder, collate, device_of, length_batches
-from medforget_data.models.examples import Example
 from medforget_data.models.families import family_of_model
+from medforget_data.models.lora import PUBLISHED_LORA, LoraSettings, add_lora
 from medforget_data.models.train import LoopConfig, LoopSetup, Objective, fit
 
 ParameterScope = Literal["language", "language+merger", "all"]
@@ -42,7 +43,7 @@ class LossConfig(MethodConfig, LoopConfig):
     # LoRA adapters of this rank on the language layers instead of full weights (large models); the
     # reference (KL, NPO, Forget-MI) is then the adapter-disabled model, and adapters merge at the end
     lora_rank: int | None = Field(default=None, ge=1)
-    lora_alpha: int = Field(default=16, ge=1)
+    lora_alpha: int = Field(default=PUBLISHED_LORA.alpha, ge=1)
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~1/3 slower
 
     @model_validator(mode="after")
@@ -127,9 +128,7 @@ class LossMethod(Method):
     def unlearn(self, model, processor, splits: UnlearnSplits, config: LossConfig):
         torch.manual_seed(config.seed)
         if config.lora_rank:
-            from medforget_data.models.finetune import add_lora
-
-            model = add_lora(model, config.lora_rank, config.lora_alpha)
+            model = add_lora(model, LoraSettings(rank=config.lora_rank, alpha=config.lora_alpha))
         context = self.context(model, config)
         if config.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from medforget_data.models.examples import Example
+from medforget_data.dataset.examples import Example
 from medforget_data.models.families import family_of_processor
 
 IGNORE_INDEX = -100

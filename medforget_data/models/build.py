@@ -17,8 +17,9 @@ from medforget_data.io import read_model, sha256_file, write_model
 from medforget_data.models.configs import MODEL_SPECS, qwen_config
 from medforget_data.models.families import family_of_folder, family_of_model
 from medforget_data.models.processor import ImageQwen2_5_VLProcessor, make_processor
+from medforget_data.models.recipe import FinetuneRecipe
 from medforget_data.models.tokenizer import train_tokenizer
-from medforget_data.models.train import CHECKPOINT_DIR, TrainConfig
+from medforget_data.models.train import CHECKPOINT_DIR
 
 MODEL_CARD_FILE = "medforget_model.json"
 MODEL_RECORD_SCHEMA_VERSION = 1
@@ -32,12 +33,11 @@ class UnlearnRecipe(BaseModel):
 
 
 class BaseCheckpoint(BaseModel):
-    """The checkpoint a model was fine-tuned from (any supported family, models/families/)."""
+    """What the checkpoint a model was fine-tuned from was (its folder and content hash are in the
+    recipe, `Recipe.finetune`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    path: str  # resolved folder
-    content_hash: str  # checkpoint_hash(path) when fine-tuning began: the oracle checks it
     model_type: str  # config.json's, the family
     record: dict | None = None  # the checkpoint's own MedForget record, when it had one
 
@@ -50,14 +50,11 @@ class Recipe(BaseModel):
     mode: str | None = None  # "vanilla" or "oracle" for a fine-tuned model
     oracle_level: Level | None = None
     train_items: int | None = None
-    lora_rank: int | None = None
-    lora_alpha: int | None = None  # with lora_rank
-    gradient_checkpointing: bool | None = None
+    finetune: FinetuneRecipe | None = None  # every number of the fine-tuning (models/recipe.py)
     base_model: BaseCheckpoint | None = None  # fine-tuned from a checkpoint
     # a checkpoint folder read as it is (no MedForget record): where it is and its family
     checkpoint: str | None = None
     model_type: str | None = None
-    train: TrainConfig | None = None
     vision_pretrain_study_accuracy: float | None = None
     wall_seconds: float | None = None  # of fine-tuning (vision pretraining included)
     torch_threads: int | None = None

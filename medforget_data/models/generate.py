@@ -16,9 +16,10 @@ from transformers import GenerationConfig
 
 from medforget_data import progress
 from medforget_data.constants import LEVEL_SPLITS, LEVELS
+from medforget_data.dataset.built import BuiltDataset
+from medforget_data.dataset.examples import Example
 from medforget_data.errors import check_choice
 from medforget_data.models.batches import Encoder, collate, model_inputs
-from medforget_data.models.examples import Example, read_examples
 from medforget_data.models.vision_cache import vision_cache
 from medforget_data.scoring.submission import SubmissionMetadata, write_submission
 
@@ -119,10 +120,31 @@ def generate_answers(
     return answers
 
 
+def level_answers(
+    model,
+    processor,
+    dataset: BuiltDataset | Path,
+    level: str,
+    splits: Sequence[str] = LEVEL_SPLITS,
+    batch_size: int = 32,
+    max_new_tokens: int | None = None,
+) -> dict[str, str]:
+    """Greedy answers to every item of `splits` at `level`, by item id in split order."""
+    check_choice("level", level, LEVELS)
+    for split in splits:
+        check_choice("split", split, LEVEL_SPLITS)
+    dataset = BuiltDataset.of(dataset)
+    examples = [e for split in splits for e in dataset.examples(level, split)]
+    answers = generate_answers(
+        model, processor, examples, batch_size=batch_size, max_new_tokens=max_new_tokens
+    )
+    return {e.item.id: answers[e.item.id] for e in examples}
+
+
 def generate_submission(
     model,
     processor,
-    dataset_dir: Path,
+    dataset: BuiltDataset | Path,
     level: str,
     out: Path,
     metadata: SubmissionMetadata,
@@ -130,13 +152,7 @@ def generate_submission(
     batch_size: int = 32,
     max_new_tokens: int | None = None,
 ) -> int:
-    """Greedy answers to every item of `splits` at `level` written as a submission; returns the count."""
-    check_choice("level", level, LEVELS)
-    for split in splits:
-        check_choice("split", split, LEVEL_SPLITS)
-    examples = [e for split in splits for e in read_examples(dataset_dir, level, split)]
-    answers = generate_answers(
-        model, processor, examples, batch_size=batch_size, max_new_tokens=max_new_tokens
-    )
-    write_submission(out, metadata, {e.item.id: answers[e.item.id] for e in examples})
-    return len(examples)
+    """`level_answers` written as a submission file; returns the count."""
+    answers = level_answers(model, processor, dataset, level, splits, batch_size, max_new_tokens)
+    write_submission(out, metadata, answers)
+    return len(answers)

@@ -57,16 +57,16 @@ class LoopConfig(BaseModel):
 
 
 class TrainConfig(LoopConfig):
-    # `small` on `full` with drawn wordings: classification EM on train 0.904 at 28 epochs, 0.992 at 36
-    # (BENCHMARKS.md, issue 18); the margin keeps each level's forget split above the memorisation targets
-    epochs: int = Field(default=36, ge=1)
-    batch_size: int = Field(default=16, ge=1)
-    lr: float = Field(default=2e-3, gt=0)
-    warmup_fraction: float | None = Field(default=0.05, ge=0, le=1)
-    seed: int = Field(default=0, ge=0)
+    """Fine-tuning's loop numbers. No defaults here: models/recipe.py `resolve_recipe` decides them."""
+
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    warmup_fraction: float | None = Field(ge=0, le=1)  # None: a constant rate
+    seed: int = Field(ge=0)
     # a fresh model's vision tower is first trained to tell the images apart, then frozen
     # (models/vision_pretrain.py); 0 trains it jointly with the language model instead
-    vision_pretrain_epochs: int = Field(default=80, ge=0)
+    vision_pretrain_epochs: int = Field(ge=0)
 
 
 @dataclass(frozen=True)

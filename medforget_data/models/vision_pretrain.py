@@ -19,8 +19,8 @@ from contextlib import contextmanager
 import torch
 
 from medforget_data.constants import LEVELS
+from medforget_data.dataset.examples import Example
 from medforget_data.models.batches import Encoder
-from medforget_data.models.examples import Example
 from medforget_data.models.train import LoopConfig, LoopSetup, Objective, fit
 
 # Levels whose ids are properties of an image (a report section shares its study's image).

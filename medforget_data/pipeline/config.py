@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -14,8 +12,8 @@ from medforget_data.methods import METHOD_NAMES
 from medforget_data.models.configs import MODEL_NAMES
 from medforget_data.models.device import check_device
 from medforget_data.models.families import family_of_folder
-from medforget_data.models.finetune import CHECKPOINT_RECIPE, checkpoint_train_config
-from medforget_data.models.train import Precision, TrainConfig
+from medforget_data.models.recipe import FinetuneRecipe, RecipeOptions
+from medforget_data.models.train import Precision
 
 UNLEARNING_METHODS: tuple[str, ...] = tuple(m for m in METHOD_NAMES if m not in REFERENCE_METHODS)
 
@@ -24,7 +22,7 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     model: str = "small"  # a project model config, or a checkpoint folder (Qwen2.5-VL, LLaVA)
-    lora_rank: int | None = Field(default=None, ge=0)  # checkpoints: None = 16 (the recipe), 0 = full
+    lora_rank: int | None = Field(default=None, ge=0)  # checkpoints: None = the recipe's, 0 = full
     methods: tuple[str, ...] = UNLEARNING_METHODS
     levels: tuple[str, ...] = LEVELS
     epochs: int | None = Field(default=None, ge=1)  # None: the fine-tuning recipe's default
@@ -64,13 +62,6 @@ class RunConfig(BaseModel):
         """The checkpoint folder the run fine-tunes, or None for a project model config."""
         return None if self.model in MODEL_NAMES else Path(self.model)
 
-    def checkpoint_lora_rank(self) -> int | None:
-        """From a checkpoint, the LoRA rank it is fine-tuned with (None: the language model in full)."""
-        if self.checkpoint() is None:
-            return None
-        rank = CHECKPOINT_RECIPE.lora_rank if self.lora_rank is None else self.lora_rank
-        return rank or None
-
     @field_validator("methods")
     @classmethod
     def _known_methods(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -87,17 +78,18 @@ class RunConfig(BaseModel):
             check_choice("level", name, LEVELS)
         return tuple(level for level in LEVELS if level in value)
 
-    def train_config(self) -> TrainConfig:
-        overrides = {"epochs": self.epochs} if self.epochs is not None else {}
-        config = TrainConfig(seed=self.seed, precision=self.precision, **overrides)
-        return checkpoint_train_config(config) if self.checkpoint() is not None else config
+    def recipe_options(self) -> RecipeOptions:
+        """What the run sets of the fine-tuning recipe; `resolve_recipe` decides the rest."""
+        return RecipeOptions(
+            epochs=self.epochs, lora_rank=self.lora_rank, seed=self.seed, precision=self.precision
+        )
 
     def cell_methods(self) -> tuple[str, ...]:
         """Per level, in the order they must run: the oracle's attack and vanilla's scores come first."""
         return (*REFERENCE_METHODS, *self.methods)
 
 
-RUN_RECORD_SCHEMA_VERSION = 1
+RUN_RECORD_SCHEMA_VERSION = 2  # 2: the resolved fine-tuning recipe
 
 
 class RunRecord(BaseModel):
@@ -107,10 +99,6 @@ class RunRecord(BaseModel):
 
     schema_version: int = RUN_RECORD_SCHEMA_VERSION
     config: RunConfig
+    recipe: FinetuneRecipe  # what vanilla and every oracle are trained by
     dataset_dir: str
     dataset_hash: str
-
-
-def stage_key(payload: dict) -> str:
-    """A stage's identity: the sha256 of everything that determines its output (canonical JSON)."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()

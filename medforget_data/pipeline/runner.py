@@ -21,106 +21,85 @@ import torch
 
 from medforget_data import progress
 from medforget_data.attacks.model_attacks import attack
-from medforget_data.dataset.manifest import read_manifest
+from medforget_data.dataset.built import BuiltDataset
 from medforget_data.io import write_model
 from medforget_data.leaderboard.table import write_leaderboard
 from medforget_data.methods import get_method, make_config
 from medforget_data.methods.apply import apply_method
 from medforget_data.models.build import MODEL_CARD_FILE, ModelRecord, checkpoint_hash, load_model
 from medforget_data.models.finetune import finetune
-from medforget_data.models.generate import generate_submission
+from medforget_data.models.generate import level_answers
+from medforget_data.models.recipe import resolve_recipe
 from medforget_data.models.train import CHECKPOINT_DIR, precision_dtype
-from medforget_data.pipeline.config import RunConfig, RunRecord, stage_key
-from medforget_data.pipeline.state import RunState, RunTimings, run_lock
+from medforget_data.pipeline.config import RunConfig, RunRecord
+from medforget_data.pipeline.layout import RunLayout, Stage
+from medforget_data.pipeline.state import RunState, RunTimings, StageKey, run_lock, stage_key
 from medforget_data.scoring.judge_offline import OfflineJudge
 from medforget_data.scoring.results import Results, read_results, write_results
 from medforget_data.scoring.score import with_utility
-from medforget_data.scoring.score_file import score_submission_file
-from medforget_data.scoring.submission import SubmissionMetadata
+from medforget_data.scoring.score_file import score_submission
+from medforget_data.scoring.submission import Submission, SubmissionMetadata, write_submission
 
-RUN_RECORD = "run.json"
-TIMINGS_FILE = "timings.json"
-LEADERBOARD_DIR = "leaderboard"
-
-
-def config_key(config) -> dict:
-    """A method config as it enters a cell's key. LossConfig's adapter fields enter only when used
-    (adapters trained, activations recomputed), so the cells of a project model's run keep the keys
-    they had before the fields existed and are not redone."""
-    dump = config.model_dump()
-    if dump.get("lora_rank", 0) is None:
-        del dump["lora_rank"], dump["lora_alpha"]
-    if dump.get("gradient_checkpointing") is False:
-        del dump["gradient_checkpointing"]
-    return dump
-
-
-def model_name(oracle_level: str | None) -> str:
-    return "vanilla" if oracle_level is None else f"oracle-{oracle_level}"
+# Bumped when what a key hashes changes meaning: every stage of an older run folder is then redone
+# (its markers say so in one line), instead of fields being dropped to keep old hashes.
+KEY_VERSION = 2
 
 
 class BenchmarkRun:
-    def __init__(self, config: RunConfig, dataset_dir: Path, run_dir: Path) -> None:
-        self.config, self.dataset_dir, self.run_dir = config, Path(dataset_dir), Path(run_dir)
-        self.dataset_hash = read_manifest(self.dataset_dir).dataset_hash
-        self.state = RunState(self.run_dir)
+    def __init__(self, config: RunConfig, dataset: BuiltDataset | Path, run_dir: Path) -> None:
+        self.config, self.dataset = config, BuiltDataset.of(dataset)
+        self.layout = RunLayout(run_dir)
+        self.state = RunState(self.layout)
         self.dtype = precision_dtype(config.precision)
         checkpoint = config.checkpoint()
-        # a checkpoint's stages are keyed by its content, not its path
-        self.model_identity = checkpoint_hash(checkpoint) if checkpoint is not None else config.model
+        self.recipe = resolve_recipe(
+            config.model,
+            config.recipe_options(),
+            checkpoint_hash=checkpoint_hash(checkpoint) if checkpoint is not None else None,
+        )
         # Every model's key at set-up: a cell's key names the models it starts from.
-        self.model_keys: dict[str, str] = {
-            model_name(level): self.model_key(level) for level in (None, *config.levels)
+        self.model_keys: dict[str | None, StageKey] = {
+            level: self.model_key(level) for level in (None, *config.levels)
         }
 
-    # ----- paths
-    def model_dir(self, name: str) -> Path:
-        return self.run_dir / "models" / name
-
-    def results_path(self, level: str, method: str) -> Path:
-        return self.run_dir / "results" / level / f"{method}.json"
-
-    def submission_path(self, level: str, method: str) -> Path:
-        return self.run_dir / "submissions" / level / f"{method}.jsonl"
+    @property
+    def run_dir(self) -> Path:
+        return self.layout.root
 
     # ----- models
-    def load(self, name: str):
+    def load(self, oracle_level: str | None):
         """A trained model of this run, on the run's device in the run's precision."""
-        return load_model(self.model_dir(name), device=self.config.device, dtype=self.dtype)
+        folder = self.layout.model_dir(Stage.model(oracle_level))
+        return load_model(folder, device=self.config.device, dtype=self.dtype)
 
-    def model_key(self, oracle_level: str | None) -> str:
-        checkpoint = (
-            {"lora_rank": self.config.checkpoint_lora_rank()} if self.config.checkpoint() is not None else {}
-        )
+    def model_key(self, oracle_level: str | None) -> StageKey:
         return stage_key(
             {
-                "dataset": self.dataset_hash,
-                "model": self.model_identity,
-                **checkpoint,
-                "train": self.config.train_config().model_dump(),
+                "version": KEY_VERSION,
+                "dataset": self.dataset.dataset_hash,
+                "recipe": self.recipe.identity(),
                 "oracle_level": oracle_level,
             }
         )
 
     def trained_model(self, oracle_level: str | None) -> Path:
         """The vanilla model, or the retrain oracle of a level; trained once, resumed if interrupted."""
-        name = model_name(oracle_level)
-        key = self.model_keys[name]
-        stage, folder = f"model-{name}", self.model_dir(name)
+        stage, key = Stage.model(oracle_level), self.model_keys[oracle_level]
+        folder = self.layout.model_dir(stage)
         if self.state.is_done(stage, key) and (folder / MODEL_CARD_FILE).is_file():
             return folder
         resume = self.state.started_with(stage, key) and (folder / CHECKPOINT_DIR).is_dir()
+        why = self.state.why_redone(stage, key)
+        if why is not None:
+            progress.note(why)
         if folder.exists() and not resume:
             shutil.rmtree(folder)  # another recipe's leftovers
         self.state.mark(stage, key, done=False)
         record = finetune(
-            self.dataset_dir,
+            self.dataset,
             folder,
-            config_name=self.config.model,
-            train_config=self.config.train_config(),
+            self.recipe,
             oracle_level=oracle_level,
-            base_model=self.config.checkpoint(),
-            lora_rank=self.config.checkpoint_lora_rank(),
             resume=resume,
             device=self.config.device,
         )
@@ -139,7 +118,7 @@ class BenchmarkRun:
         context = multiprocessing.get_context("spawn")  # no fork after torch (and CUDA) are loaded
         with ProcessPoolExecutor(self.config.training_jobs, mp_context=context) as pool:
             jobs = [
-                pool.submit(_train_in_process, self.config, self.dataset_dir, self.run_dir, name, threads)
+                pool.submit(_train_in_process, self.config, self.dataset.folder, self.run_dir, name, threads)
                 for name in names
             ]
             for job in progress.bar(jobs, desc="training (concurrent)", unit="model"):
@@ -147,20 +126,21 @@ class BenchmarkRun:
 
     # ----- cells: a cell is a function from its models and reference results to a `Results` value
     def method_overrides(self, method: str) -> dict:
-        """The run's seed; from a LoRA-tuned checkpoint, loss-based methods train adapters of that rank."""
-        rank = self.config.checkpoint_lora_rank()
-        adapters = rank and "lora_rank" in get_method(method).config_class.model_fields
-        return {"seed": self.config.seed, **({"lora_rank": rank} if adapters else {})}
+        """The run's seed; from a LoRA-tuned checkpoint, loss-based methods train adapters of its rank."""
+        lora = self.recipe.lora
+        adapters = lora is not None and "lora_rank" in get_method(method).config_class.model_fields
+        return {"seed": self.config.seed, **({"lora_rank": lora.rank} if adapters else {})}
 
-    def cell_key(self, level: str, method: str) -> str:
+    def cell_key(self, level: str, method: str) -> StageKey:
         config = make_config(method, self.method_overrides(method)) if method != "oracle" else None
         return stage_key(
             {
-                "dataset": self.dataset_hash,
-                "vanilla": self.model_keys["vanilla"],
-                "oracle": self.model_keys[f"oracle-{level}"],
+                "version": KEY_VERSION,
+                "dataset": self.dataset.dataset_hash,
+                "vanilla": self.model_keys[None].key,
+                "oracle": self.model_keys[level].key,
                 "method": method,
-                "config": config_key(config) if config else None,
+                "config": config.model_dump(mode="json") if config else None,
                 "generation": {
                     "batch_size": self.config.batch_size,
                     "max_new_tokens": self.config.max_new_tokens,
@@ -173,12 +153,9 @@ class BenchmarkRun:
     def answer_and_score(
         self, level: str, method: str, model, processor, record: ModelRecord, reference: Results | None
     ) -> tuple[Results, dict[str, float]]:
-        """The level's submission (kept: it is the cell's answer sheet), its scores and their seconds.
-
-        Utility is against `reference` (vanilla's results); None: the model is vanilla, its own reference.
-        """
-        submission = self.submission_path(level, method)
-        submission.parent.mkdir(parents=True, exist_ok=True)
+        """The level's answers (kept as a submission file: the cell's answer sheet), their scores in
+        memory, and their seconds. Utility is against `reference` (vanilla's results); None: the
+        model is vanilla, its own reference."""
         metadata = SubmissionMetadata(
             method=method,
             model=record.config_name,
@@ -187,19 +164,22 @@ class BenchmarkRun:
             contact="medforget run",
         )
         began = time.perf_counter()
-        generate_submission(
+        answers = level_answers(
             model.to(self.config.device),
             processor,
-            self.dataset_dir,
+            self.dataset,
             level,
-            submission,
-            metadata,
             batch_size=self.config.batch_size,
             max_new_tokens=self.config.max_new_tokens,
         )
+        path = self.layout.submission(level, method)
+        write_submission(path, metadata, answers)
         generated = time.perf_counter()
-        results = score_submission_file(
-            submission, level, self.dataset_dir, OfflineJudge(), reference, seed=self.config.seed
+        submission = Submission(
+            metadata=metadata, predictions=answers, lines={item: n for n, item in enumerate(answers, start=2)}
+        )
+        results = score_submission(
+            submission, level, self.dataset, OfflineJudge(), reference, seed=self.config.seed, source=path
         )
         if reference is None:
             results = with_utility(results, results)
@@ -217,7 +197,7 @@ class BenchmarkRun:
     ) -> Results:
         """`results` with the attacks on `model` (forget quality against `oracle`) and the stage times."""
         began = time.perf_counter()
-        attacks = attack(model, processor, record, self.dataset_dir, level, results, oracle)
+        attacks = attack(model, processor, record, self.dataset, level, results, oracle)
         timings = {**seconds, "attack": time.perf_counter() - began}
         return results.model_copy(update={"attacks": attacks, "timings": timings})
 
@@ -237,27 +217,27 @@ class BenchmarkRun:
         seconds = {"unlearn": unlearn_seconds, **seconds}
         return self.with_attacks(level, results, seconds, model, processor, record, oracle)
 
-    def finish(self, level: str, method: str, results: Results, key: str) -> None:
+    def finish(self, level: str, method: str, results: Results, key: StageKey) -> None:
         """The cell's one write of its results, then its done-marker."""
-        write_results(self.results_path(level, method), results)
-        self.state.mark(f"cell-{level}-{method}", key, done=True, seconds=results.timings)
+        write_results(self.layout.results(level, method), results)
+        self.state.mark(Stage.cell(level, method), key, done=True, seconds=results.timings)
 
     def reference_cells(self, level: str, advance: Callable[[str], None]) -> None:
         """Vanilla's scores (every utility's reference), then the oracle's cell, then vanilla's attacks."""
         vanilla_key, oracle_key = self.cell_key(level, "vanilla"), self.cell_key(level, "oracle")
-        vanilla_done = self.state.is_done(f"cell-{level}-vanilla", vanilla_key)
-        oracle_done = self.state.is_done(f"cell-{level}-oracle", oracle_key)
+        vanilla_done = self.state.is_done(Stage.cell(level, "vanilla"), vanilla_key)
+        oracle_done = self.state.is_done(Stage.cell(level, "oracle"), oracle_key)
         if vanilla_done and oracle_done:
             advance("vanilla")
             advance("oracle")
             return
-        vanilla, processor, vanilla_record = self.load("vanilla")
+        vanilla, processor, vanilla_record = self.load(None)
         scored, seconds = self.answer_and_score(level, "vanilla", vanilla, processor, vanilla_record, None)
         if oracle_done:
-            oracle_results = read_results(self.results_path(level, "oracle"))
+            oracle_results = read_results(self.layout.results(level, "oracle"))
         else:
-            oracle, oracle_processor, oracle_record = self.load(f"oracle-{level}")
-            trained = self.state.read(f"model-oracle-{level}")
+            oracle, oracle_processor, oracle_record = self.load(level)
+            trained = self.state.read(Stage.model(level))
             train_seconds = trained.seconds.get("train", 0.0) if trained else 0.0
             oracle_results = self.cell(
                 level, "oracle", oracle, oracle_processor, oracle_record, train_seconds, scored, None
@@ -272,11 +252,12 @@ class BenchmarkRun:
 
     def method_cell(self, level: str, method: str) -> None:
         key = self.cell_key(level, method)
-        if self.state.is_done(f"cell-{level}-{method}", key) and self.results_path(level, method).is_file():
+        stage = Stage.cell(level, method)
+        if self.state.is_done(stage, key) and self.layout.results(level, method).is_file():
             return
-        model, processor, record = self.load("vanilla")
+        model, processor, record = self.load(None)
         config = make_config(method, self.method_overrides(method))
-        unlearned = apply_method(method, model, processor, record, self.dataset_dir, level, config)
+        unlearned = apply_method(method, model, processor, record, self.dataset, level, config)
         results = self.cell(
             level,
             method,
@@ -284,8 +265,8 @@ class BenchmarkRun:
             processor,
             unlearned.record,
             unlearned.wall_seconds,
-            read_results(self.results_path(level, "vanilla")),
-            read_results(self.results_path(level, "oracle")),
+            read_results(self.layout.results(level, "vanilla")),
+            read_results(self.layout.results(level, "oracle")),
         )
         self.finish(level, method, results, key)
 
@@ -293,10 +274,10 @@ class BenchmarkRun:
     def stage_seconds(self) -> dict[str, float]:
         """Seconds per kind of stage, summed over this run's finished stages (as first computed)."""
         totals: dict[str, float] = {}
-        for stage, seconds in self.state.all_seconds().items():
-            for kind, value in seconds.items():
-                kind = "train" if stage.startswith("model-") else kind
-                if stage.startswith("cell-") and stage.endswith("-oracle") and kind == "unlearn":
+        for record in self.state.finished():
+            for kind, value in record.seconds.items():
+                kind = "train" if record.stage.kind == "model" else kind
+                if record.stage.method == "oracle" and kind == "unlearn":
                     continue  # the oracle's "unlearning" is its training, counted once under train
                 totals[kind] = totals.get(kind, 0.0) + value
         return totals
@@ -312,10 +293,13 @@ class BenchmarkRun:
 
     def _run(self) -> Path:
         config = self.config
-        write_model(
-            self.run_dir / RUN_RECORD,
-            RunRecord(config=config, dataset_dir=str(self.dataset_dir), dataset_hash=self.dataset_hash),
+        record = RunRecord(
+            config=config,
+            recipe=self.recipe,
+            dataset_dir=str(self.dataset.folder),
+            dataset_hash=self.dataset.dataset_hash,
         )
+        write_model(self.layout.run_record, record)
         cells = [(level, method) for level in config.levels for method in config.cell_methods()]
         with progress.bar(
             total=1 + len(config.levels) + len(cells) + 1, desc="benchmark", unit="stage"
@@ -339,14 +323,15 @@ class BenchmarkRun:
                     overall.update()
                 finished = [(lv, method) for lv, method in cells if lv in config.levels[:done]]
                 board = write_leaderboard(
-                    [self.results_path(lv, method) for lv, method in finished], self.run_dir / LEADERBOARD_DIR
+                    [self.layout.results(lv, method) for lv, method in finished], self.layout.leaderboard
                 )
             overall.set_postfix_str("leaderboard")
             overall.update()
-        write_model(
-            self.run_dir / TIMINGS_FILE,
-            RunTimings(stages=self.state.all_seconds(), totals=self.stage_seconds()),
+        timings = RunTimings(
+            stages={record.stage.name: record.seconds for record in self.state.finished()},
+            totals=self.stage_seconds(),
         )
+        write_model(self.layout.timings, timings)
         return board
 
 

@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
 from medforget_data.errors import MedForgetError
 from medforget_data.io import read_model, write_model
+from medforget_data.pipeline.layout import RunLayout, Stage
 
-STATE_SCHEMA_VERSION = 1
+STATE_SCHEMA_VERSION = 2  # 2: the stage and what its key hashes are kept beside the key
 
 
 class StageRecord(BaseModel):
-    """`<run>/state/<stage>.json`: the stage's key, whether it finished, and its stage times."""
+    """`<run>/state/<stage>.json`: the stage, its key and what the key hashes, whether it finished,
+    and its stage times."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: int = STATE_SCHEMA_VERSION
+    stage: Stage
     key: str
+    payload: dict = {}  # what `key` is the hash of: a changed key can say what changed
     done: bool
     seconds: dict[str, float] = {}
 
@@ -36,45 +43,79 @@ class RunTimings(BaseModel):
     totals: dict[str, float]
 
 
+class StageKey(NamedTuple):
+    """A stage's identity: the sha256 of `payload`, everything that determines the stage's output."""
+
+    key: str
+    payload: dict
+
+
+def stage_key(payload: dict) -> StageKey:
+    canonical = json.dumps(payload, sort_keys=True, default=str)
+    return StageKey(hashlib.sha256(canonical.encode()).hexdigest(), json.loads(canonical))
+
+
+def changed_fields(old: object, new: object, path: str = "") -> list[str]:
+    """`a.b: old → new` for each leaf that differs between two payloads."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [
+            change
+            for name in sorted(set(old) | set(new))
+            for change in changed_fields(old.get(name), new.get(name), f"{path}.{name}" if path else name)
+        ]
+    return [] if old == new else [f"{path}: {old} → {new}"]
+
+
 class RunState:
     """One `StageRecord` per stage under `<run>/state/`."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.folder = Path(run_dir) / "state"
+    def __init__(self, layout: RunLayout) -> None:
+        self.layout = layout
 
-    def _path(self, stage: str) -> Path:
-        return self.folder / f"{stage}.json"
+    def read(self, stage: Stage) -> StageRecord | None:
+        path = self.layout.marker(stage)
+        return read_marker(path) if path.is_file() else None
 
-    def read(self, stage: str) -> StageRecord | None:
-        path = self._path(stage)
-        if not path.is_file():
-            return None
-        try:
-            return read_model(path, StageRecord, "stage record")
-        except MedForgetError:
-            return None  # another version's or a damaged marker: the stage is redone
-
-    def is_done(self, stage: str, key: str) -> bool:
+    def is_done(self, stage: Stage, key: StageKey) -> bool:
         record = self.read(stage)
-        return record is not None and record.key == key and record.done
+        return record is not None and record.key == key.key and record.done
 
-    def started_with(self, stage: str, key: str) -> bool:
+    def started_with(self, stage: Stage, key: StageKey) -> bool:
         """An unfinished attempt of this same stage exists (its checkpoints may be resumed)."""
         record = self.read(stage)
-        return record is not None and record.key == key and not record.done
+        return record is not None and record.key == key.key and not record.done
 
-    def mark(self, stage: str, key: str, done: bool, seconds: dict[str, float] | None = None) -> None:
+    def why_redone(self, stage: Stage, key: StageKey) -> str | None:
+        """One line on why a stage that ran before under another key runs again; None if it did not."""
+        if not self.layout.marker(stage).is_file():
+            return None
+        record = self.read(stage)
+        if record is None:
+            return f"{stage.name}: redone (its marker is from an older version of medforget)"
+        if record.key == key.key:
+            return None
+        changes = changed_fields(record.payload, key.payload)
+        return f"{stage.name}: redone ({'; '.join(changes[:3]) or 'its key changed'})"
+
+    def mark(self, stage: Stage, key: StageKey, done: bool, seconds: dict[str, float] | None = None) -> None:
         # Atomic: a marker is whole or absent.
-        write_model(self._path(stage), StageRecord(key=key, done=done, seconds=seconds or {}))
+        record = StageRecord(stage=stage, key=key.key, payload=key.payload, done=done, seconds=seconds or {})
+        write_model(self.layout.marker(stage), record)
 
-    def all_seconds(self) -> dict[str, dict[str, float]]:
-        if not self.folder.is_dir():
-            return {}
-        return {
-            path.stem: record.seconds
-            for path in sorted(self.folder.glob("*.json"))
-            if (record := self.read(path.stem)) is not None
-        }
+    def finished(self) -> list[StageRecord]:
+        """Every readable marker, in file-name order."""
+        folder = self.layout.state_dir
+        if not folder.is_dir():
+            return []
+        records = (read_marker(path) for path in sorted(folder.glob("*.json")))
+        return [record for record in records if record is not None]
+
+
+def read_marker(path: Path) -> StageRecord | None:
+    try:
+        return read_model(path, StageRecord, "stage record")
+    except MedForgetError:
+        return None  # another version's or a damaged marker: the stage is redone
 
 
 @contextmanager
@@ -88,7 +129,7 @@ def run_lock(run_dir: Path) -> Iterator[None]:
     """
     import fcntl
 
-    path = Path(run_dir) / "run.lock"
+    path = RunLayout(run_dir).lock
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         handle = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)

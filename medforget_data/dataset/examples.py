@@ -1,4 +1,5 @@
-"""Training/eval examples: dataset items with their study image, read straight from the parquet."""
+"""Examples: dataset items with their decoded study image, read straight from the parquet (what models
+train and answer on)."""
 
 from __future__ import annotations
 
