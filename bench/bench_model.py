@@ -16,12 +16,12 @@ from pathlib import Path
 
 import torch
 
+from medforget_data.dataset.examples import read_examples
 from medforget_data.models.batches import Encoder
 from medforget_data.models.build import new_model
-from medforget_data.models.configs import MODEL_SPECS
-from medforget_data.dataset.examples import read_examples
 from medforget_data.models.generate import generate_answers
-from medforget_data.models.train import PRECISIONS, TrainConfig, precision_dtype, train
+from medforget_data.models.recipe import RecipeOptions, resolve_recipe
+from medforget_data.models.train import PRECISIONS, precision_dtype, train
 
 
 def main() -> None:
@@ -38,7 +38,8 @@ def main() -> None:
     examples = examples[: args.samples] if args.samples else examples
     encoder = Encoder(processor)
     encoded = [encoder.encode(e) for e in examples]
-    recipe = TrainConfig(epochs=1, batch_size=16, lr=MODEL_SPECS[args.config].lr, precision=args.precision)
+    # one epoch of the size's own recipe (its rate and batch)
+    recipe = resolve_recipe(args.config, RecipeOptions(epochs=1, precision=args.precision)).train
     began = time.perf_counter()
     train(model.to(args.device), encoded, processor.tokenizer.pad_token_id, recipe)
     train_seconds = time.perf_counter() - began

@@ -12,8 +12,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from medforget_data.models.build import load_model
 from medforget_data.dataset.examples import read_examples
+from medforget_data.models.build import load_model
 from medforget_data.models.generate import generate_answers
 from medforget_data.scoring.metrics import exact_match, rouge_l
 

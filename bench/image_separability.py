@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from medforget_data.models.configs import IMAGE_SIDE
 from medforget_data.dataset.examples import read_examples
+from medforget_data.models.configs import IMAGE_SIDE
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ import torch
 import medforget_data.models.train as train_module
 from medforget_data.models.batches import answer_logits
 from medforget_data.models.finetune import finetune
+from medforget_data.models.recipe import RecipeOptions, resolve_recipe
 
 
 def item_mean_loss(model, batch: dict[str, torch.Tensor], device) -> torch.Tensor:
@@ -32,7 +33,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     train_module.answer_loss = item_mean_loss  # the training loop's loss, swapped for this run only
-    record = finetune(args.dataset, args.out, config_name="small")
+    record = finetune(args.dataset, args.out, resolve_recipe("small", RecipeOptions()))
     print("loss per epoch", [round(h["loss"], 3) for h in record.history])
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from torch.profiler import ProfilerActivity, profile
 
+from medforget_data.dataset.examples import read_examples
 from medforget_data.models.batches import Encoder
 from medforget_data.models.build import new_model
-from medforget_data.models.configs import MODEL_SPECS
-from medforget_data.dataset.examples import read_examples
-from medforget_data.models.train import PRECISIONS, TrainConfig, train
+from medforget_data.models.recipe import RecipeOptions, resolve_recipe
+from medforget_data.models.train import PRECISIONS, train
 
 
 def main() -> None:
@@ -32,7 +32,8 @@ def main() -> None:
     encoder = Encoder(processor)
     examples = read_examples(args.dataset, "train", "train")[: 16 * args.steps]
     encoded = [encoder.encode(e) for e in examples]
-    recipe = TrainConfig(epochs=1, batch_size=16, lr=MODEL_SPECS[args.config].lr, precision=args.precision)
+    # one epoch of the size's own recipe (its rate and batch)
+    recipe = resolve_recipe(args.config, RecipeOptions(epochs=1, precision=args.precision)).train
     pad_id = processor.tokenizer.pad_token_id
     train(model.to(args.device), encoded[:32], pad_id, recipe)  # warm-up
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device == "cuda" else [])

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import torch
 
+from medforget_data.dataset.examples import read_examples
 from medforget_data.models.batches import Encoder, answer_logits, collate
 from medforget_data.models.build import new_model
-from medforget_data.dataset.examples import read_examples
-from medforget_data.models.train import TrainConfig, train
+from medforget_data.models.recipe import RecipeOptions, resolve_recipe
+from medforget_data.models.train import train
 from medforget_data.models.vision_pretrain import (
     freeze_vision,
     mean_cosine_between_images,
@@ -67,7 +68,9 @@ def main() -> None:
         print(f"{variant}: mean cosine at start {mean_cosine_between_images(model, encoder, images):.3f}")
         for done in range(ROUND, args.epochs + 1, ROUND):
             # warm restarts of the recipe's schedule, ROUND epochs each: a measurement between them
-            history = train(model, encoded, pad_id, TrainConfig(epochs=ROUND, lr=2e-3))
+            history = train(
+                model, encoded, pad_id, resolve_recipe("tiny", RecipeOptions(epochs=ROUND, lr=2e-3)).train
+            )
             right = all_tokens_right(model, encoded, pad_id)
             cosine = mean_cosine_between_images(model, encoder, images)
             loss = history[-1]["loss"]

@@ -16,7 +16,8 @@ from pathlib import Path
 from medforget_data.models.batches import Encoded, Encoder, WordingDraws, length_batches
 from medforget_data.models.build import new_model
 from medforget_data.models.finetune import training_examples
-from medforget_data.models.train import TrainConfig, epoch_generator
+from medforget_data.models.recipe import RecipeOptions, resolve_recipe
+from medforget_data.models.train import epoch_generator
 
 
 def padded_tokens(encoded: list[Encoded], batch_size: int, epoch: int, seed: int) -> int:
@@ -28,9 +29,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--config", default="small")
-    parser.add_argument("--epochs", type=int, default=TrainConfig().epochs)
+    parser.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
     args = parser.parse_args()
-    config = TrainConfig()
+    config = resolve_recipe(args.config, RecipeOptions(epochs=args.epochs)).train
     _, processor = new_model(args.config, args.dataset, config.seed)
     examples = training_examples(args.dataset)
     began = time.perf_counter()
@@ -43,7 +44,7 @@ def main() -> None:
         f"encoded in {canonical_seconds:.1f} s"
     )
     ratios, draw_seconds = [], 0.0
-    for epoch in range(args.epochs):
+    for epoch in range(config.epochs):
         began = time.perf_counter()
         drawn = draws.for_epoch(config.seed, epoch)
         draw_seconds += time.perf_counter() - began
@@ -51,7 +52,7 @@ def main() -> None:
         ratios.append(tokens / base)  # grouping by length makes the canonical count the same every epoch
     print(
         f"drawn wordings: padded tokens per epoch / canonical: mean {sum(ratios) / len(ratios):.3f}, "
-        f"min {min(ratios):.3f}, max {max(ratios):.3f}; drawing + encoding over {args.epochs} epochs "
+        f"min {min(ratios):.3f}, max {max(ratios):.3f}; drawing + encoding over {config.epochs} epochs "
         f"{draw_seconds:.1f} s ({draws.encoded_count:,} encodings)"
     )
 

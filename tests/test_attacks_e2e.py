@@ -16,13 +16,14 @@ from medforget_data.methods import get_method, make_config
 from medforget_data.methods.base import load_unlearn_splits
 from medforget_data.models.batches import Encoder
 from medforget_data.models.build import ModelRecord, Recipe, UnlearnRecipe, new_model
-from medforget_data.models.train import TrainConfig, train
+from medforget_data.models.recipe import RecipeOptions, resolve_recipe
+from medforget_data.models.train import train
 from medforget_data.scoring.judge_offline import OfflineJudge
 from medforget_data.scoring.results import Results, write_results
 from medforget_data.scoring.score import score_predictions
 from medforget_data.scoring.submission import SubmissionMetadata
 
-RECIPE = TrainConfig(epochs=25, batch_size=8, lr=5e-3, seed=0)
+RECIPE = resolve_recipe("tiny", RecipeOptions(epochs=25, batch_size=8, lr=5e-3, seed=0)).train
 
 
 def tiny_trained_on(dataset: Path, examples: list):

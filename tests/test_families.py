@@ -17,11 +17,11 @@ from medforget_data.methods import METHOD_NAMES, make_config
 from medforget_data.methods.apply import apply_method
 from medforget_data.models import finetune as finetune_module
 from medforget_data.models.batches import IGNORE_INDEX, Encoder, answer_logits, collate
-from medforget_data.models.build import MODEL_CARD_FILE, load_model
+from medforget_data.models.build import MODEL_CARD_FILE, checkpoint_hash, load_model
 from medforget_data.models.families import family_of_model
 from medforget_data.models.finetune import finetune
 from medforget_data.models.generate import generate_answers
-from medforget_data.models.train import TrainConfig
+from medforget_data.models.recipe import RecipeOptions, resolve_recipe
 from medforget_data.models.vision_cache import multimodal_core, vision_cache
 from tests.standin_checkpoints import llava_checkpoint, qwen2_5_vl_checkpoint
 
@@ -217,16 +217,14 @@ def test_lora_finetune_adapts_the_language_model_only_and_every_method_runs(
     checkpoint: Path, synthetic_mini_dir: Path, tmp_path: Path, few_train_items: None
 ) -> None:
     vanilla_dir = tmp_path / "vanilla"
+    options = RecipeOptions(epochs=1, batch_size=8, lora_rank=4)
     record = finetune(
-        synthetic_mini_dir,
-        vanilla_dir,
-        base_model=checkpoint,
-        lora_rank=4,
-        train_config=TrainConfig(epochs=1, batch_size=8),
+        synthetic_mini_dir, vanilla_dir, resolve_recipe(checkpoint, options, checkpoint_hash(checkpoint))
     )
-    assert record.recipe.train.lr == 1e-4 and record.recipe.lora_alpha == 16  # the published recipe
-    assert record.recipe.train.vision_pretrain_epochs == 0  # a checkpoint's tower is pretrained already
-    assert record.recipe.base_model.path == str(checkpoint.resolve())
+    recipe = record.recipe.finetune
+    assert recipe.train.lr == 1e-4 and recipe.lora.alpha == 16  # the published recipe
+    assert recipe.train.vision_pretrain_epochs == 0  # a checkpoint's tower is pretrained already
+    assert recipe.model == str(checkpoint.resolve()) and recipe.checkpoint_hash == checkpoint_hash(checkpoint)
     vanilla, processor, vanilla_record = load_model(vanilla_dir)
     family = family_of_model(vanilla)
     stored = load_model(checkpoint)[0].state_dict()
@@ -356,43 +354,23 @@ def test_medforget_run_on_a_checkpoint_writes_a_leaderboard(
     assert json.loads((out / "state" / "model-vanilla.json").read_text())["key"] == key
 
 
-def test_the_oracle_takes_what_the_caller_left_unset_from_the_vanilla_record() -> None:
+def test_a_checkpoints_oracle_retrains_the_same_checkpoint_and_adapters() -> None:
     from medforget_data.methods.simple import oracle_config_from_record
     from medforget_data.models.build import BaseCheckpoint, ModelRecord, Recipe
 
-    project = ModelRecord(
-        config_name="tiny",
+    options = RecipeOptions(lora_rank=4, precision="bf16", seed=7)
+    tuned = resolve_recipe("/ckpt/q", options, checkpoint_hash="ab")
+    record = ModelRecord(
+        config_name="q+lora",
         dataset_hash="x",
         parameters=1,
-        recipe=Recipe(mode="vanilla", train=TrainConfig(epochs=3, lr=1e-3, batch_size=8, seed=7)),
+        recipe=Recipe(mode="vanilla", finetune=tuned, base_model=BaseCheckpoint(model_type="qwen2_5_vl")),
     )
-    config = oracle_config_from_record(make_config("oracle", {"epochs": 2, "seed": 1}), project)
-    assert (config.config_name, config.epochs, config.lr, config.batch_size) == ("tiny", 2, 1e-3, 8)
-    assert config.seed == 1 and config.base_model is None  # the method's seed; no checkpoint
-    base = BaseCheckpoint(path="/ckpt/q", content_hash="ab", model_type="qwen2_5_vl")
-    tuned = project.model_copy(
-        update={
-            "config_name": "q+lora",
-            "recipe": Recipe(
-                mode="vanilla",
-                lora_rank=4,
-                lora_alpha=16,
-                base_model=base,
-                train=TrainConfig(epochs=10, lr=1e-4, precision="bf16", vision_pretrain_epochs=0),
-            ),
-        }
-    )
-    config = oracle_config_from_record(make_config("oracle"), tuned)
-    assert (config.base_model, config.base_model_hash, config.lora_rank, config.lora_alpha) == (
-        "/ckpt/q",
-        "ab",
-        4,
-        16,
-    )
-    assert config.config_name == "small"  # the default, unused: the checkpoint is what is retrained
-    assert config.train_config() == TrainConfig(
-        epochs=10, lr=1e-4, precision="bf16", vision_pretrain_epochs=0, seed=config.seed
-    )
+    oracle = oracle_config_from_record(make_config("oracle", {"seed": 1}), record).resolved()
+    assert (oracle.model, oracle.checkpoint_hash, oracle.lora) == ("/ckpt/q", "ab", tuned.lora)
+    assert oracle.lora.rank == 4 and oracle.lora.alpha == 16  # the published α
+    assert oracle.train == tuned.train.model_copy(update={"seed": 1})  # the method's own seed
+    assert (oracle.train.epochs, oracle.train.lr, oracle.train.vision_pretrain_epochs) == (10, 1e-4, 0)
 
 
 def test_options_a_checkpoint_or_adapters_cannot_take_are_refused(
@@ -403,24 +381,12 @@ def test_options_a_checkpoint_or_adapters_cannot_take_are_refused(
     with pytest.raises(MedForgetError, match="lora_rank adapts the language layers only"):
         make_config("npo", {"lora_rank": 2, "parameters": "language+merger"})
     with pytest.raises(MedForgetError, match="vision pretraining is for the project's own models"):
-        finetune(
-            synthetic_mini_dir,
-            tmp_path / "x",
-            base_model=checkpoint,
-            lora_rank=2,
-            train_config=TrainConfig(vision_pretrain_epochs=5),
+        resolve_recipe(
+            checkpoint, RecipeOptions(lora_rank=2, vision_pretrain_epochs=5), checkpoint_hash(checkpoint)
         )
+    with pytest.raises(MedForgetError, match="LoRA .* needs a checkpoint folder"):
+        resolve_recipe("tiny", RecipeOptions(lora_rank=2))
     run = ["run", "--dataset", str(synthetic_mini_dir), "--model", "tiny", "--lora-rank", "4"]
     assert main([*run, "--out", str(tmp_path / "run")]) == 2
     assert "lora_rank needs a checkpoint folder" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "run").exists()
-
-
-def test_adapter_fields_enter_a_cells_key_only_when_used() -> None:
-    from medforget_data.pipeline.runner import config_key
-
-    plain = config_key(make_config("npo", {"seed": 0}))  # a project model's run: keys as before
-    assert not {"lora_rank", "lora_alpha", "gradient_checkpointing"} & set(plain)
-    adapted = config_key(make_config("npo", {"seed": 0, "lora_rank": 16}))
-    assert (adapted["lora_rank"], adapted["lora_alpha"]) == (16, 16) and adapted != plain
-    assert config_key(make_config("chip")) == make_config("chip").model_dump()

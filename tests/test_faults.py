@@ -32,10 +32,12 @@ def tiny_training(synthetic_mini_dir: Path):
     from medforget_data.dataset.examples import read_examples
     from medforget_data.models.batches import Encoder
     from medforget_data.models.build import new_model
-    from medforget_data.models.train import TrainConfig
+    from medforget_data.models.recipe import RecipeOptions, resolve_recipe
 
     examples = read_examples(synthetic_mini_dir, "train", "train")[:16]
-    config = TrainConfig(epochs=2, batch_size=8, lr=3e-3, vision_pretrain_epochs=0)
+    config = resolve_recipe(
+        "tiny", RecipeOptions(epochs=2, batch_size=8, lr=3e-3, vision_pretrain_epochs=0)
+    ).train
 
     def fresh():
         model, processor = new_model("tiny", synthetic_mini_dir, seed=0)
@@ -140,12 +142,14 @@ from pathlib import Path
 from medforget_data.models.batches import Encoder
 from medforget_data.models.build import new_model
 from medforget_data.dataset.examples import read_examples
-from medforget_data.models.train import LoopSetup, TrainConfig, train
+from medforget_data.models.recipe import RecipeOptions, resolve_recipe
+from medforget_data.models.train import LoopSetup, train
 dataset, root, epochs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 model, processor = new_model("tiny", dataset, seed=0)
 encoder = Encoder(processor)
 encoded = [encoder.encode(e) for e in read_examples(dataset, "train", "train")[:16]]
-config = TrainConfig(epochs=epochs, batch_size=8, lr=3e-3, vision_pretrain_epochs=0)
+options = RecipeOptions(epochs=epochs, batch_size=8, lr=3e-3, vision_pretrain_epochs=0)
+config = resolve_recipe("tiny", options).train
 history = train(model, encoded, processor.tokenizer.pad_token_id, config,
                 LoopSetup(checkpoint_root=root, resume=True))
 print(",".join(str(h["epoch"]) for h in history))
@@ -406,12 +410,14 @@ def test_out_of_range_method_settings_are_refused(method: str, overrides: dict) 
 def test_out_of_range_training_and_run_settings_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     from pydantic import ValidationError
 
+    from medforget_data.models.recipe import RecipeOptions, resolve_recipe
     from medforget_data.models.train import TrainConfig
     from medforget_data.pipeline.config import RunConfig
 
+    valid = resolve_recipe("tiny", RecipeOptions()).train.model_dump()
     for bad in ({"epochs": -1}, {"lr": float("nan")}, {"batch_size": 0}, {"warmup_fraction": 2}):
         with pytest.raises(ValidationError):
-            TrainConfig(**bad)
+            TrainConfig(**{**valid, **bad})
     for bad in ({"epochs": 0}, {"training_jobs": 0}, {"max_new_tokens": 0}):
         with pytest.raises(ValidationError):
             RunConfig(**bad)
@@ -625,6 +631,7 @@ def test_ctrl_c_during_run_leaves_a_resumable_stage_and_a_free_lock(
 ) -> None:
     from medforget_data.models.train import checkpoint_exists
     from medforget_data.pipeline.config import RunConfig
+    from medforget_data.pipeline.layout import RunLayout, Stage
     from medforget_data.pipeline.runner import BenchmarkRun
     from medforget_data.pipeline.state import RunState, run_lock
 
@@ -634,7 +641,7 @@ def test_ctrl_c_during_run_leaves_a_resumable_stage_and_a_free_lock(
     vanilla = out / "models" / "vanilla"
     done = _interrupt_when(_popen(*args), lambda: bool(list((vanilla / "checkpoint").glob("epoch-*"))))
     _assert_interrupted(done)
-    assert RunState(out).read("model-vanilla").done is False
+    assert RunState(RunLayout(out)).read(Stage.model(None)).done is False
     assert checkpoint_exists(vanilla)
     import torch
 
@@ -649,4 +656,4 @@ def test_ctrl_c_during_run_leaves_a_resumable_stage_and_a_free_lock(
     card = json.loads((vanilla / "medforget_model.json").read_text(encoding="utf-8"))
     assert [h["epoch"] for h in card["history"]] == [0, 1, 2]
     assert card["history"][: len(saved)] == saved  # the interrupted epochs were kept, not retrained
-    assert RunState(out).read("model-vanilla").done is True
+    assert RunState(RunLayout(out)).read(Stage.model(None)).done is True

@@ -19,12 +19,13 @@ from medforget_data.methods.trainer import StepContext
 from medforget_data.models.batches import Encoder, collate
 from medforget_data.models.build import new_model
 from medforget_data.models.generate import generate_answers
-from medforget_data.models.train import TrainConfig, train
+from medforget_data.models.recipe import RecipeOptions, resolve_recipe
+from medforget_data.models.train import train
 from medforget_data.scoring.metrics import exact_match
 
 # 80 epochs: with wordings from shared frames the canonical questions of a study differ only in the
 # fact's name, and at 40 the tiny model answered 0.2 of the forget split (0.8 at 80)
-VANILLA_RECIPE = TrainConfig(epochs=80, batch_size=8, lr=5e-3, seed=0)
+VANILLA_RECIPE = resolve_recipe("tiny", RecipeOptions(epochs=80, batch_size=8, lr=5e-3, seed=0)).train
 FAST = {"epochs": 4, "lr": 3e-3, "batch_size": 8}
 METHOD_OVERRIDES: dict[str, dict] = {
     "ga": FAST,
@@ -196,14 +197,23 @@ def test_a_diverging_method_stops_with_the_loops_message(vanilla) -> None:
         get_method("graddiff").unlearn(broken, processor, splits, config)
 
 
-def test_the_oracle_method_trains_with_the_runs_oracle_recipe() -> None:
-    from medforget_data.pipeline.config import RunConfig
+def test_the_oracle_method_retrains_by_the_vanilla_models_recipe() -> None:
+    from medforget_data.methods.simple import oracle_config_from_record
+    from medforget_data.models.build import ModelRecord, Recipe
 
-    for overrides in ({}, {"epochs": 3, "seed": 5}):
-        recipe = make_config("oracle", overrides).train_config()
-        assert recipe == RunConfig(**overrides).train_config()
-        assert "lr" not in recipe.model_fields_set  # so finetune() takes the size's rate, as the run does
-    assert make_config("oracle", {"lr": 1e-4}).train_config().lr == 1e-4
+    vanilla_recipe = resolve_recipe("tiny", RecipeOptions(epochs=3, seed=5))
+    record = ModelRecord(
+        config_name="tiny",
+        dataset_hash="x",
+        parameters=1,
+        recipe=Recipe(mode="vanilla", finetune=vanilla_recipe),
+    )
+    assert oracle_config_from_record(make_config("oracle", {"seed": 5}), record).resolved() == vanilla_recipe
+    changed = oracle_config_from_record(make_config("oracle", {"lr": 1e-4, "seed": 1}), record).resolved()
+    assert (changed.train.lr, changed.train.seed, changed.train.epochs) == (1e-4, 1, 3)
+    assert changed.spec == vanilla_recipe.spec and changed.train.vision_pretrain_epochs == 80
+    with pytest.raises(MedForgetError, match="records no fine-tuning recipe"):
+        oracle_config_from_record(make_config("oracle"), record.model_copy(update={"recipe": Recipe()}))
 
 
 def test_chip_picks_layers_by_depth(vanilla) -> None:

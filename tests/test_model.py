@@ -20,13 +20,14 @@ from medforget_data.models.batches import (
     collate,
     model_inputs,
 )
-from medforget_data.models.build import ModelRecord, load_model, new_model, save_model
+from medforget_data.models.build import ModelRecord, checkpoint_hash, load_model, new_model, save_model
 from medforget_data.models.finetune import finetune
+from medforget_data.models.recipe import RecipeOptions, resolve_recipe
 from medforget_data.models.tokenizer import EOS
-from medforget_data.models.train import LoopSetup, TrainConfig, train
+from medforget_data.models.train import LoopSetup, train
 from medforget_data.scoring.submission import read_submission
 
-FAST = TrainConfig(epochs=2, batch_size=8, lr=3e-3)
+FAST = resolve_recipe("tiny", RecipeOptions(epochs=2, batch_size=8, lr=3e-3)).train
 
 
 @pytest.fixture(scope="module")
@@ -201,12 +202,9 @@ def test_a_diverged_loss_stops_training_and_saves_no_model(
         broken, processor, tmp_path / "nan", ModelRecord(config_name="tiny", dataset_hash="x", parameters=1)
     )
     with pytest.raises(MedForgetError, match="training diverged: loss nan at epoch 0, step 0"):
-        finetune(
-            synthetic_mini_dir,
-            tmp_path / "out",
-            base_model=tmp_path / "nan",
-            train_config=FAST,
-        )
+        nan = tmp_path / "nan"
+        options = RecipeOptions(epochs=2, batch_size=8, lr=3e-3, lora_rank=0)
+        finetune(synthetic_mini_dir, tmp_path / "out", resolve_recipe(nan, options, checkpoint_hash(nan)))
     assert not (tmp_path / "out" / "config.json").exists()
 
 
@@ -216,14 +214,11 @@ def test_lora_on_a_checkpoint_changes_weights_and_saves_a_plain_model(
     model, processor, _ = tiny
     base = tmp_path / "base"
     save_model(model, processor, base, ModelRecord(config_name="tiny", dataset_hash="x", parameters=1))
+    options = RecipeOptions(epochs=1, batch_size=16, lr=5e-3, lora_rank=4)
     record = finetune(
-        synthetic_mini_dir,
-        tmp_path / "lora",
-        base_model=base,
-        lora_rank=4,
-        train_config=TrainConfig(epochs=1, batch_size=16, lr=5e-3),
+        synthetic_mini_dir, tmp_path / "lora", resolve_recipe(base, options, checkpoint_hash(base))
     )
-    assert record.config_name == "base+lora" and record.recipe.lora_rank == 4
+    assert record.config_name == "base+lora" and record.recipe.finetune.lora.rank == 4
     tuned, _, _ = load_model(tmp_path / "lora")
     original, _, _ = load_model(base)
     names = [n for n, _ in tuned.named_parameters()]

@@ -12,7 +12,7 @@ from medforget_data.dataset.load import read_split_items
 from medforget_data.models.batches import Encoder
 from medforget_data.models.build import load_model, new_model
 from medforget_data.models.finetune import finetune, training_examples
-from medforget_data.models.train import TrainConfig
+from medforget_data.models.recipe import RecipeOptions, resolve_recipe
 from medforget_data.models.vision_pretrain import (
     IMAGE_LEVELS,
     image_labels,
@@ -61,8 +61,8 @@ def test_pretraining_separates_the_images_and_touches_only_the_vision_tower(
 def test_finetune_keeps_the_pretrained_tower_frozen(
     synthetic_mini_dir: Path, examples, tmp_path: Path
 ) -> None:
-    recipe = TrainConfig(epochs=1, batch_size=16, lr=3e-3, vision_pretrain_epochs=3, seed=0)
-    record = finetune(synthetic_mini_dir, tmp_path / "model", "tiny", recipe)
+    options = RecipeOptions(epochs=1, batch_size=16, lr=3e-3, vision_pretrain_epochs=3, seed=0)
+    record = finetune(synthetic_mini_dir, tmp_path / "model", resolve_recipe("tiny", options))
     trained, _, _ = load_model(tmp_path / "model")
     # the same pretraining done by hand on a fresh model of the same seed
     reference, processor = new_model("tiny", synthetic_mini_dir, seed=0)
@@ -71,7 +71,7 @@ def test_finetune_keeps_the_pretrained_tower_frozen(
         assert torch.equal(trained.model.visual.state_dict()[key], value), key
     language = reference.model.language_model.state_dict()
     assert any(not torch.equal(trained.model.language_model.state_dict()[k], v) for k, v in language.items())
-    assert record.recipe.train.vision_pretrain_epochs == 3
+    assert record.recipe.finetune.train.vision_pretrain_epochs == 3
     assert 0.0 <= record.recipe.vision_pretrain_study_accuracy <= 1.0
 
 

@@ -37,7 +37,8 @@ from medforget_data.dataset.tasks import (
 from medforget_data.io import sha256_file, write_model
 from medforget_data.models.batches import Encoder, WordingDraws, answer_logits, collate, wording_choice
 from medforget_data.models.build import new_model
-from medforget_data.models.train import TrainConfig, train
+from medforget_data.models.recipe import RecipeOptions, resolve_recipe
+from medforget_data.models.train import train
 
 REPHRASED = tuple(f"{split}_rephrased" for split in PARTITION_SPLITS)
 
@@ -162,7 +163,7 @@ def test_the_epoch_draw_depends_only_on_seed_epoch_and_item(synthetic_mini_dir: 
 
 def test_same_seed_same_weights_with_drawn_wordings(synthetic_mini_dir: Path) -> None:
     examples = read_examples(synthetic_mini_dir, "train", "train")[:32]
-    config = TrainConfig(epochs=2, batch_size=8, lr=3e-3, seed=5)
+    config = resolve_recipe("tiny", RecipeOptions(epochs=2, batch_size=8, lr=3e-3, seed=5)).train
     weights = []
     for _ in range(2):
         model, processor = new_model("tiny", synthetic_mini_dir, seed=5)
@@ -193,7 +194,7 @@ def test_training_on_paraphrases_answers_a_held_out_wording_better(openi_mini_di
     held_out = {
         item.group_id: item.question for items in _rephrased(openi_mini_dir).values() for item in items
     }
-    config = TrainConfig(epochs=90, batch_size=8, lr=1e-2, seed=0)
+    config = resolve_recipe("tiny", RecipeOptions(epochs=90, batch_size=8, lr=1e-2, seed=0)).train
     model, processor = new_model("tiny", openi_mini_dir, seed=0)
     encoder = Encoder(processor)
     pad = processor.tokenizer.pad_token_id
