@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from medforget_data.constants import TASKS
-from medforget_data.leaderboard.table import format_value, row_of
+from medforget_data.leaderboard.rows import format_value, row_of
 from medforget_data.scoring.metrics import SCORING_RULES
 from medforget_data.scoring.results import read_results
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from medforget_data.leaderboard.table import format_value, row_of
+from medforget_data.leaderboard.rows import format_value, row_of
 from medforget_data.methods import get_method, make_config
 from medforget_data.methods.base import load_unlearn_splits
 from medforget_data.methods.chip import chip_modules

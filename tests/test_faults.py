@@ -547,7 +547,7 @@ def test_results_json_has_null_not_nan_and_reads_back(tmp_path: Path) -> None:
 
 
 def test_leaderboard_keeps_judges_and_same_named_submissions_apart(tmp_path: Path) -> None:
-    from medforget_data.leaderboard.table import ranking, rows_of
+    from medforget_data.leaderboard.rows import ranking, rows_of
 
     loaded = [
         _results("ga", "offline", "a", 0.9),

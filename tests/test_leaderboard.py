@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
+import json
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +14,10 @@ import pytest
 from scipy.stats import bootstrap as scipy_bootstrap
 
 from medforget_data.cli import main
+from medforget_data.leaderboard import rows as rows_module
 from medforget_data.leaderboard.plot import forget_vs_retain_figure
-from medforget_data.leaderboard.render import to_html, to_markdown
-from medforget_data.leaderboard.table import (
+from medforget_data.leaderboard.render import to_csv, to_html, to_markdown
+from medforget_data.leaderboard.rows import (
     SCORE_COLUMNS,
     SUMMARY_COLUMNS,
     best_labels,
@@ -22,10 +26,9 @@ from medforget_data.leaderboard.table import (
     places,
     ranking,
     row_of,
-    to_csv,
 )
 from medforget_data.scoring.aggregate import mean_ci, mean_gap_ci
-from medforget_data.scoring.results import ItemScore, Results, write_results
+from medforget_data.scoring.results import ItemScore, Results, read_results, write_results
 from medforget_data.scoring.score import aggregate, split_gaps
 from medforget_data.scoring.submission import SubmissionMetadata
 
@@ -207,3 +210,131 @@ def test_scatter_labels_never_overlap_even_on_tied_points() -> None:
             assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
             assert not any(box.overlaps(other) for other in boxes[i + 1 :]), labels[i].get_text()
     plt.close(figure)
+
+
+# ----- every cell escaped: a name cannot add a column, split a row, pass HTML or run a formula
+
+HOSTILE_NAMES = (
+    "ga|chip",
+    "<script>alert(1)</script>",
+    "two\nlines",
+    '=HYPERLINK("http://x")',
+    "[click](javascript:alert(1))",
+    "_em_ *strong* `code` \\|",
+)
+
+
+def hostile_rows() -> list:
+    rows = [row_of(results("vanilla", "patient", 0.95, 0.95))]
+    for index, name in enumerate(HOSTILE_NAMES):
+        row = row_of(results("chip", "patient", 0.1 + index / 50, 0.9))
+        rows.append(row.model_copy(update={"method": name}))
+    return rows
+
+
+class CellTexts(HTMLParser):
+    """The text of every cell of every table row of rendered HTML, and the tags met inside cells."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.tags_in_cells: set[str] = set()
+        self._cell: list[str] | None = None
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif self._cell is not None:
+            self.tags_in_cells.add(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_markdown_cells_are_escaped() -> None:
+    markdown_it = pytest.importorskip("markdown_it")
+    rows = hostile_rows()
+    markdown = to_markdown(rows)
+    assert "<script" not in markdown
+    # a real CommonMark + GFM-table renderer: every row has its header's cells, each name comes back
+    # as its literal text (a newline as a space), and no markup reaches a cell
+    rendered = CellTexts(markdown_it.MarkdownIt("commonmark").enable("table").render(markdown))
+    widths = {len(row) for row in rendered.rows}
+    assert widths == {4, 1 + len(SUMMARY_COLUMNS), 1 + len(SCORE_COLUMNS)}  # ranking, summary, scores
+    expected = {name.replace("\n", " ") for name in HOSTILE_NAMES} | {"vanilla"}
+    ranking_rows = [row for row in rendered.rows if len(row) == 4][1:]
+    assert {row[1] for row in ranking_rows} == expected
+    level_rows = [row for row in rendered.rows if len(row) == 1 + len(SUMMARY_COLUMNS)][1:]
+    assert {row[0] for row in level_rows} == expected
+    assert rendered.tags_in_cells <= {"em", "strong"}  # our own marks: the reference, the best value
+    assert len([r for r in rendered.rows if r[0] == "vanilla"]) == 2  # in the summary and the scores
+
+
+def test_csv_cells_are_escaped() -> None:
+    text = to_csv(hostile_rows())
+    lines = text.splitlines()
+    assert len(lines) == 1 + 1 + len(HOSTILE_NAMES)  # a newline in a name does not split its row
+    records = list(csv.reader(io.StringIO(text)))
+    assert {len(r) for r in records} == {len(records[0])}
+    methods = {r[1] for r in records[1:]}
+    assert methods == {
+        "vanilla",
+        "ga|chip",
+        "<script>alert(1)</script>",
+        "two lines",
+        '\'=HYPERLINK("http://x")',  # a spreadsheet shows it as text, never runs it
+        "[click](javascript:alert(1))",
+        "_em_ *strong* `code` \\|",
+    }
+    assert not any(cell.startswith(("=", "+", "@")) for record in records for cell in record)
+
+
+# ----- the numbers are stored when scored; old results files get them when read
+
+
+def test_results_store_the_gaps_and_an_old_file_gets_the_same_when_read(tmp_path: Path) -> None:
+    scored = results("chip", "patient", 0.2, 0.9)
+    gaps = scored.summary_gaps
+    # retain − forget per task is 0.9 − 0.2 (constant scores: the CI is the point)
+    assert gaps.retain_minus_forget is not None
+    assert (gaps.retain_minus_forget.mean, gaps.retain_minus_forget.ci_low) == pytest.approx((0.7, 0.7))
+    assert gaps.rephrased_retain_minus_forget is None  # no rephrased items: nothing to show
+    write_results(tmp_path / "new.json", scored)
+    on_disk = json.loads((tmp_path / "new.json").read_text(encoding="utf-8"))
+    assert on_disk["mean_gaps"]["retain_minus_forget"]["mean"] == pytest.approx(0.7)
+    assert on_disk["memorisation"]["cloze"] == {"ci_high": 0.2, "ci_low": 0.2, "mean": 0.2}
+    old = {key: value for key, value in on_disk.items() if key not in ("mean_gaps", "memorisation")}
+    (tmp_path / "old.json").write_text(json.dumps(old), encoding="utf-8")
+    again = read_results(tmp_path / "old.json")
+    assert again.mean_gaps == scored.mean_gaps and again.memorisation == scored.memorisation
+
+
+def test_the_leaderboard_modules_import_in_one_direction() -> None:
+    """rows ← render, plot ← table ← space, counting imports inside functions: no cycle to hide."""
+    folder = Path(rows_module.__file__).parent
+    imports: dict[str, set[str]] = {}
+    for path in folder.glob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "medforget_data.leaderboard"
+            ):
+                found.add(node.module.rsplit(".", 1)[-1])
+        imports[path.stem] = found
+    assert imports == {
+        "__init__": set(),
+        "rows": set(),
+        "render": {"rows"},
+        "plot": {"rows"},
+        "table": {"rows", "render", "plot"},
+        "space": {"rows", "render", "plot", "table"},
+    }

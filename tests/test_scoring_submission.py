@@ -12,9 +12,17 @@ import medforget_data
 from medforget_data.cli import main
 from medforget_data.constants import LEVEL_SPLITS
 from medforget_data.dataset.built import BuiltDataset
+from medforget_data.errors import MedForgetError
 from medforget_data.scoring.results import read_results
 from medforget_data.scoring.score_file import score_submission_file
-from medforget_data.scoring.submission import MAX_PREDICTION_CHARS, SubmissionMetadata, write_submission
+from medforget_data.scoring.submission import (
+    CONTACT_MAX_CHARS,
+    MAX_PREDICTION_CHARS,
+    NAME_MAX_CHARS,
+    SubmissionMetadata,
+    read_submission,
+    write_submission,
+)
 
 METADATA = {"method": "test", "model": "none", "level": "patient", "seed": 0, "contact": "a@b.c"}
 
@@ -90,6 +98,8 @@ def bad_case(tmp_path: Path, dataset: Path, kind: str) -> Path:
         records[2] = {"id": ids[1], "prediction": "x", "score": 1.0}
     elif kind == "prediction not a string":
         records[2] = {"id": ids[1], "prediction": None}
+    elif kind == "method with a pipe":
+        records[0] = {"metadata": {**METADATA, "method": "ga|chip"}}
     write_lines(path, records)
     if kind == "non-UTF-8 line":
         lines = path.read_bytes().split(b"\n")
@@ -116,6 +126,7 @@ def bad_case(tmp_path: Path, dataset: Path, kind: str) -> Path:
         ("second metadata record", ":3: a second metadata record"),
         ("unexpected field", ":3: unexpected field 'score'"),
         ("prediction not a string", ":3: prediction: Input should be a valid string"),
+        ("method with a pipe", ":1: method: 'ga|chip' is not a name (letters, digits,"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
@@ -204,3 +215,40 @@ def test_metric_card_and_module_sit_where_metric_path_points() -> None:
     assert (folder / "medforget_metric.py").is_file()
     card = metadata_load(folder / "README.md")
     assert card is not None and "evaluate" in card["tags"] and card["title"] == "MedForget"
+
+
+# ----- names shown on the leaderboard: a documented character set and length
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("method", "ga|chip", "'ga|chip' is not a name"),
+        ("method", "<script>alert(1)</script>", "is not a name"),
+        ("method", "two\nlines", "'two\\nlines' is not a name"),
+        ("method", " padded", "is not a name"),
+        ("model", "=HYPERLINK(1)", "is not a name"),
+        ("model", "x" * (NAME_MAX_CHARS + 1), f"longer than {NAME_MAX_CHARS} characters"),
+        ("contact", "a@b.c" + "x" * CONTACT_MAX_CHARS, f"longer than {CONTACT_MAX_CHARS} characters"),
+        ("contact", "[me](javascript:alert(1))", "is not a name"),
+        ("method", "", "at least 1 character"),
+    ],
+)
+def test_names_outside_the_character_set_are_refused_in_one_line(
+    tmp_path: Path, field: str, value: str, message: str
+) -> None:
+    path = write_lines(tmp_path / "s.jsonl", [{"metadata": {**METADATA, field: value}}])
+    with pytest.raises(MedForgetError) as refused:
+        read_submission(path)
+    text = str(refused.value)
+    assert text.startswith(f"{path}:1: {field}") and message in text and "\n" not in text
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["chip", "forget_mi", "forget everything", "Qwen/Qwen2.5-VL-3B (LoRA r16)", "you@example.org", "Müller"],
+)
+def test_ordinary_names_pass(tmp_path: Path, name: str) -> None:
+    record = {**METADATA, "method": name, "model": name, "contact": name}
+    path = write_lines(tmp_path / "s.jsonl", [{"metadata": record}])
+    assert read_submission(path).metadata.model_dump() == record

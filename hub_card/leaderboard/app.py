@@ -16,7 +16,7 @@ import gradio as gr
 
 from medforget_data.constants import LEVELS
 from medforget_data.errors import MedForgetError
-from medforget_data.leaderboard.space import TABLE_HEADERS, accept_submission, plot, table
+from medforget_data.leaderboard.space import accept_submission, page, plot
 
 
 def build_app(results_dir: Path, dataset_dir: Path) -> gr.Blocks:
@@ -32,21 +32,16 @@ def build_app(results_dir: Path, dataset_dir: Path) -> gr.Blocks:
             message = accept_submission(Path(upload) if upload else None, level, dataset_dir, results_dir)
         except MedForgetError as error:
             return gr.update(), f"error: {error}", gr.update()
-        return table(results_dir), message, current_plot()
+        return page(results_dir), message, current_plot()
 
     with gr.Blocks(title="MedForget leaderboard") as app:
         gr.Markdown(
-            "# MedForget leaderboard\nRetain − forget gap per level (higher is better), utility beside it. "
             "Upload a submission (JSONL: a metadata line, then one prediction per item of the level); "
             "it is validated and scored with the offline judge."
         )
         # callables: evaluated on every page load, so a reload shows what other visitors uploaded
-        board = gr.Dataframe(
-            value=lambda: table(results_dir),
-            headers=list(TABLE_HEADERS),
-            interactive=False,
-            elem_id="leaderboard",
-        )
+        # the static page's own tables (ranking, references unranked, CIs), not a table of its own
+        board = gr.HTML(value=lambda: page(results_dir), elem_id="leaderboard")
         figure = gr.Image(value=current_plot, label="forget vs retain", elem_id="plot")
         with gr.Row():
             upload = gr.File(label="submission (.jsonl)", elem_id="upload", type="filepath")

@@ -11,7 +11,8 @@ import math
 from pathlib import Path
 
 from medforget_data.constants import LEVELS, TASKS
-from medforget_data.leaderboard.table import LeaderboardRow
+from medforget_data.leaderboard.rows import LeaderboardRow
+from medforget_data.scoring.aggregate import finite_mean
 
 _DIRECTIONS = 16  # angles tried on each ring
 _RINGS = 24  # rings tried, each _RING_STEP points further out
@@ -19,15 +20,10 @@ _RING_STEP = 9.0
 _MARKER_RADIUS = 4.0  # display pixels around a point that a label may not cover
 
 
-def _mean(values: list[float]) -> float:
-    finite = [v for v in values if not math.isnan(v)]
-    return sum(finite) / len(finite) if finite else math.nan
-
-
 def forget_and_retain(row: LeaderboardRow) -> tuple[float, float]:
     """Means over tasks of the row's forget and retain scores."""
     return tuple(
-        _mean([row.scores.get(f"{split}/{t}", math.nan) for t in TASKS]) for split in ("forget", "retain")
+        finite_mean([row.scores.get(f"{split}/{t}") for t in TASKS]) for split in ("forget", "retain")
     )
 
 

@@ -1,18 +1,27 @@
-"""The leaderboard as a reader sees it: Markdown and a static HTML page from the same rows.
+"""The leaderboard as a reader sees it: Markdown, CSV and a static HTML page from the same rows; the
+Space shows the page's body (`html_body`), so every surface has the same headers, ranking and cells.
 
 Per level: a summary table (gaps with their 95% bootstrap CIs, utility, attacks, time) and the scores
 of every split and task (mean and CI). The best unlearning method per column is marked (all of them
 on a tie); vanilla and the oracle are references, shown but never ranked or marked. When vanilla has
 not memorised `train` (a forget score's whole CI below its target), a banner says so and nothing is
 ranked or marked: no gap means anything then; a mean just below a target is said in a note.
+
+Every cell is escaped for its format (names come from submissions): in Markdown a `|` would add a
+column, a newline split the row and `<…>` pass raw HTML; in CSV a newline splits the line and a
+leading `=`/`+`/`-`/`@` is run as a formula by spreadsheets.
 """
 
 from __future__ import annotations
 
+import csv
 import html
+import io
+import math
+import re
 
 from medforget_data.constants import LEVELS
-from medforget_data.leaderboard.table import (
+from medforget_data.leaderboard.rows import (
     SCORE_COLUMNS,
     SUMMARY_COLUMNS,
     Column,
@@ -22,6 +31,7 @@ from medforget_data.leaderboard.table import (
     memorisation_shortfalls,
     places,
     ranking,
+    table_columns,
 )
 
 TITLE = "MedForget leaderboard"
@@ -44,6 +54,28 @@ def note_text(marginal: list[str]) -> str:
         "Vanilla's forget scores sit just below the memorisation targets (" + "; ".join(marginal) + "; "
         "the 95% CI reaches the target): the gaps are measured on what it did memorise."
     )
+
+
+_LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029\x0b\x0c\x85]+")
+# `_` only where it could open or close emphasis (not between two letters or digits, as in
+# forget_mi), so ordinary names print as they always did.
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*\[\]|~]|(?<![^\W_])_|_(?![^\W_]))")
+_FORMULA_START = ("=", "+", "-", "@", "\t")
+
+
+def one_line(text: str) -> str:
+    return _LINE_BREAKS.sub(" ", text)
+
+
+def markdown_text(text: str) -> str:
+    """`text` as literal Markdown inside a table cell: one line, HTML and Markdown punctuation escaped."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(one_line(text), quote=False))
+
+
+def csv_text(text: str) -> str:
+    """A text cell of the CSV: one line, and never read as a formula (a quote mark before it)."""
+    text = one_line(text)
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _cell(row: LeaderboardRow, column: Column) -> tuple[str, str]:
@@ -71,6 +103,32 @@ def _best(rows: list[LeaderboardRow], columns: tuple[Column, ...], ranked: bool)
     return {c.key: best_labels(rows, c) if ranked else set() for c in columns}
 
 
+def _markdown_row(row: LeaderboardRow, columns: tuple[Column, ...], marked: dict[str, set[str]]) -> str:
+    cells = []
+    for column in columns:
+        value, interval = _cell(row, column)
+        value = f"**{markdown_text(value)}**" if row.label in marked[column.key] else markdown_text(value)
+        cells.append(f"{value} {interval}".strip())  # the interval is our own numbers in brackets
+    name = markdown_text(row.label)
+    return f"| {f'*{name}*' if row.is_reference else name} | " + " | ".join(cells) + " |"
+
+
+def to_csv(rows: list[LeaderboardRow]) -> str:
+    """Every row and column, full precision; text cells escaped (`csv_text`), numbers as numbers."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    summary = [c.key for c in SUMMARY_COLUMNS]
+    gaps = ("gap", "sibling_gap", "rephrased_gap")
+    intervals = [f"{key}_{end}" for key in gaps for end in ("low", "high")]
+    writer.writerow(["level", "method", *table_columns(), *summary, *intervals, "judge"])
+    for r in sorted(rows, key=lambda r: (LEVELS.index(r.level), r.label)):
+        cells = [r.value(key) for key in (*table_columns(), *summary)]
+        bounds = [bound for key in gaps for bound in (r.interval(key) or (None, None))]
+        numbers = ["" if v is None or math.isnan(v) else v for v in (*cells, *bounds)]
+        writer.writerow([csv_text(r.level), csv_text(r.entry or r.method), *numbers, csv_text(r.judge)])
+    return buffer.getvalue()
+
+
 def to_markdown(rows: list[LeaderboardRow]) -> str:
     shortfalls = memorisation_shortfalls(rows)
     lines = [f"# {TITLE}", ""]
@@ -83,7 +141,7 @@ def to_markdown(rows: list[LeaderboardRow]) -> str:
         references = {r.label for r in rows if r.is_reference}
         lines += [f"## {RANKING_TITLE}", "", "| rank | method | gap | utility |", "|---|---|---|---|"]
         lines += [
-            f"| {place} | {m} | {format_value(g)} | {format_value(u)} |"
+            f"| {place} | {markdown_text(m)} | {format_value(g)} | {format_value(u)} |"
             for place, (m, g, u) in zip(places(ranked, references), ranked, strict=True)
         ]
     for level in LEVELS:
@@ -95,18 +153,11 @@ def to_markdown(rows: list[LeaderboardRow]) -> str:
             marked = _best(level_rows, columns, ranked=not shortfalls.clear)
             lines += ["", f"*{note}*", "", "| method | " + " | ".join(c.title for c in columns) + " |"]
             lines.append("|---" * (1 + len(columns)) + "|")
-            for r in level_rows:
-                cells = []
-                for column in columns:
-                    value, interval = _cell(r, column)
-                    value = f"**{value}**" if r.label in marked[column.key] else value
-                    cells.append(f"{value} {interval}".strip())
-                name = f"*{r.label}*" if r.is_reference else r.label
-                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            lines += [_markdown_row(r, columns, marked) for r in level_rows]
     return "\n".join(lines) + "\n"
 
 
-_STYLE = (
+STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
     "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:3px 8px;border-bottom:1px solid #ddd;"
     "text-align:right;white-space:nowrap}th{background:#f4f4f4;font-weight:600}td:first-child,th:first-child"
@@ -134,7 +185,9 @@ def _html_table(table_id: str, rows: list[LeaderboardRow], columns: tuple[Column
     return f"<div class='scroll'><table id='{table_id}'>{head}{''.join(body)}</table></div>"
 
 
-def to_html(rows: list[LeaderboardRow], images: list[str], csv_name: str = "leaderboard.csv") -> str:
+def html_body(rows: list[LeaderboardRow], images: list[str], csv_name: str | None = "leaderboard.csv") -> str:
+    """The page's content (banner or note, ranking, per-level tables, images): index.html's body, and
+    what the Space shows. `csv_name`: the CSV to link to, if there is one."""
     shortfalls = memorisation_shortfalls(rows)
     parts = [f"<h1>{TITLE}</h1>"]
     if shortfalls.clear:
@@ -142,10 +195,11 @@ def to_html(rows: list[LeaderboardRow], images: list[str], csv_name: str = "lead
     if shortfalls.marginal:
         note = html.escape(note_text(shortfalls.marginal))
         parts.append(f"<div id='memorisation-note' class='note-box'>{note}</div>")
-    parts.append(
-        f"<p>Every row and column: <a id='download' href='{html.escape(csv_name)}' download>"
-        f"{html.escape(csv_name)}</a></p>"
-    )
+    if csv_name is not None:
+        parts.append(
+            f"<p>Every row and column: <a id='download' href='{html.escape(csv_name)}' download>"
+            f"{html.escape(csv_name)}</a></p>"
+        )
     if not shortfalls.clear:
         ranked = ranking(rows)
         references = {r.label for r in rows if r.is_reference}
@@ -168,7 +222,11 @@ def to_html(rows: list[LeaderboardRow], images: list[str], csv_name: str = "lead
             parts.append(_html_table(f"{kind}-{level}", level_rows, columns, ranked=not shortfalls.clear))
         parts.append("</section>")
     parts += [f'<img src="{html.escape(name)}" alt="{html.escape(name)}">' for name in images]
+    return "".join(parts)
+
+
+def to_html(rows: list[LeaderboardRow], images: list[str], csv_name: str = "leaderboard.csv") -> str:
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{TITLE}</title>"
-        f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>\n"
+        f"<style>{STYLE}</style></head><body>{html_body(rows, images, csv_name)}</body></html>\n"
     )

@@ -1,7 +1,8 @@
-"""The leaderboard Space's logic: the table it shows and what an upload does.
+"""The leaderboard Space's logic: the page it shows and what an upload does.
 
 `hub_card/leaderboard/app.py` is only the Gradio shell around these functions, in the way an
-`evaluate` metric module is a shell around the scorer.
+`evaluate` metric module is a shell around the scorer. The page is the static page's body
+(`render.html_body`) over the same rows (`rows_of`): no headers, ranking or numbers of its own.
 """
 
 from __future__ import annotations
@@ -10,54 +11,53 @@ import hashlib
 import re
 from pathlib import Path
 
+from medforget_data.constants import REFERENCE_METHODS
 from medforget_data.errors import MedForgetError
 from medforget_data.leaderboard.plot import plot_forget_vs_retain
-from medforget_data.leaderboard.table import (
-    LeaderboardRow,
-    format_value,
-    load_results,
-    row_of,
-)
+from medforget_data.leaderboard.render import STYLE, html_body
+from medforget_data.leaderboard.rows import LeaderboardRow, format_value, rows_of
+from medforget_data.leaderboard.table import load_results
 from medforget_data.scoring.judge_offline import OfflineJudge
-from medforget_data.scoring.results import read_results, write_results
+from medforget_data.scoring.results import Results, read_results, write_results
 from medforget_data.scoring.score_file import score_submission_file
+from medforget_data.scoring.submission import read_submission
 
-TABLE_HEADERS: tuple[str, ...] = (
-    "level",
-    "method",
-    "retain − forget",
-    "sibling − forget",
-    "utility",
-    "MIA AUC",
-    "forget quality",
-)
 UPLOADS_DIR = "uploads"
+EMPTY_PAGE = "<p>No results yet.</p>"
+
+
+def results_in(results_dir: Path) -> list[Results]:
+    return load_results(Path(results_dir)) if any(Path(results_dir).glob("**/*.json")) else []
 
 
 def rows(results_dir: Path) -> list[LeaderboardRow]:
-    if not any(Path(results_dir).glob("**/*.json")):
-        return []
-    return [row_of(r) for r in load_results(Path(results_dir))]
+    return rows_of(results_in(results_dir))
 
 
-def table(results_dir: Path) -> list[list[str]]:
-    """One line per (level, method), best retain − forget gap first within a level."""
-    from medforget_data.constants import LEVELS
-
-    ordered = sorted(rows(results_dir), key=lambda r: (LEVELS.index(r.level), -r.gap, r.method))
-    return [
-        [
-            r.level,
-            r.method,
-            *map(format_value, (r.gap, r.sibling_gap, r.utility, r.mia_auc, r.forget_quality)),
-        ]
-        for r in ordered
-    ]
+def page(results_dir: Path) -> str:
+    """The HTML the Space shows: index.html's body without the plots (the Space shows its own) or
+    the CSV link (the Space has no CSV file)."""
+    found = rows(results_dir)
+    return f"<style>{STYLE}</style>{html_body(found, [], csv_name=None)}" if found else EMPTY_PAGE
 
 
 def plot(results_dir: Path, out: Path) -> Path | None:
     found = rows(results_dir)
     return plot_forget_vs_retain(found, out) if found else None
+
+
+def _check_new_method(method: str, level: str, results_dir: Path) -> None:
+    """One row per method name and level: a second upload under a taken name would sit beside the
+    first as if it were another method; reference names are the run's own, never an upload's."""
+    name = method.strip().casefold()
+    if name in REFERENCE_METHODS:
+        raise MedForgetError(f"method {method!r} is a reference's name (vanilla, oracle); choose another")
+    for existing in results_in(results_dir):
+        if existing.level == level and existing.metadata.method.strip().casefold() == name:
+            raise MedForgetError(
+                f"level {level} already has a result for method {existing.metadata.method!r}; "
+                "choose another method name"
+            )
 
 
 def accept_submission(upload: Path | None, level: str, dataset_dir: Path, results_dir: Path) -> str:
@@ -67,6 +67,8 @@ def accept_submission(upload: Path | None, level: str, dataset_dir: Path, result
     """
     if upload is None:
         raise MedForgetError("no file uploaded")
+    # the name is checked before scoring, which is the slow part
+    _check_new_method(read_submission(Path(upload)).metadata.method, level, results_dir)
     reference = Path(results_dir) / level / "vanilla.json"
     results = score_submission_file(
         Path(upload),
@@ -80,5 +82,8 @@ def accept_submission(upload: Path | None, level: str, dataset_dir: Path, result
     out = Path(results_dir) / UPLOADS_DIR / level / f"{safe_method}-{digest}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     write_results(out, results)
-    gap = row_of(results).gap
-    return f"scored {results.metadata.method!r} on level {level}: retain − forget gap {gap:.3f}"
+    gap = results.summary_gaps.retain_minus_forget
+    return (
+        f"scored {results.metadata.method!r} on level {level}: "
+        f"retain − forget gap {format_value(gap.mean if gap else None)}"
+    )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -63,6 +64,13 @@ def mean_gap_ci(
     point = sum(gap(float(a.mean()), float(b.mean())) for a, b in arrays) / len(arrays)
     low, high = _interval(draws / len(arrays))
     return point, low, high
+
+
+def finite_mean(values: Iterable[float | None], empty: float | None = math.nan) -> float | None:
+    """Mean of the values that are numbers (None and NaN left out: unscored, or undefined), `empty`
+    when there are none."""
+    present = [v for v in values if v is not None and not math.isnan(v)]
+    return sum(present) / len(present) if present else empty
 
 
 def gap(minuend: float, subtrahend: float) -> float:

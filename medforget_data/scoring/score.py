@@ -10,7 +10,7 @@ from typing import NamedTuple, Protocol
 from medforget_data.constants import HOLDOUT_SPLIT, LEVEL_SPLITS, TASKS
 from medforget_data.dataset.schema import QAItem
 from medforget_data.errors import MedForgetError, check_choice
-from medforget_data.scoring.aggregate import gap, mean_ci, relative
+from medforget_data.scoring.aggregate import finite_mean, gap, mean_ci, relative
 from medforget_data.scoring.metrics import (
     DEFAULT_RULE,
     METRIC_FIELDS,
@@ -27,6 +27,8 @@ from medforget_data.scoring.results import (
     Results,
     SplitTaskScore,
     UtilityScore,
+    mean_gaps,
+    memorisation,
 )
 from medforget_data.scoring.submission import SubmissionMetadata
 
@@ -103,6 +105,13 @@ def summarise(answers: Sequence[AnswerScore], tasks: Sequence[str]) -> dict[str,
 OUTPUT_KEYS: tuple[str, ...] = (*METRIC_FIELDS, *TASKS, UNSCORED)
 
 
+def prefetch_verdicts(judge: Judge, requests: list[tuple[str, str, str, str]]) -> None:
+    """A judge that can batch (the LLM judge: parallel requests) gets every verdict asked up front;
+    `requests` are (question, prediction, reference, fact) of the generation items."""
+    if (prefetch := getattr(judge, "prefetch", None)) is not None:
+        prefetch(requests)
+
+
 def score_answers(
     predictions: Sequence[str],
     references: Sequence[str],
@@ -123,8 +132,7 @@ def score_answers(
     for task in dict.fromkeys(tasks):
         check_choice("task", task, TASKS)
     rows = list(zip(predictions, references, tasks, options, facts, questions, strict=True))
-    if (prefetch := getattr(judge, "prefetch", None)) is not None:
-        prefetch([(q, p, r, f) for p, r, t, _, f, q in rows if t == "generation"])
+    prefetch_verdicts(judge, [(q, p, r, f) for p, r, t, _, f, q in rows if t == "generation"])
     return [score_answer(p, r, t, o, f, judge, question=q, rule=rule) for p, r, t, o, f, q in rows]
 
 
@@ -146,9 +154,9 @@ def metric_outputs(
     return {key: means.get(key, 0.0 if key == UNSCORED else None) for key in OUTPUT_KEYS}
 
 
-def _mean(values: Iterable[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return sum(present) / len(present) if present else None
+def _generation_mean(task: str, values: Iterable[float | None]) -> float | None:
+    """A generation-only metric's mean (None for other tasks, and when no item has it)."""
+    return finite_mean(values, empty=None) if task == "generation" else None
 
 
 def aggregate(items: list[ItemScore], seed: int = 0) -> dict[str, dict[str, SplitTaskScore]]:
@@ -169,8 +177,8 @@ def aggregate(items: list[ItemScore], seed: int = 0) -> dict[str, dict[str, Spli
                 mean=mean,
                 ci_low=low,
                 ci_high=high,
-                rouge_l=_mean(i.rouge_l for i in group) if task == "generation" else None,
-                factuality=_mean(i.factuality for i in group) if task == "generation" else None,
+                rouge_l=_generation_mean(task, (i.rouge_l for i in group)),
+                factuality=_generation_mean(task, (i.factuality for i in group)),
             )
     return scores
 
@@ -220,16 +228,15 @@ def with_utility(results: Results, reference: Results) -> Results:
 def _score_all(
     items_by_split: dict[str, list[QAItem]], predictions: dict[str, str], judge: Judge, rule: ScoringRule
 ) -> list[ItemScore]:
-    # A judge that can batch (the LLM judge: parallel requests) gets every verdict asked up front.
-    if (prefetch := getattr(judge, "prefetch", None)) is not None:
-        prefetch(
-            [
-                (item.question, predictions[item.id], item.answer, item.fact)
-                for items in items_by_split.values()
-                for item in items
-                if item.task == "generation"
-            ]
-        )
+    prefetch_verdicts(
+        judge,
+        [
+            (item.question, predictions[item.id], item.answer, item.fact)
+            for items in items_by_split.values()
+            for item in items
+            if item.task == "generation"
+        ],
+    )
     return [
         score_item(item, split, predictions[item.id], judge, rule)
         for split, items in items_by_split.items()
@@ -263,6 +270,7 @@ def score_predictions(
             unscored=sum(i.score is None for i in scored_text),
             items=scored_text,
         )
+    gaps = split_gaps(scores)
     return Results(
         dataset_hash=dataset_hash,
         level=metadata.level,
@@ -270,9 +278,11 @@ def score_predictions(
         judge={"name": judge.name, "version": judge.version},
         rule=rule,
         scores=scores,
-        gaps=split_gaps(scores),
+        gaps=gaps,
         utility=utility,
         unscored=sum(i.score is None for i in scored),
         items=scored,
         text_only=text_only_results,
+        mean_gaps=mean_gaps(scored, gaps),
+        memorisation=memorisation(scored),
     )

@@ -4,6 +4,10 @@
                   "contact": "you@example.org"}}
     {"id": "study-0001:patient.name:cloze", "prediction": "Monica Padilla"}
 
+`method`, `model` and `contact` are names shown on the leaderboard: each is 1 to NAME_MAX_CHARS
+characters (CONTACT_MAX_CHARS for `contact`) of letters, digits, `_`, space and `. + - / : @ ( )`,
+beginning and ending with a letter, digit, `_` or `)` — one line, no markup (NAME_PATTERN).
+
 Every item of every split of the level must have exactly one line. A submission may also give
 each item the answer to the question asked *without* the image, as "prediction_text_only" (on
 every line or on none); it is scored as a second, text-only table. Blank lines are ignored.
@@ -12,10 +16,12 @@ every line or on none); it is scored as a second, text-only table. Blank lines a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from medforget_data.constants import LEVELS, Level
 from medforget_data.errors import MedForgetError, check_choice
@@ -25,14 +31,33 @@ MAX_PREDICTION_CHARS = 8192  # far beyond any reference answer; guards the score
 TEXT_ONLY_FIELD = "prediction_text_only"
 
 
+NAME_MAX_CHARS = 64
+CONTACT_MAX_CHARS = 128
+# Names print on the leaderboard (Markdown, CSV, HTML, the Space): no line break, `|`, `<`, `*`, `[`,
+# quote or comma can reach a renderer, and a leading `=`, `+`, `-` or `@` (a spreadsheet formula)
+# cannot start one. Every renderer escapes its cells as well; this keeps the names readable.
+NAME_PATTERN = re.compile(r"\w(?:[\w .+\-/:@()]*[\w)])?")
+NAME_CHARACTERS = "letters, digits, '_', space and . + - / : @ ( ), starting with a letter, digit or '_'"
+
+
+def _name(text: str) -> str:
+    if NAME_PATTERN.fullmatch(text) is None:
+        raise ValueError(f"{text!r} is not a name ({NAME_CHARACTERS})")
+    return text
+
+
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_CHARS), AfterValidator(_name)]
+Contact = Annotated[str, Field(min_length=1, max_length=CONTACT_MAX_CHARS), AfterValidator(_name)]
+
+
 class SubmissionMetadata(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    method: str = Field(min_length=1)
-    model: str = Field(min_length=1)
+    method: Name
+    model: Name
     level: Level
     seed: int
-    contact: str = Field(min_length=1)
+    contact: Contact
 
 
 class Prediction(BaseModel):
@@ -58,7 +83,9 @@ def _first_error(error: ValidationError) -> str:
     if detail["type"] == "missing":
         return f"missing field {where!r}"
     if detail["type"] == "string_too_long":
-        return f"{where} is longer than {MAX_PREDICTION_CHARS} characters"
+        return f"{where} is longer than {detail['ctx']['max_length']} characters"
+    if detail["type"] == "value_error":  # a name: the message says which characters are allowed
+        return f"{where}: {detail['ctx']['error']}"
     if detail["type"] == "extra_forbidden":
         return f"unexpected field {where!r}"
     return f"{where}: {detail['msg']}"
