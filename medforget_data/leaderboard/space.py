@@ -18,7 +18,7 @@ from medforget_data.leaderboard.render import STYLE, html_body
 from medforget_data.leaderboard.rows import LeaderboardRow, format_value, rows_of
 from medforget_data.leaderboard.table import load_results
 from medforget_data.scoring.judge_offline import OfflineJudge
-from medforget_data.scoring.results import Results, read_results, write_results
+from medforget_data.scoring.results import Results, read_results, results_path, write_results
 from medforget_data.scoring.score_file import score_submission_file
 from medforget_data.scoring.submission import read_submission
 
@@ -69,7 +69,7 @@ def accept_submission(upload: Path | None, level: str, dataset_dir: Path, result
         raise MedForgetError("no file uploaded")
     # the name is checked before scoring, which is the slow part
     _check_new_method(read_submission(Path(upload)).metadata.method, level, results_dir)
-    reference = Path(results_dir) / level / "vanilla.json"
+    reference = results_path(results_dir, level, "vanilla")
     results = score_submission_file(
         Path(upload),
         level,

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from medforget_data.constants import Level
+from medforget_data.scoring.results import results_path
 
 StageKind = Literal["model", "cell"]
 
@@ -83,7 +84,7 @@ class RunLayout:
         return self.root / "models" / stage.model_name
 
     def results(self, level: str, method: str) -> Path:
-        return self.results_dir / level / f"{method}.json"
+        return results_path(self.results_dir, level, method)
 
     def submission(self, level: str, method: str) -> Path:
         return self.root / "submissions" / level / f"{method}.jsonl"

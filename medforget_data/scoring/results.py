@@ -230,5 +230,10 @@ def write_results(path: Path, results: Results) -> None:
     atomic_write_text(path, dump_json(_nan_to_null(results.model_dump(mode="json"))))
 
 
+def results_path(results_dir: Path, level: str, method: str) -> Path:
+    """Where a results folder (a run's `results/`, the Space's) keeps one method's results at one level."""
+    return Path(results_dir) / level / f"{method}.json"
+
+
 def read_results(path: Path) -> Results:
     return read_model(path, Results, "MedForget results file")
