@@ -8,13 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import medforget_data
 from medforget_data import progress
-from medforget_data.dataset.load import read_split, read_split_items
+from medforget_data.constants import Variant
+from medforget_data.dataset.features import ITEM_COLUMNS, STRING_COLUMNS, column_kind, item_features
+from medforget_data.dataset.load import read_split, read_split_items, split_path
 from medforget_data.dataset.manifest import HIERARCHY_FILE
-from medforget_data.dataset.schema import Hierarchy, Institution
+from medforget_data.dataset.schema import Hierarchy, Institution, QAItem
 from medforget_data.errors import MedForgetError
 from medforget_data.io import atomic_write_text, read_model, write_model
 from medforget_data.scoring.results import (
@@ -203,6 +207,24 @@ def test_one_split_reader_with_and_without_images(synthetic_mini_dir: Path) -> N
     assert all(r.image is None for r in read_split(synthetic_mini_dir, "patient", "forget"))
     with pytest.raises(MedForgetError, match="has no split patient/nowhere"):
         read_split(synthetic_mini_dir, "patient", "nowhere")
+
+
+# ----- columns declared once, as QAItem's fields
+
+
+def test_the_columns_are_qaitem_fields_in_the_written_order(synthetic_mini_dir: Path) -> None:
+    assert set(ITEM_COLUMNS) == set(QAItem.model_fields)
+    written = pq.read_schema(split_path(synthetic_mini_dir, "patient", "forget"))
+    assert written.names == [*ITEM_COLUMNS, "image"]
+    assert written.remove_metadata() == item_features().arrow_schema.remove_metadata()
+    assert [written.field(n).type for n in STRING_COLUMNS] == [pa.string()] * len(STRING_COLUMNS)
+    assert written.field("image_answerable").type == pa.bool_()
+
+
+def test_a_field_with_no_column_type_is_named() -> None:
+    assert column_kind(tuple[str, ...]) == "list" and column_kind(Variant | None) == "string"
+    with pytest.raises(TypeError, match="no column type for a QAItem field of type <class 'int'>"):
+        column_kind(int)
 
 
 # ----- the one atomic write
