@@ -31,22 +31,14 @@ LICENCE_TERMS = {
 }
 
 
-def render_card(
-    *,
+def card_metadata(
     counts: dict[str, dict[str, int]],
     num_bytes: dict[str, dict[str, int]],
     download_sizes: dict[str, int],
-    citation: str,
     source: str,
-    size: str,
-    seed: int,
-    image_size: int,
     licence: str,
-    provenance: str,
-    public_push_allowed: bool,
-    real_images: bool,
-    skipped: dict[str, int],
-) -> str:
+) -> DatasetCardData:
+    """The card's YAML: licence, tags, the configs' data files, and each config's features and splits."""
     features = item_features()
     infos = DatasetInfosDict(
         {
@@ -86,6 +78,27 @@ def render_card(
         ],
     )
     infos.to_dataset_card_data(card_data)
+    return card_data
+
+
+def render_card(
+    *,
+    counts: dict[str, dict[str, int]],
+    num_bytes: dict[str, dict[str, int]],
+    download_sizes: dict[str, int],
+    citation: str,
+    source: str,
+    size: str,
+    seed: int,
+    image_size: int,
+    licence: str,
+    provenance: str,
+    public_push_allowed: bool,
+    real_images: bool,
+    skipped: dict[str, int],
+) -> str:
+    """The whole README.md: the YAML header, then the template's prose filled in for this build."""
+    card_data = card_metadata(counts, num_bytes, download_sizes, source, licence)
     template = files("medforget_data.hub_card").joinpath("dataset_card.md").read_text(encoding="utf-8")
     push_policy = (
         "It may be shared."
