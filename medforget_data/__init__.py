@@ -1,13 +1,13 @@
 """MedForget: a hierarchy-aware multimodal unlearning benchmark for medical AI.
 
 `load_dataset("medforget", level=...)` returns a level's splits; `evaluate.load("medforget_metric")`
-loads the MedForget metric (registered in evaluate's module cache, see eval/register.py), and
+loads the MedForget metric (registered in evaluate's module cache, see scoring/evaluate_hook.py), and
 `metric_path()` is the path `evaluate.load` also takes for it.
 """
 
 from __future__ import annotations
 
-from medforget_data.eval.register import install_hook as _install_hook
+from medforget_data.scoring.evaluate_hook import install_hook as _install_hook
 
 __version__ = "0.1.0"
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 import medforget_data
-from medforget_data.builders import hub_folder, push_dataset_folder
+from medforget_data.builders import push_dataset_folder
 from medforget_data.cli import main
+from medforget_data.dataset import folder
 from medforget_data.errors import MedForgetError
 
 
@@ -60,7 +61,7 @@ def test_failed_build_leaves_no_partial_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     calls = {"n": 0}
-    real = hub_folder._write_parquet
+    real = folder._write_parquet
 
     def fail_on_third(*args, **kwargs):
         calls["n"] += 1
@@ -68,7 +69,7 @@ def test_failed_build_leaves_no_partial_folder(
             raise MedForgetError("disk full (simulated)")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(hub_folder, "_write_parquet", fail_on_third)
+    monkeypatch.setattr(folder, "_write_parquet", fail_on_third)
     assert main(["build", "--source", "synthetic", "--size", "mini", "--out", str(tmp_path / "X")]) == 2
     assert "disk full (simulated)" in one_error_line(capsys)
     assert list(tmp_path.iterdir()) == []  # neither X nor its staging folder

@@ -8,13 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import medforget_data
 from medforget_data import progress
-from medforget_data.dataset.load import read_split, read_split_items
+from medforget_data.constants import Variant
+from medforget_data.dataset.features import ITEM_COLUMNS, STRING_COLUMNS, column_kind, item_features
+from medforget_data.dataset.load import read_split, read_split_items, split_path
 from medforget_data.dataset.manifest import HIERARCHY_FILE
-from medforget_data.dataset.schema import Hierarchy, Institution
+from medforget_data.dataset.schema import Hierarchy, Institution, QAItem
 from medforget_data.errors import MedForgetError
 from medforget_data.io import atomic_write_text, read_model, write_model
 from medforget_data.scoring.results import (
@@ -100,6 +104,67 @@ def test_no_library_module_imports_the_cli() -> None:
     assert offenders == []
 
 
+# ----- one-way dependency: builders/, eval/ and hub_card/ sit on the library, never under it
+
+OUTSIDE_THE_LIBRARY = tuple(f"medforget_data.{folder}" for folder in INSTALLED_AS_SUBPACKAGES)
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_resolved(tree: ast.AST, module: str, is_package: bool) -> list[str]:
+    """Every module an import statement names, anywhere in the tree, relative ones made absolute."""
+    package = module if is_package else module.rpartition(".")[0]
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            names.append(base)
+            names += [f"{base}.{alias.name}" for alias in node.names]
+    return names
+
+
+def _outside(name: str) -> bool:
+    return any(name == top or name.startswith(top + ".") for top in OUTSIDE_THE_LIBRARY)
+
+
+def test_the_import_scan_resolves_relative_and_in_function_imports() -> None:
+    source = (
+        "from .. import eval\n"
+        "def build():\n    from ..builders.card import parquet_name\n"
+        "from . import load\nimport medforget_data.hub_card\n"
+    )
+    found = imports_resolved(ast.parse(source), "medforget_data.dataset.load", is_package=False)
+    assert [n for n in found if _outside(n)] == [
+        "medforget_data.eval",
+        "medforget_data.hub_card",
+        "medforget_data.builders.card",
+        "medforget_data.builders.card.parquet_name",
+    ]
+    assert "medforget_data.dataset.load" in found and not _outside("medforget_data.evaluation")
+
+
+def test_the_library_never_imports_builders_eval_or_hub_card() -> None:
+    # The loader used to import builders/ to build on first use, and the package's __init__ eval/:
+    # a circle hidden from the import graph. Reading a data file of those packages is fine.
+    offenders = []
+    files = [p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).parts[0] != "cli"]
+    assert PACKAGE / "dataset" / "load.py" in files and PACKAGE / "__init__.py" in files
+    for path in files:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for name in imports_resolved(tree, _module_name(path), path.name == "__init__.py"):
+            if _outside(name):
+                offenders.append(f"{path.relative_to(REPO)} imports {name}")
+    assert offenders == []
+
+
 # ----- one hierarchy reader
 
 
@@ -142,6 +207,24 @@ def test_one_split_reader_with_and_without_images(synthetic_mini_dir: Path) -> N
     assert all(r.image is None for r in read_split(synthetic_mini_dir, "patient", "forget"))
     with pytest.raises(MedForgetError, match="has no split patient/nowhere"):
         read_split(synthetic_mini_dir, "patient", "nowhere")
+
+
+# ----- columns declared once, as QAItem's fields
+
+
+def test_the_columns_are_qaitem_fields_in_the_written_order(synthetic_mini_dir: Path) -> None:
+    assert set(ITEM_COLUMNS) == set(QAItem.model_fields)
+    written = pq.read_schema(split_path(synthetic_mini_dir, "patient", "forget"))
+    assert written.names == [*ITEM_COLUMNS, "image"]
+    assert written.remove_metadata() == item_features().arrow_schema.remove_metadata()
+    assert [written.field(n).type for n in STRING_COLUMNS] == [pa.string()] * len(STRING_COLUMNS)
+    assert written.field("image_answerable").type == pa.bool_()
+
+
+def test_a_field_with_no_column_type_is_named() -> None:
+    assert column_kind(tuple[str, ...]) == "list" and column_kind(Variant | None) == "string"
+    with pytest.raises(TypeError, match="no column type for a QAItem field of type <class 'int'>"):
+        column_kind(int)
 
 
 # ----- the one atomic write

@@ -26,8 +26,10 @@ from medforget_data.dataset.manifest import (
     Manifest,
     read_manifest,
 )
-from medforget_data.dataset.schema import Hierarchy
+from medforget_data.dataset.schema import Hierarchy, Institution, Patient, Study
 from medforget_data.dataset.tasks import (
+    FACT_SPECS,
+    FACTS,
     StudyContext,
     distractor_pools,
     frame_pattern,
@@ -108,6 +110,19 @@ def test_a_held_out_wording_is_a_trained_name_in_a_frame_only_other_facts_traine
                 assert any(frame.fullmatch(q) for train in peers for q in train), (fact.key, question)
                 checked += 1
     assert checked == 2 * sum(bool(getattr(f, t).train) for f in facts for t in TASKS)
+
+
+def test_every_fact_row_names_a_real_answer_and_three_names_per_task() -> None:
+    # One FACTS row per fact: the key names the answer (an attribute of the study's node at its level,
+    # or a section's text), so a misspelt key fails here, not as a missing attribute mid-build.
+    nodes = {"institution": Institution, "patient": Patient, "study": Study}
+    assert len(FACT_SPECS) == len(FACTS)
+    assert [spec.section for spec in FACTS if spec.level == "section"] == list(SECTIONS)
+    for spec in FACTS:
+        if spec.section is None:
+            assert spec.attribute in nodes[spec.level].model_fields, spec.key
+        assert set(spec.names_by_task) <= set(spec.tasks) <= set(TASKS), spec.key
+        assert all(len(set(spec.names_for(task))) == 3 for task in spec.tasks), spec.key
 
 
 def test_verify_rejects_a_rephrased_split_that_asks_a_training_wording(

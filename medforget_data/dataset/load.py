@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from medforget_data.constants import CONFIGS, DATASET_NAME, DEFAULT_SEED, SIZES
 from medforget_data.dataset.features import ITEM_COLUMNS, row_item
-from medforget_data.dataset.manifest import FORMAT_VERSION, MANIFEST_FILE, BuildConfig
+from medforget_data.dataset.manifest import FORMAT_VERSION, MANIFEST_FILE, BuildConfig, parquet_name
 from medforget_data.dataset.schema import QAItem
 from medforget_data.errors import MedForgetError, check_choice
 
@@ -27,7 +27,9 @@ def local_dataset_dir(size: str = "full", source: str = "openi", seed: int = DEF
     check_choice("size", size, SIZES)
     path = cache_root() / "datasets" / f"{source}-{size}-seed{seed}-v{FORMAT_VERSION}"
     if not (path / MANIFEST_FILE).is_file():
-        from medforget_data.builders import build_dataset_folder
+        # Here, not at the top: building pulls in `datasets`, the sources and the renderer, which
+        # the image-free readers below never need.
+        from medforget_data.dataset.folder import build_dataset_folder
 
         build_dataset_folder(BuildConfig(source=source, size=size, seed=seed), path, overwrite=True)
     return path
@@ -60,8 +62,6 @@ def load_dataset(
 
 
 def split_path(dataset_dir: Path, config: str, split: str) -> Path:
-    from medforget_data.builders.card import parquet_name
-
     return Path(dataset_dir) / parquet_name(config, split)
 
 
@@ -74,7 +74,6 @@ def read_parquet(path: Path, columns: list[str] | None = None):
     except (pa.ArrowException, OSError) as error:
         first = (str(error).splitlines() or [type(error).__name__])[0][:120]
         raise MedForgetError(f"{path}: not a readable parquet file ({first}); rebuild the folder") from None
-
 
 
 class SplitRow(NamedTuple):

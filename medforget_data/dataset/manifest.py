@@ -1,4 +1,4 @@
-"""The manifest of a built dataset folder: what was built, how, and the hash of every file."""
+"""The manifest of a built dataset folder (what was built, how, the hash of every file) and its file names."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ MANIFEST_FILE = "manifest.json"
 HIERARCHY_FILE = "hierarchy.json"
 # The cache keys builds by it. 2: the train_questions column; 3: wordings from shared frames (issue 18)
 FORMAT_VERSION = 3
+
+
+def parquet_name(config: str, split: str) -> str:
+    """Shard path inside the folder; the card's data_files globs match it."""
+    return f"{config}/{split}-00000-of-00001.parquet"
 
 
 class BuildConfig(BaseModel):

@@ -22,8 +22,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -143,21 +144,141 @@ def compose(frames: Sequence[str], names: Sequence[str], rotation: int, masked: 
     return Wordings(wordings(TRAIN_PAIRS), wordings(HELD_OUT_PAIRS))
 
 
+Names = tuple[str, str, str]  # a fact's three names; its rotation picks the frame each one goes into
+
+
 @dataclass(frozen=True)
-class Fact:
-    """One fact of a study image and the wordings it can be asked in, per task."""
+class FactSpec:
+    """One row of FACTS: a fact every study image carries, its names, and the task types that ask it.
+
+    Above the sections the key is `<level>.<attribute>` and the answer is that attribute of the study's
+    node at the level ("patient.mrn": the patient's MRN); a section's key is `section.<NAME>` and its
+    answer the section's text. The frames come from `task_frames`, by task type.
+    """
 
     key: str
-    level: Level
+    tasks: tuple[Task, ...]  # the task types it may be asked as, in the order items rotate over them
+    names: Names  # in every task type that `names_by_task` does not name
+    names_by_task: Mapping[Task, Names] = field(default_factory=dict)
+    # Classification's option vocabulary when it is not this answer of every other node of the level.
+    options: tuple[str, ...] | None = None
+
+    @property
+    def level(self) -> Level:
+        return cast(Level, self.key.split(".", 1)[0])
+
+    @property
+    def attribute(self) -> str:
+        return self.key.split(".", 1)[1]
+
+    @property
+    def section(self) -> SectionName | None:
+        return cast(SectionName, self.attribute) if self.level == "section" else None
+
+    def names_for(self, task: Task) -> Names:
+        return self.names_by_task.get(task, self.names)
+
+
+def _section_spec(name: SectionName) -> FactSpec:
+    """A report section's row: classification asks an image-answerable section's main finding among the
+    finding vocabulary, any other section's text among the other studies' texts of that section."""
+    by_task: dict[Task, Names] = {
+        "cloze": (f"the {name} section", f"the report's {name} section", f"the {name} section of the report")
+    }
+    options = None
+    if name in IMAGE_ANSWERABLE_SECTIONS:
+        by_task["classification"] = (
+            f"the main finding of the {name} section",
+            f"the finding the {name} section describes",
+            f"the {name} section's finding",
+        )
+        options = (*FINDING_KINDS, NO_FINDING)
+    return FactSpec(
+        key=f"section.{name}",
+        tasks=("generation", "cloze", "classification"),
+        names=(f"the {name} section", f"the text of the {name} section", f"the report's {name} section"),
+        names_by_task=by_task,
+        options=options,
+    )
+
+
+# Every fact of a study image, in a fixed order: a fact's position is its rotation (which frames it
+# trains with). The sections come last, in report order; a study is asked the sections it has.
+FACTS: tuple[FactSpec, ...] = (
+    FactSpec(
+        "institution.name",
+        ("generation", "classification", "cloze"),
+        ("the hospital", "the institution's name", "the performing hospital"),
+    ),
+    FactSpec(
+        "patient.name",
+        ("classification", "cloze", "generation"),
+        ("the patient's name", "the name of the patient", "the patient's full name"),
+    ),
+    FactSpec(
+        "patient.sex",
+        ("cloze", "generation"),  # two values: too few for four options
+        ("the patient's sex", "the sex of the patient", "the patient's sex (female or male)"),
+    ),
+    FactSpec(
+        "patient.birth_date",
+        ("generation", "classification", "cloze"),
+        ("the patient's birth date", "the date of birth of the patient", "the day the patient was born"),
+    ),
+    FactSpec(
+        "patient.mrn",
+        ("cloze", "generation", "classification"),
+        (
+            "the patient's MRN",
+            "the medical record number of the patient",
+            "the patient's medical record number",
+        ),
+    ),
+    FactSpec(
+        "study.date",
+        ("generation", "cloze", "classification"),
+        ("the study date", "the date the study was acquired", "the acquisition date"),
+    ),
+    FactSpec(
+        "study.view",
+        ("classification", "generation", "cloze"),
+        ("the view", "the projection", "the view obtained"),
+        options=VIEWS,
+    ),
+    *(_section_spec(name) for name in SECTIONS),
+)
+FACT_SPECS: dict[str, FactSpec] = {spec.key: spec for spec in FACTS}
+ROTATION: dict[str, int] = {spec.key: index for index, spec in enumerate(FACTS)}
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One fact of one study image: its row's answer for the study and its wordings, per task."""
+
+    spec: FactSpec
     answer: str
-    tasks: tuple[Task, ...]
     generation: Wordings
     classification: Wordings  # stems; the options are appended to every wording alike
     cloze: Wordings  # sentences containing CLOZE_BLANK, the same blank in every wording
     distractors: tuple[str, ...] = ()
-    section: SectionName | None = None
     cloze_answer: str | None = None  # the blanked span when it is not the whole answer
     classification_answer: str | None = None  # the correct option when it is not the answer
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+    @property
+    def level(self) -> Level:
+        return self.spec.level
+
+    @property
+    def section(self) -> SectionName | None:
+        return self.spec.section
+
+    @property
+    def tasks(self) -> tuple[Task, ...]:
+        return self.spec.tasks
 
 
 @dataclass(frozen=True)
@@ -180,112 +301,58 @@ def _blank_span(text: str) -> str:
     return max(words, key=len) if words else text
 
 
-def _section_fact(section: Section, view: str, distractor_texts: Sequence[str]) -> Fact:
-    name = section.name
-    rotation = len(PERSONAL_FACT_NAMES) + SECTIONS.index(name)
-    # The examination line differs between studies only in its view and comparison.
-    span = view if name == "EXAMINATION" and view in section.text else _blank_span(section.text)
-    masked = section.text.replace(span, CLOZE_BLANK, 1)
-    text_names = (f"the {name} section", f"the text of the {name} section", f"the report's {name} section")
-    if name in IMAGE_ANSWERABLE_SECTIONS:
-        # Classification asks for the section's main finding among the finding vocabulary.
-        classification_names = (
-            f"the main finding of the {name} section",
-            f"the finding the {name} section describes",
-            f"the {name} section's finding",
-        )
-        present = {f.kind for f in section.findings}
-        distractors = tuple(k for k in (*FINDING_KINDS, NO_FINDING) if k not in present)
-        correct: str | None = section.findings[0].kind if section.findings else NO_FINDING
-    else:
-        # Classification asks which text is this study's section, among other studies' texts.
-        classification_names = text_names
-        distractors = tuple(t for t in distractor_texts if t != section.text)
-        correct = None
-    return Fact(
-        key=f"section.{name}",
-        level="section",
-        section=name,
-        answer=section.text,
-        tasks=("generation", "cloze", "classification"),
-        generation=compose(task_frames("generation", name), text_names, rotation),
-        classification=compose(task_frames("classification", name), classification_names, rotation),
-        cloze=compose(
-            task_frames("cloze", name),
-            (f"the {name} section", f"the report's {name} section", f"the {name} section of the report"),
-            rotation,
-            masked,
-        ),
-        distractors=distractors,
-        cloze_answer=span,
-        classification_answer=correct,
-    )
-
-
-# The facts above the sections, in a fixed order (their rotation), each with its three names.
-PERSONAL_FACT_NAMES: dict[str, tuple[str, str, str]] = {
-    "institution.name": ("the hospital", "the institution's name", "the performing hospital"),
-    "patient.name": ("the patient's name", "the name of the patient", "the patient's full name"),
-    "patient.sex": ("the patient's sex", "the sex of the patient", "the patient's sex (female or male)"),
-    "patient.birth_date": (
-        "the patient's birth date",
-        "the date of birth of the patient",
-        "the day the patient was born",
-    ),
-    "patient.mrn": (
-        "the patient's MRN",
-        "the medical record number of the patient",
-        "the patient's medical record number",
-    ),
-    "study.date": ("the study date", "the date the study was acquired", "the acquisition date"),
-    "study.view": ("the view", "the projection", "the view obtained"),
-}
-
-
-def _fact(key: str, answer: str, tasks: tuple[Task, ...], distractors: tuple[str, ...]) -> Fact:
-    """A fact above the sections: every task it is asked in shares its names and rotation."""
-    names = PERSONAL_FACT_NAMES[key]
-    rotation = list(PERSONAL_FACT_NAMES).index(key)
+def _fact(
+    spec: FactSpec,
+    answer: str,
+    distractors: tuple[str, ...],
+    masked: str = "",
+    cloze_answer: str | None = None,
+    classification_answer: str | None = None,
+) -> Fact:
+    """A fact of one study: its row's names in the frames of each task type it is asked as."""
 
     def wordings(task: Task) -> Wordings:
-        return compose(task_frames(task, None), names, rotation) if task in tasks else NOT_ASKED
+        if task not in spec.tasks:
+            return NOT_ASKED
+        return compose(task_frames(task, spec.section), spec.names_for(task), ROTATION[spec.key], masked)
 
     return Fact(
-        key=key,
-        level=key.split(".", 1)[0],  # type: ignore[arg-type]  # "institution" | "patient" | "study"
+        spec=spec,
         answer=answer,
-        tasks=tasks,
         generation=wordings("generation"),
         classification=wordings("classification"),
         cloze=wordings("cloze"),
         distractors=distractors,
+        cloze_answer=cloze_answer,
+        classification_answer=classification_answer,
     )
 
 
+def _section_fact(section: Section, view: str, pool: tuple[str, ...]) -> Fact:
+    # The examination line differs between studies only in its view and comparison.
+    span = view if section.name == "EXAMINATION" and view in section.text else _blank_span(section.text)
+    correct: str | None = None  # a section's classification answers with its text
+    if section.name in IMAGE_ANSWERABLE_SECTIONS:  # ... or, read off the image, with its main finding
+        present = {f.kind for f in section.findings}
+        distractors = tuple(k for k in pool if k not in present)
+        correct = section.findings[0].kind if section.findings else NO_FINDING
+    else:
+        distractors = tuple(t for t in pool if t != section.text)
+    masked = section.text.replace(span, CLOZE_BLANK, 1)
+    spec = FACT_SPECS[f"section.{section.name}"]
+    return _fact(spec, section.text, distractors, masked, cloze_answer=span, classification_answer=correct)
+
+
 def study_facts(context: StudyContext, pools: dict[str, tuple[str, ...]]) -> list[Fact]:
-    """Every fact of one study image, from institution down to its sections."""
-    institution, patient, study = context.institution, context.patient, context.study
+    """Every fact of one study image: those above the sections in FACTS order, then its sections."""
     facts = [
-        _fact(
-            "institution.name",
-            institution.name,
-            ("generation", "classification", "cloze"),
-            pools["institution.name"],
-        ),
-        _fact("patient.name", patient.name, ("classification", "cloze", "generation"), pools["patient.name"]),
-        _fact("patient.sex", patient.sex, ("cloze", "generation"), ()),
-        _fact(
-            "patient.birth_date",
-            patient.birth_date,
-            ("generation", "classification", "cloze"),
-            pools["patient.birth_date"],
-        ),
-        _fact("patient.mrn", patient.mrn, ("cloze", "generation", "classification"), pools["patient.mrn"]),
-        _fact("study.date", study.date, ("generation", "cloze", "classification"), pools["study.date"]),
-        _fact("study.view", study.view, ("classification", "generation", "cloze"), VIEWS),
+        # The answer is the attribute of the study's institution, patient or study that the key names.
+        _fact(spec, getattr(getattr(context, spec.level), spec.attribute), pools.get(spec.key, ()))
+        for spec in FACTS
+        if spec.section is None
     ]
-    for section in study.sections:
-        facts.append(_section_fact(section, study.view, pools.get(f"section.{section.name}", ())))
+    for section in context.study.sections:
+        facts.append(_section_fact(section, context.study.view, pools.get(f"section.{section.name}", ())))
     return facts
 
 
@@ -365,22 +432,28 @@ def fact_items(
 
 
 def distractor_pools(hierarchy: Hierarchy) -> dict[str, tuple[str, ...]]:
-    """Wrong options for each fact, drawn from the whole hierarchy (siblings included)."""
-    patients = (*hierarchy.patients, *hierarchy.holdout_patients)
+    """Options of each fact asked as classification, the right one among them: its row's vocabulary, or
+    its answer on every node of its level in the whole hierarchy (siblings and holdout included).
+
+    Sorted and distinct: a question draws its wrong options from the distinct ones in sorted order.
+    """
     studies = (*hierarchy.studies, *hierarchy.holdout_studies)
-    pools = {
-        "institution.name": tuple(i.name for i in hierarchy.institutions),
-        "patient.name": tuple(p.name for p in patients),
-        "patient.birth_date": tuple(p.birth_date for p in patients),
-        "patient.mrn": tuple(p.mrn for p in patients),
-        "study.date": tuple(s.date for s in studies),
+    nodes: dict[Level, Sequence[object]] = {
+        "institution": hierarchy.institutions,
+        "patient": (*hierarchy.patients, *hierarchy.holdout_patients),
+        "study": studies,
+        "section": [sec for study in studies for sec in study.sections],
     }
-    for study in studies:
-        for section in study.sections:
-            pools.setdefault(f"section.{section.name}", ())
-    for key in [k for k in pools if k.startswith("section.")]:
-        name = key.split(".", 1)[1]
-        pools[key] = tuple(sorted({sec.text for s in studies for sec in s.sections if sec.name == name}))
+    pools: dict[str, tuple[str, ...]] = {}
+    for spec in FACTS:
+        if "classification" not in spec.tasks:
+            continue
+        if spec.options is not None:
+            pools[spec.key] = spec.options
+        elif spec.section is not None:
+            pools[spec.key] = tuple(sorted({s.text for s in nodes["section"] if s.name == spec.section}))
+        else:
+            pools[spec.key] = tuple(sorted({getattr(node, spec.attribute) for node in nodes[spec.level]}))
     return pools
 
 
