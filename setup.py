@@ -2,7 +2,7 @@
 
 `medforget-evaluate.pth` goes to the top of site-packages (next to the packages), where Python runs
 its import line at start-up: that is what makes `evaluate.load("medforget_metric")` work as typed
-(see eval/register.py). Wheels get it through build_py; editable installs through the unpacked
+(see medforget_data/scoring/evaluate_hook.py; eval/register.py re-exports it). Wheels get it through build_py; editable installs through the unpacked
 editable wheel, which setuptools installs as `install_lib`.
 """
 
