@@ -2,8 +2,9 @@
 
 `medforget-evaluate.pth` goes to the top of site-packages (next to the packages), where Python runs
 its import line at start-up: that is what makes `evaluate.load("medforget_metric")` work as typed
-(see medforget_data/scoring/evaluate_hook.py; eval/register.py re-exports it). Wheels get it through build_py; editable installs through the unpacked
-editable wheel, which setuptools installs as `install_lib`.
+(see medforget_data/scoring/evaluate_hook.py; eval/register.py re-exports it). Wheels get it
+through build_py; editable installs through the unpacked editable wheel, which setuptools installs
+as `install_lib`.
 """
 
 from pathlib import Path
