@@ -58,6 +58,8 @@ def read_json(path: Path, what: str = "JSON file") -> object:
         return json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
         raise MedForgetError(f"{path}: not valid JSON ({str(error).splitlines()[0]})") from None
+    except RecursionError:  # thousands of nested brackets: refused like any other bad file
+        raise MedForgetError(f"{path}: not valid JSON (nested too deeply)") from None
 
 
 def write_model(path: Path, model: BaseModel) -> None:

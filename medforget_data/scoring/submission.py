@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
@@ -114,6 +115,10 @@ def read_submission(path: Path) -> Submission:
             record = json.loads(text)
         except json.JSONDecodeError as error:
             raise MedForgetError(f"{path}:{number}: not valid JSON ({error.msg}; truncated line?)") from None
+        except ValueError:  # after JSONDecodeError (a subclass): Python's int-string conversion limit
+            raise MedForgetError(
+                f"{path}:{number}: a number of more than {sys.get_int_max_str_digits()} digits"
+            ) from None
         except RecursionError:  # thousands of nested brackets: refused, never a crash of the scorer/Space
             raise MedForgetError(f"{path}:{number}: JSON nested too deeply") from None
         if not isinstance(record, dict):
