@@ -3,17 +3,30 @@ options, the install lines of the Spaces and cards, the missing source data."""
 
 from __future__ import annotations
 
+import argparse
+import inspect
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import evaluate
 import pytest
 
-from medforget_data.cli import main
+import medforget_data
+from medforget_data.cli import build_parser, main
 from medforget_data.errors import MedForgetError
+from medforget_data.scoring.metrics import DEFAULT_RULE, SCORING_RULES
+from medforget_data.scoring.results import read_results
 from medforget_data.scoring.submission import SubmissionMetadata, read_submission, write_submission
-from tests.scoring_fixtures import HAND_LEVEL, hand_predictions, write_hand_dataset
+from tests.scoring_fixtures import (
+    HAND_ITEMS,
+    HAND_LEVEL,
+    ScriptedJudgeServer,
+    hand_predictions,
+    verdict,
+    write_hand_dataset,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 METADATA = {"method": "m", "model": "none", "level": HAND_LEVEL, "seed": 0, "contact": "a@b.c"}
@@ -102,3 +115,126 @@ def test_a_bad_reference_results_file_is_one_line(
     assert main([*args, "--reference", str(reference)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"error: {reference}: not valid JSON"), err
+
+
+# ---- 18. The metric module takes the scoring options of `medforget score`, names and results alike.
+
+# Options of `medforget score` about the whole submission file, not about scoring answers: the
+# metric scores given columns (no file, level, dataset, output, reference or bootstrap intervals).
+SUBMISSION_ONLY_OPTIONS = {"submission", "level", "dataset", "size", "reference", "out", "seed"}
+# The metric's inputs and its own switch; every other keyword must be an option of the command.
+METRIC_INPUTS = {"self", "predictions", "references", "tasks", "options", "facts", "questions"}
+
+
+@pytest.fixture(scope="module")
+def metric() -> evaluate.EvaluationModule:
+    return evaluate.load(medforget_data.metric_path())
+
+
+def score_command_defaults() -> dict[str, object]:
+    """The scoring options of `medforget score`: argument name → default."""
+    (subparsers,) = (a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    actions = subparsers.choices["score"]._actions
+    return {
+        a.dest: a.default
+        for a in actions
+        if a.dest not in SUBMISSION_ONLY_OPTIONS and not isinstance(a, argparse._HelpAction)
+    }
+
+
+def test_the_metric_takes_the_scoring_options_of_medforget_score(metric: evaluate.EvaluationModule) -> None:
+    parameters = inspect.signature(type(metric)._compute).parameters
+    options = {
+        name: p.default for name, p in parameters.items() if name not in METRIC_INPUTS | {"use_aggregator"}
+    }
+    assert options == score_command_defaults()
+    assert {"rule", "judge", "judge_base_url"} <= options.keys()
+
+
+def hand_columns(split: str) -> dict[str, list]:
+    rows = [row for row, _ in HAND_ITEMS[split]]
+    return {
+        "predictions": [prediction for _, prediction in HAND_ITEMS[split]],
+        "references": [r["answer"] for r in rows],
+        "tasks": [r["task"] for r in rows],
+        "options": [r["options"] for r in rows],
+        "facts": [r["fact"] for r in rows],
+        "questions": [r["question"] for r in rows],
+    }
+
+
+def command_scores(tmp_path: Path, dataset: Path, *options: str) -> dict[tuple[str, str], float]:
+    """What `medforget score` writes: (split, task) → mean, and generation's rouge_l, factuality."""
+    submission = tmp_path / "s.jsonl"
+    write_submission(submission, SubmissionMetadata(**METADATA), hand_predictions())
+    out = tmp_path / "r.json"
+    args = ["score", str(submission), "--level", HAND_LEVEL, "--dataset", str(dataset), "--out", str(out)]
+    assert main([*args, *options]) == 0
+    scores: dict[tuple[str, str], float] = {}
+    for split, by_task in read_results(out).scores.items():
+        scores.update({(split, task): s.mean for task, s in by_task.items()})
+        if (generation := by_task.get("generation")) is not None:
+            scores[(split, "rouge_l")] = generation.rouge_l
+            scores[(split, "factuality")] = generation.factuality
+    return scores
+
+
+def metric_scores(metric: evaluate.EvaluationModule, **options: object) -> dict[tuple[str, str], float]:
+    """The metric's means over each split's columns, under the keys `command_scores` has."""
+    scores: dict[tuple[str, str], float] = {}
+    for split in HAND_ITEMS:
+        means = metric.compute(**hand_columns(split), **options)
+        tasks = dict.fromkeys(hand_columns(split)["tasks"])
+        keys = [*tasks, *(("rouge_l", "factuality") if "generation" in tasks else ())]
+        scores.update({(split, key): means[key] for key in keys})
+    return scores
+
+
+@pytest.mark.parametrize("rule", SCORING_RULES)
+def test_metric_compute_equals_medforget_score_for_each_rule(
+    rule: str,
+    metric: evaluate.EvaluationModule,
+    tmp_path: Path,
+    hand_dataset: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    expected = command_scores(tmp_path, hand_dataset, "--rule", rule)
+    capsys.readouterr()
+    assert metric_scores(metric, rule=rule) == pytest.approx(expected, abs=1e-12)
+    # The rules score these predictions differently ("Cardiomegaly." names option B, but is not the
+    # reference "B) cardiomegaly"), so each rule really reached the scorer.
+    other = next(r for r in SCORING_RULES if r != rule)
+    assert metric_scores(metric, rule=other) != pytest.approx(expected, abs=1e-12)
+
+
+def test_metric_rule_default_and_refusal(metric: evaluate.EvaluationModule) -> None:
+    assert metric_scores(metric) == metric_scores(metric, rule=DEFAULT_RULE)
+    with pytest.raises(MedForgetError, match="unknown scoring rule 'exact'"):
+        metric.compute(**hand_columns("forget"), rule="exact")
+
+
+def test_metric_judge_options_override_the_environment_as_the_command_does(
+    metric: evaluate.EvaluationModule, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    server = ScriptedJudgeServer()
+    try:
+        server.script = [verdict(0.5)]
+        for name in ("MEDFORGET_JUDGE_BASE_URL", "MEDFORGET_JUDGE_MODEL"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("MEDFORGET_JUDGE_API_KEY", "secret")
+        columns = hand_columns("forget")
+        means = metric.compute(
+            **columns,
+            judge="llm",
+            judge_base_url=server.url,
+            judge_model="given-model",
+            judge_cache=str(tmp_path / "verdicts"),
+            judge_retries=0,
+            judge_backoff=0.0,
+            judge_concurrency=1,
+        )
+        assert means["factuality"] == 0.5
+        assert [request["model"] for request in server.requests] == ["given-model"]
+        assert any((tmp_path / "verdicts").iterdir())  # the verdict was cached where it was told
+    finally:
+        server.close()

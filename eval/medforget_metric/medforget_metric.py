@@ -28,8 +28,14 @@ Args:
     facts (list of str): fact keys (the dataset's `fact`, e.g. "patient.name", "section.FINDINGS").
     questions (list of str, optional): the questions (the dataset's `question`); the LLM judge puts
         them in its prompt, the offline judge does not need them.
+    rule (str, optional): how classification and cloze answers count as correct, as
+        `medforget score --rule`: "project" (default; the option named, the normalised span) or
+        "published" (ROUGE-L 1.0 against the full reference, as the published analysis).
     judge (str, optional): "offline" (default, no network) or "llm": an OpenAI-compatible endpoint
         from MEDFORGET_JUDGE_BASE_URL, MEDFORGET_JUDGE_MODEL and MEDFORGET_JUDGE_API_KEY.
+    judge_base_url, judge_model (str, optional), judge_cache (path, optional), judge_retries,
+        judge_concurrency (int, optional), judge_backoff (float, optional): the LLM judge's
+        settings, overriding its environment variables, as `medforget score --judge-base-url` etc.
     use_aggregator (bool, optional): True (default) returns means; False returns one value per item.
 Returns:
     Always the same keys. score: mean per-item score; exact_match (classification and cloze items),
@@ -77,10 +83,39 @@ class MedforgetMetric(evaluate.Metric):
         questions: list[str] | None = None,
         judge: str = "offline",
         use_aggregator: bool = True,
+        # With `judge`, the scoring options of `medforget score`, under the same names and defaults
+        # (None: the library's default), so one call scores as the command does
+        # (tests/test_reliability_surfaces.py checks the names against the command's).
+        rule: str | None = None,
+        judge_base_url: str | None = None,
+        judge_model: str | None = None,
+        judge_cache: str | None = None,
+        judge_retries: int | None = None,
+        judge_backoff: float | None = None,
+        judge_concurrency: int | None = None,
     ) -> dict:
-        from medforget_data.scoring.judges import make_judge
+        from pathlib import Path
 
+        from medforget_data.scoring.judges import make_judge
+        from medforget_data.scoring.metrics import DEFAULT_RULE
+
+        made = make_judge(
+            judge,
+            base_url=judge_base_url,
+            model=judge_model,
+            cache_dir=None if judge_cache is None else Path(judge_cache),
+            retries=judge_retries,
+            backoff_seconds=judge_backoff,
+            concurrency=judge_concurrency,
+        )
         answers = score_answers(
-            predictions, references, tasks, options, facts, make_judge(judge), questions=questions
+            predictions,
+            references,
+            tasks,
+            options,
+            facts,
+            made,
+            questions=questions,
+            rule=rule or DEFAULT_RULE,
         )
         return metric_outputs(answers, tasks, per_item=not use_aggregator)

@@ -131,6 +131,7 @@ def score_answers(
             raise MedForgetError(f"{name} has {len(column)} entries for {n} predictions")
     for task in dict.fromkeys(tasks):
         check_choice("task", task, TASKS)
+    check_choice("scoring rule", rule, SCORING_RULES)  # the metric module's `rule` arrives here unchecked
     rows = list(zip(predictions, references, tasks, options, facts, questions, strict=True))
     prefetch_verdicts(judge, [(q, p, r, f) for p, r, t, _, f, q in rows if t == "generation"])
     return [score_answer(p, r, t, o, f, judge, question=q, rule=rule) for p, r, t, o, f, q in rows]
