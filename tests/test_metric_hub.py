@@ -25,6 +25,7 @@ from medforget_data.dataset.built import BuiltDataset
 from medforget_data.scoring.metrics import METRIC_FIELDS
 from medforget_data.scoring.results import read_results
 from medforget_data.scoring.submission import SubmissionMetadata, write_submission
+from tests.test_reliability_surfaces import repository_requirement_url
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "medforget_data", "eval", "builders", "hub_card")
@@ -193,7 +194,7 @@ def test_evaluate_load_by_name_offline_in_a_fresh_venv_matches_medforget_score(
     assert any(0 < v < 1 for s in results.scores.values() for v in (t.mean for t in s.values()))
 
 
-def test_without_the_package_the_module_says_pip_install_medforget(
+def test_without_the_package_the_module_says_pip_install_from_the_repository(
     tmp_path: Path, dependencies: Path
 ) -> None:
     python = fresh_venv(tmp_path / "venv", dependencies)
@@ -206,4 +207,6 @@ def test_without_the_package_the_module_says_pip_install_medforget(
     done = _run([str(python), "-c", script, str(folder)], cwd=tmp_path, env=offline_env(tmp_path))
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("ImportError") and "'pip install medforget'" in last, last
+    # What evaluate suggests installs: the package from pyproject's Repository URL (no index serves it).
+    wanted = f"'pip install {repository_requirement_url()}'"
+    assert last.startswith("ImportError") and wanted in last, last

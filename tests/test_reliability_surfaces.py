@@ -6,15 +6,20 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import re
+import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import evaluate
 import pytest
+from packaging.requirements import Requirement
 
 import medforget_data
 from medforget_data.cli import build_parser, main
+from medforget_data.dataset.sources.openi import PROVIDER_VERSION
 from medforget_data.errors import MedForgetError
 from medforget_data.scoring.metrics import DEFAULT_RULE, SCORING_RULES
 from medforget_data.scoring.results import read_results
@@ -238,3 +243,77 @@ def test_metric_judge_options_override_the_environment_as_the_command_does(
         assert any((tmp_path / "verdicts").iterdir())  # the verdict was cached where it was told
     finally:
         server.close()
+
+
+# ---- 19. Every install line installs: the package from its repository, the URL from pyproject.toml.
+
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+def repository_requirement_url() -> str:
+    """What pip installs this repository from: pyproject's Repository URL, at branch main."""
+    return f"git+{PYPROJECT['urls']['Repository']}@main"
+
+
+def defined_extras() -> set[str]:
+    return set(PYPROJECT["optional-dependencies"])
+
+
+# The file, and the extras its medforget requirement must ask for.
+REQUIREMENTS_FILES = {
+    "hub_card/leaderboard/requirements.txt": {"space"},
+    "eval/medforget_metric/requirements.txt": set(),
+}
+# Prose and code blocks with `pip install …` lines a user copies: any extras the package defines.
+CARDS = (
+    "README.md",
+    "hub_card/dataset_card.md",
+    "hub_card/leaderboard/README.md",
+    "eval/medforget_metric/README.md",
+)
+# Other distributions an install line may name, pinned to the version the project reads.
+PINNED = {"torchxrayvision": f"=={PROVIDER_VERSION}"}
+
+
+def check_requirement(requirement: Requirement, extras: set[str] | None = None) -> None:
+    """This package from the repository (with `extras`, or any it defines), or a pinned dependency."""
+    if requirement.name == PYPROJECT["name"]:
+        assert requirement.url == repository_requirement_url(), requirement
+        assert requirement.extras == (requirement.extras & defined_extras() if extras is None else extras)
+        assert not requirement.specifier, requirement
+    else:  # an index serves it: only what the project pins, pinned as it does
+        assert requirement.url is None and str(requirement.specifier) == PINNED[requirement.name], requirement
+
+
+def test_the_repository_url_is_defined_once_and_real() -> None:
+    url = PYPROJECT["urls"]["Repository"]
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url), url
+    assert not re.search(r"example|your|owner|<|placeholder", url, flags=re.IGNORECASE), url
+
+
+@pytest.mark.parametrize("name", REQUIREMENTS_FILES)
+def test_each_space_requirement_installs_from_the_repository(name: str) -> None:
+    lines = (ROOT / name).read_text(encoding="utf-8").splitlines()
+    requirements = [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
+    assert PYPROJECT["name"] in [r.name for r in requirements]
+    for requirement in requirements:
+        check_requirement(requirement, REQUIREMENTS_FILES[name])
+
+
+@pytest.mark.parametrize("name", CARDS)
+def test_each_pip_install_line_of_the_cards_installs(name: str) -> None:
+    text = (ROOT / name).read_text(encoding="utf-8")
+    assert not re.search(r"pip\s*\n\s*install|pip install\s*\n", text)  # none broken across lines
+    commands = re.findall(r"pip install ([^`\n]+)", text)
+    targets = [word for command in commands for word in shlex.split(command) if not word.startswith("-")]
+    requirements = [Requirement(target) for target in targets]
+    assert PYPROJECT["name"] in [r.name for r in requirements], commands
+    for requirement in requirements:
+        check_requirement(requirement)
+
+
+def test_the_metric_module_tells_evaluate_what_to_install() -> None:
+    """evaluate's ImportError says `pip install <what follows "From:">` (tests/test_metric_hub.py)."""
+    code = (ROOT / "eval" / "medforget_metric" / "medforget_metric.py").read_text(encoding="utf-8")
+    imports = re.findall(r"^from medforget_data\S* import .*$", code, flags=re.MULTILINE)
+    assert imports and all(line.endswith(f"# From: {repository_requirement_url()}") for line in imports)

@@ -7,10 +7,11 @@ inputs for `evaluate` and hands them to `score_answers` and `metric_outputs`.
 import datasets
 import evaluate
 
-# `evaluate` reads the name after "From:" as the pip package to suggest when an import fails
-# (the import name is medforget_data, the distribution is medforget).
-from medforget_data.constants import MEDFORGET_CITATION  # From: medforget
-from medforget_data.scoring.score import metric_outputs, score_answers  # From: medforget
+# `evaluate` reads what follows "From:" as what to `pip install` when an import fails: the package
+# from its repository (no index serves medforget; the URL is pyproject.toml's Repository).
+# Modules, not names, keep each line short enough for the URL.
+from medforget_data import constants  # From: git+https://github.com/medforget/medforget@main
+from medforget_data.scoring import score  # From: git+https://github.com/medforget/medforget@main
 
 _DESCRIPTION = """\
 Scores answers to MedForget items. Classification and cloze items score exact match (robust
@@ -59,7 +60,7 @@ class MedforgetMetric(evaluate.Metric):
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
-            citation=MEDFORGET_CITATION,
+            citation=constants.MEDFORGET_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
             features=datasets.Features(
                 {
@@ -108,7 +109,7 @@ class MedforgetMetric(evaluate.Metric):
             backoff_seconds=judge_backoff,
             concurrency=judge_concurrency,
         )
-        answers = score_answers(
+        answers = score.score_answers(
             predictions,
             references,
             tasks,
@@ -118,4 +119,4 @@ class MedforgetMetric(evaluate.Metric):
             questions=questions,
             rule=rule or DEFAULT_RULE,
         )
-        return metric_outputs(answers, tasks, per_item=not use_aggregator)
+        return score.metric_outputs(answers, tasks, per_item=not use_aggregator)
