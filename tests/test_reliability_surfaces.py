@@ -4,6 +4,7 @@ options, the install lines of the Spaces and cards, the missing source data."""
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import inspect
 import json
 import re
@@ -19,6 +20,7 @@ from packaging.requirements import Requirement
 
 import medforget_data
 from medforget_data.cli import build_parser, main
+from medforget_data.dataset.sources import openi
 from medforget_data.dataset.sources.openi import PROVIDER_VERSION
 from medforget_data.errors import MedForgetError
 from medforget_data.scoring.metrics import DEFAULT_RULE, SCORING_RULES
@@ -317,3 +319,45 @@ def test_the_metric_module_tells_evaluate_what_to_install() -> None:
     code = (ROOT / "eval" / "medforget_metric" / "medforget_metric.py").read_text(encoding="utf-8")
     imports = re.findall(r"^from medforget_data\S* import .*$", code, flags=re.MULTILINE)
     assert imports and all(line.endswith(f"# From: {repository_requirement_url()}") for line in imports)
+
+
+# ---- 20. Without the source data (a plain `pip install` of the repository), one line says what to install.
+
+
+class _WithoutReportsFile:
+    """An installed torchxrayvision whose data file is gone (another version, a trimmed wheel)."""
+
+    version = "0.0"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def locate_file(self, name: str) -> Path:
+        return self.folder / name
+
+
+def _not_installed(name: str) -> object:
+    raise importlib.metadata.PackageNotFoundError(name)
+
+
+SOURCE_MISSING = {
+    "not-installed": lambda folder: _not_installed,
+    "file-missing": lambda folder: lambda name: _WithoutReportsFile(folder),
+}
+
+
+@pytest.mark.parametrize("case", SOURCE_MISSING)
+def test_the_default_load_dataset_without_source_data_names_what_to_install(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MEDFORGET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(openi.importlib.metadata, "distribution", SOURCE_MISSING[case](tmp_path))
+    with pytest.raises(MedForgetError) as raised:
+        medforget_data.load_dataset()  # as typed after `pip install <repo>`: openi, full, in the cache
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "pip install --no-deps torchxrayvision==1.5.7" in message and "--source synthetic" in message
+    out = tmp_path / "built"
+    assert main(["build", "--size", "mini", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {message}\n" and not out.exists()

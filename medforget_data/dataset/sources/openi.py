@@ -21,6 +21,15 @@ PROVIDER_PACKAGE = "torchxrayvision"
 PROVIDER_VERSION = "1.5.7"
 REPORTS_FILE = "torchxrayvision/data/NLMCXR_reports.tgz"
 INSTALL_HINT = f"pip install --no-deps {PROVIDER_PACKAGE}=={PROVIDER_VERSION}"
+# No extra of the package can bring the file: an extra cannot say --no-deps, and the wheel's
+# dependencies include torchvision, which does not load beside the CPU torch build. So a user who
+# ran `pip install <repo>` (with or without extras) meets this first, often from `load_dataset()`
+# with its defaults: the message names the source, the command and the data-free alternative.
+MISSING_HINT = (
+    f"the default source, openi, reads its reports from a data file of the {PROVIDER_PACKAGE} wheel "
+    f"(only read, never imported); install it with: {INSTALL_HINT} (scripts/install.sh does), or use "
+    'the synthetic source (--source synthetic; load_dataset(source="synthetic"))'
+)
 
 # MeSH major heading (before the first '/') -> finding kind of medforget_data.dataset.findings.
 MESH_TO_KIND: dict[str, str] = {
@@ -69,14 +78,11 @@ def locate_reports_file() -> Path:
     try:
         distribution = importlib.metadata.distribution(PROVIDER_PACKAGE)
     except importlib.metadata.PackageNotFoundError:
-        raise MedForgetError(
-            f"the openi source reads {REPORTS_FILE} from the {PROVIDER_PACKAGE} wheel, not installed; "
-            f"install it with: {INSTALL_HINT}"
-        ) from None
+        raise MedForgetError(f"{PROVIDER_PACKAGE} is not installed: {MISSING_HINT}") from None
     path = Path(str(distribution.locate_file(REPORTS_FILE)))
     if not path.is_file():
         raise MedForgetError(
-            f"{path} is missing from the installed {PROVIDER_PACKAGE}; reinstall with: {INSTALL_HINT}"
+            f"{path} is missing from {PROVIDER_PACKAGE} {distribution.version}: {MISSING_HINT}"
         )
     return path
 
