@@ -35,6 +35,8 @@ from tests.scoring_fixtures import (
     write_hand_dataset,
 )
 
+# ---- 12. A huge integer anywhere in a submission (or a results file) is one line, never a traceback.
+
 ROOT = Path(__file__).resolve().parents[1]
 METADATA = {"method": "m", "model": "none", "level": HAND_LEVEL, "seed": 0, "contact": "a@b.c"}
 # Past Python's int-string conversion limit (4300 digits): json.loads raises ValueError, not
@@ -128,8 +130,9 @@ def test_a_bad_reference_results_file_is_one_line(
 
 # Options of `medforget score` about the whole submission file, not about scoring answers: the
 # metric scores given columns (no file, level, dataset, output, reference or bootstrap intervals).
-SUBMISSION_ONLY_OPTIONS = {"submission", "level", "dataset", "size", "reference", "out", "seed"}
-# The metric's inputs and its own switch; every other keyword must be an option of the command.
+# `overwrite` is listed ahead of issue 29 #3, which gives `score --out` the --overwrite rule.
+SUBMISSION_ONLY_OPTIONS = {"submission", "level", "dataset", "size", "reference", "out", "overwrite", "seed"}
+# The metric's inputs; besides these and `use_aggregator`, every keyword is an option of the command.
 METRIC_INPUTS = {"self", "predictions", "references", "tasks", "options", "facts", "questions"}
 
 
