@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 import medforget_data.models.train as train_module
-from medforget_data.models.batches import answer_logits
 from medforget_data.models.finetune import finetune
+from medforget_data.models.losses import answer_logits
 
 
 def item_mean_loss(model, batch: dict[str, torch.Tensor], device) -> torch.Tensor:

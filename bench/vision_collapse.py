@@ -18,9 +18,10 @@ from pathlib import Path
 
 import torch
 
-from medforget_data.models.batches import Encoder, answer_logits, collate
+from medforget_data.models.batches import Encoder, collate
 from medforget_data.models.build import new_model
 from medforget_data.models.examples import read_examples
+from medforget_data.models.losses import answer_logits
 from medforget_data.models.train import TrainConfig, train
 from medforget_data.models.vision_pretrain import (
     freeze_vision,

@@ -11,17 +11,11 @@ import torch
 from medforget_data.cli import main
 from medforget_data.errors import MedForgetError
 from medforget_data.models import train as training
-from medforget_data.models.batches import (
-    IGNORE_INDEX,
-    Encoder,
-    answer_logits,
-    answer_loss,
-    collate,
-    model_inputs,
-)
+from medforget_data.models.batches import IGNORE_INDEX, Encoder, collate, model_inputs
 from medforget_data.models.build import ModelRecord, load_model, new_model, save_model
 from medforget_data.models.examples import read_examples
 from medforget_data.models.finetune import finetune
+from medforget_data.models.losses import answer_logits, answer_loss
 from medforget_data.models.tokenizer import EOS
 from medforget_data.models.train import LoopSetup, TrainConfig, train
 from medforget_data.scoring.submission import read_submission

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from medforget_data.models import vision_cache as cache_module
-from medforget_data.models.batches import Encoder, answer_logits, collate, output_head
+from medforget_data.models.batches import Encoder, collate
 from medforget_data.models.build import new_model
 from medforget_data.models.examples import read_examples
 from medforget_data.models.generate import ANSWER_MARGIN_TOKENS, answer_caps, generate_answers
+from medforget_data.models.losses import answer_logits, output_head
 from medforget_data.models.vision_cache import multimodal_core, vision_cache
 from medforget_data.models.vision_pretrain import freeze_vision
 from medforget_data.pipeline.config import RunConfig

@@ -14,8 +14,9 @@ from medforget_data.attacks.mia import (
     min_k_score,
     zlib_score,
 )
-from medforget_data.models.batches import Encoder, answer_logits, collate
+from medforget_data.models.batches import Encoder, collate
 from medforget_data.models.examples import Example
+from medforget_data.models.losses import answer_logits
 from medforget_data.models.vision_cache import vision_cache
 
 
