@@ -13,7 +13,7 @@ differs between architectures; for Qwen2.5-VL (the project's own models):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -156,12 +156,27 @@ def collate(encoded: Sequence[Encoded], pad_id: int, left_pad: bool = False) -> 
     }
 
 
+def length_sorted_batches(
+    encoded: Sequence[Encoded], batch_size: int, group: Callable[[int], str] | None = None
+) -> list[list[int]]:
+    """Indices in batches of similar length (little padding), shortest first; with `group`, a batch
+    holds indices of one group only (generation: one task per batch, so short answers stop early)."""
+    key = group or (lambda i: "")
+    order = sorted(range(len(encoded)), key=lambda i: (key(i), len(encoded[i].input_ids), i))
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and len(batches[-1]) < batch_size and key(batches[-1][0]) == key(i):
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
 def length_batches(
     encoded: Sequence[Encoded], batch_size: int, generator: torch.Generator
 ) -> list[list[int]]:
-    """Indices grouped into batches of similar length (little padding), batch order shuffled by seed."""
-    order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i].input_ids), i))
-    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    """Training's batches: `length_sorted_batches`, their order shuffled by the seeded generator."""
+    batches = length_sorted_batches(encoded, batch_size)
     permutation = torch.randperm(len(batches), generator=generator).tolist()
     return [batches[i] for i in permutation]
 
