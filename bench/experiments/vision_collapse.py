@@ -1,6 +1,6 @@
 """Why the vision tower is pretrained and frozen: one image-keyed fact, three ways of training `small`.
 
-    .venv/bin/python bench/vision_collapse.py --dataset DIR [--fact patient.sex] [--epochs 60]
+    .venv/bin/python bench/experiments/vision_collapse.py --dataset DIR [--fact patient.sex] [--epochs 60]
 
 Trains only on the generation items of one fact whose answer can only come from the image, with
   joint     — vision tower trained with the language model (the recipe before vision pretraining),
