@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,14 @@ from medforget_data.models.vision_cache import multimodal_core, vision_cache
 from medforget_data.models.vision_pretrain import freeze_vision
 from medforget_data.pipeline.config import RunConfig
 from medforget_data.pipeline.runner import BenchmarkRun
+
+
+@pytest.fixture(autouse=True)
+def _empty_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The store is process-wide, keyed by the tower's weights: another module's untrained tiny model
+    # (the same seed, so the same tower) may already have cached these images, and the counts below
+    # would then see no computation at all.
+    monkeypatch.setattr(cache_module, "_store", OrderedDict())
 
 
 @pytest.fixture(scope="module")
