@@ -1,8 +1,8 @@
-"""The code's shape: light layers stay light, nothing imports the CLI, one place per concept."""
+"""The code's shape: light layers stay light, one place per concept (the import graph's rules are in
+test_import_graph.py)."""
 
 from __future__ import annotations
 
-import ast
 import json
 import subprocess
 import sys
@@ -12,7 +12,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import medforget_data
 from medforget_data import progress
 from medforget_data.constants import Variant
 from medforget_data.dataset.features import ITEM_COLUMNS, STRING_COLUMNS, column_kind, item_features
@@ -34,9 +33,6 @@ from medforget_data.scoring.results import (
 from medforget_data.scoring.submission import SubmissionMetadata
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGE = Path(medforget_data.__file__).resolve().parent
-# Folders at the repo top that install as medforget_data.builders / .eval / .hub_card.
-INSTALLED_AS_SUBPACKAGES = ("builders", "eval", "hub_card")
 
 IMPORT_EVERYTHING = """
 import importlib, json, pkgutil, sys
@@ -66,103 +62,6 @@ def test_scoring_and_dataset_import_without_torch_or_transformers() -> None:
     ):
         assert name in report["imported"]
     assert report["heavy"] == []
-
-
-def _imported_modules(tree: ast.AST) -> list[str]:
-    names: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.append(node.module)
-            names += [f"{node.module}.{alias.name}" for alias in node.names]
-    return names
-
-
-def library_files() -> list[Path]:
-    files = [p for p in PACKAGE.rglob("*.py") if "cli" not in p.relative_to(PACKAGE).parts[:1]]
-    for folder in INSTALLED_AS_SUBPACKAGES:
-        files += sorted((REPO / folder).rglob("*.py"))
-    return files
-
-
-def test_the_import_scan_sees_an_import_of_the_cli() -> None:
-    tree = ast.parse("from medforget_data.cli import main\nimport medforget_data.cli.run\nimport os\n")
-    found = [n for n in _imported_modules(tree) if n.split(".")[:2] == ["medforget_data", "cli"]]
-    assert found == ["medforget_data.cli", "medforget_data.cli.main", "medforget_data.cli.run"]
-    assert "medforget_data/cli" not in {p.parent.relative_to(REPO).as_posix() for p in library_files()}
-
-
-def test_no_library_module_imports_the_cli() -> None:
-    offenders = []
-    files = library_files()
-    assert len(files) > 50 and PACKAGE / "pipeline" / "runner.py" in files
-    for path in files:
-        for name in _imported_modules(ast.parse(path.read_text(encoding="utf-8"))):
-            if name.split(".")[:2] == ["medforget_data", "cli"]:
-                offenders.append(f"{path.relative_to(REPO)} imports {name}")
-    assert offenders == []
-
-
-# ----- one-way dependency: builders/, eval/ and hub_card/ sit on the library, never under it
-
-OUTSIDE_THE_LIBRARY = tuple(f"medforget_data.{folder}" for folder in INSTALLED_AS_SUBPACKAGES)
-
-
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def imports_resolved(tree: ast.AST, module: str, is_package: bool) -> list[str]:
-    """Every module an import statement names, anywhere in the tree, relative ones made absolute."""
-    package = module if is_package else module.rpartition(".")[0]
-    names: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                base = ".".join([*anchor, *([base] if base else [])])
-            names.append(base)
-            names += [f"{base}.{alias.name}" for alias in node.names]
-    return names
-
-
-def _outside(name: str) -> bool:
-    return any(name == top or name.startswith(top + ".") for top in OUTSIDE_THE_LIBRARY)
-
-
-def test_the_import_scan_resolves_relative_and_in_function_imports() -> None:
-    source = (
-        "from .. import eval\n"
-        "def build():\n    from ..builders.card import parquet_name\n"
-        "from . import load\nimport medforget_data.hub_card\n"
-    )
-    found = imports_resolved(ast.parse(source), "medforget_data.dataset.load", is_package=False)
-    assert [n for n in found if _outside(n)] == [
-        "medforget_data.eval",
-        "medforget_data.hub_card",
-        "medforget_data.builders.card",
-        "medforget_data.builders.card.parquet_name",
-    ]
-    assert "medforget_data.dataset.load" in found and not _outside("medforget_data.evaluation")
-
-
-def test_the_library_never_imports_builders_eval_or_hub_card() -> None:
-    # The loader used to import builders/ to build on first use, and the package's __init__ eval/:
-    # a circle hidden from the import graph. Reading a data file of those packages is fine.
-    offenders = []
-    files = [p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).parts[0] != "cli"]
-    assert PACKAGE / "dataset" / "load.py" in files and PACKAGE / "__init__.py" in files
-    for path in files:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for name in imports_resolved(tree, _module_name(path), path.name == "__init__.py"):
-            if _outside(name):
-                offenders.append(f"{path.relative_to(REPO)} imports {name}")
-    assert offenders == []
 
 
 # ----- one hierarchy reader

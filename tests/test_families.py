@@ -16,11 +16,12 @@ from medforget_data.dataset.examples import read_examples
 from medforget_data.methods import METHOD_NAMES, make_config
 from medforget_data.methods.apply import apply_method
 from medforget_data.models import finetune as finetune_module
-from medforget_data.models.batches import IGNORE_INDEX, Encoder, answer_logits, collate
+from medforget_data.models.batches import IGNORE_INDEX, Encoder, collate
 from medforget_data.models.build import MODEL_CARD_FILE, checkpoint_hash, load_model
 from medforget_data.models.families import family_of_model
 from medforget_data.models.finetune import finetune
 from medforget_data.models.generate import generate_answers
+from medforget_data.models.losses import answer_logits
 from medforget_data.models.recipe import RecipeOptions, resolve_recipe
 from medforget_data.models.vision_cache import multimodal_core, vision_cache
 from tests.standin_checkpoints import llava_checkpoint, qwen2_5_vl_checkpoint

@@ -7,7 +7,7 @@ import math
 import torch
 
 from medforget_data.methods.losses import kl_to_reference, sequence_logprobs
-from medforget_data.models.batches import AnswerLogits
+from medforget_data.models.losses import AnswerLogits
 
 # A batch of three sequences over a vocabulary of 2: row 0 has one answer token, row 1 none,
 # row 2 two. Each position's logits are (log a, log b), so p(token) is read off by hand.

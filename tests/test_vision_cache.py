@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -10,13 +11,22 @@ import torch
 
 from medforget_data.dataset.examples import read_examples
 from medforget_data.models import vision_cache as cache_module
-from medforget_data.models.batches import Encoder, answer_logits, collate, output_head
+from medforget_data.models.batches import Encoder, collate
 from medforget_data.models.build import new_model
 from medforget_data.models.generate import ANSWER_MARGIN_TOKENS, answer_caps, generate_answers
+from medforget_data.models.losses import answer_logits, output_head
 from medforget_data.models.vision_cache import multimodal_core, vision_cache
 from medforget_data.models.vision_pretrain import freeze_vision
 from medforget_data.pipeline.config import RunConfig
 from medforget_data.pipeline.runner import BenchmarkRun
+
+
+@pytest.fixture(autouse=True)
+def _empty_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The store is process-wide, keyed by the tower's weights: another module's untrained tiny model
+    # (the same seed, so the same tower) may already have cached these images, and the counts below
+    # would then see no computation at all.
+    monkeypatch.setattr(cache_module, "_store", OrderedDict())
 
 
 @pytest.fixture(scope="module")

@@ -37,8 +37,9 @@ from medforget_data.dataset.tasks import (
     task_frames,
 )
 from medforget_data.io import sha256_file, write_model
-from medforget_data.models.batches import Encoder, WordingDraws, answer_logits, collate, wording_choice
+from medforget_data.models.batches import Encoder, WordingDraws, collate, wording_choice
 from medforget_data.models.build import new_model
+from medforget_data.models.losses import answer_logits
 from medforget_data.models.recipe import RecipeOptions, resolve_recipe
 from medforget_data.models.train import train
 

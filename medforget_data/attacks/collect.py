@@ -15,7 +15,8 @@ from medforget_data.attacks.mia import (
     zlib_score,
 )
 from medforget_data.dataset.examples import Example
-from medforget_data.models.batches import Encoder, answer_logits, collate
+from medforget_data.models.batches import Encoder, collate
+from medforget_data.models.losses import answer_logits
 from medforget_data.models.vision_cache import vision_cache
 
 

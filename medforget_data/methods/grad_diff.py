@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from medforget_data.methods.base import MethodConfig
-from medforget_data.methods.losses import answer_logits, kl_to_reference, nll
+from medforget_data.methods.losses import kl_to_reference
 from medforget_data.methods.trainer import (
     Batch,
     LossConfig,
@@ -21,6 +21,7 @@ from medforget_data.methods.trainer import (
     reference_logits,
 )
 from medforget_data.models.batches import device_of
+from medforget_data.models.losses import answer_logits, answer_loss
 
 RetainLoss = Literal["nll", "kl", "none"]
 
@@ -40,13 +41,13 @@ class GradDiff(LossMethod):
         return config.retain_loss == "kl"
 
     def forget_loss(self, model, batch: Batch, config: GradDiffConfig, context: StepContext | None = None):
-        return -nll(model, batch, device_of(model))
+        return -answer_loss(model, batch, device_of(model))
 
     def retain_loss(self, model, batch: Batch, config: GradDiffConfig, context: StepContext | None = None):
         if config.retain_loss == "kl":
             current = answer_logits(model, batch, device_of(model))
             return kl_to_reference(current, reference_logits(context, batch))
-        return nll(model, batch, device_of(model))
+        return answer_loss(model, batch, device_of(model))
 
     def loss(self, model, forget_batch, retain_batch, config: GradDiffConfig, context=None):
         total = self.forget_loss(model, forget_batch, config, context)

@@ -1,14 +1,13 @@
-"""Loss terms the loss-based methods share, over the logits at answer positions (`AnswerLogits`)."""
+"""Loss terms the loss-based methods share, over the logits at answer positions (`AnswerLogits`).
+
+The answer NLL itself is fine-tuning's loss and lives with it (models/losses.py `answer_loss`).
+"""
 
 from __future__ import annotations
 
 import torch
 
-from medforget_data.models.batches import AnswerLogits, answer_logits, answer_loss
-
-__all__ = ["answer_logits", "kl_to_reference", "nll", "sequence_logprobs"]
-
-nll = answer_loss  # one definition: the fine-tuning loss
+from medforget_data.models.losses import AnswerLogits
 
 
 def sequence_logprobs(answer: AnswerLogits) -> torch.Tensor:

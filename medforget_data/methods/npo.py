@@ -9,9 +9,10 @@ from pydantic import Field
 
 from medforget_data.methods.base import MethodConfig
 from medforget_data.methods.grad_diff import GradDiff, GradDiffConfig
-from medforget_data.methods.losses import answer_logits, sequence_logprobs
+from medforget_data.methods.losses import sequence_logprobs
 from medforget_data.methods.trainer import StepContext, reference_logits
 from medforget_data.models.batches import device_of
+from medforget_data.models.losses import answer_logits
 
 
 class NPOConfig(GradDiffConfig):

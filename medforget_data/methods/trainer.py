@@ -23,10 +23,10 @@ from pydantic import Field, model_validator
 
 from medforget_data.dataset.examples import Example
 from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
-from medforget_data.methods.losses import answer_logits
-from medforget_data.models.batches import AnswerLogits, Encoder, collate, device_of, length_batches
+from medforget_data.models.batches import Encoder, collate, device_of, length_batches
 from medforget_data.models.families import family_of_model
 from medforget_data.models.lora import PUBLISHED_LORA, LoraSettings, add_lora
+from medforget_data.models.losses import AnswerLogits, answer_logits
 from medforget_data.models.train import LoopConfig, LoopSetup, Objective, fit
 
 ParameterScope = Literal["language", "language+merger", "all"]

@@ -13,7 +13,7 @@ differs between architectures; for Qwen2.5-VL (the project's own models):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -156,12 +156,27 @@ def collate(encoded: Sequence[Encoded], pad_id: int, left_pad: bool = False) -> 
     }
 
 
+def length_sorted_batches(
+    encoded: Sequence[Encoded], batch_size: int, group: Callable[[int], str] | None = None
+) -> list[list[int]]:
+    """Indices in batches of similar length (little padding), shortest first; with `group`, a batch
+    holds indices of one group only (generation: one task per batch, so short answers stop early)."""
+    key = group or (lambda i: "")
+    order = sorted(range(len(encoded)), key=lambda i: (key(i), len(encoded[i].input_ids), i))
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and len(batches[-1]) < batch_size and key(batches[-1][0]) == key(i):
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
 def length_batches(
     encoded: Sequence[Encoded], batch_size: int, generator: torch.Generator
 ) -> list[list[int]]:
-    """Indices grouped into batches of similar length (little padding), batch order shuffled by seed."""
-    order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i].input_ids), i))
-    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    """Training's batches: `length_sorted_batches`, their order shuffled by the seeded generator."""
+    batches = length_sorted_batches(encoded, batch_size)
     permutation = torch.randperm(len(batches), generator=generator).tolist()
     return [batches[i] for i in permutation]
 
@@ -174,51 +189,3 @@ def device_of(model) -> torch.device:
 def model_inputs(batch: dict[str, torch.Tensor], device: torch.device | str) -> dict[str, torch.Tensor]:
     """The batch without labels, on the device (the loss is computed by the caller)."""
     return {k: v.to(device) for k, v in batch.items() if k != "labels"}
-
-
-def output_head(model) -> torch.nn.Module:
-    """The language-model head, through wrappers (DDP's `.module`, peft's forwarding)."""
-    return getattr(model, "module", model).get_output_embeddings()
-
-
-@dataclass(frozen=True)
-class AnswerLogits:
-    """Vocabulary logits at the positions that predict answer tokens, flattened over the batch."""
-
-    logits: torch.Tensor  # [answer tokens, vocab], float32
-    labels: torch.Tensor  # [answer tokens]: the token each position predicts
-    rows: torch.Tensor  # [answer tokens]: the batch row each belongs to, ascending
-    batch_size: int
-
-    def token_logprobs(self) -> torch.Tensor:
-        """log p(answer token) at each answer position."""
-        return torch.log_softmax(self.logits, -1).gather(-1, self.labels.unsqueeze(-1)).squeeze(-1)
-
-    def per_row(self, values: torch.Tensor) -> list[torch.Tensor]:
-        """Per-position values split into one tensor per batch row."""
-        return list(torch.split(values, torch.bincount(self.rows, minlength=self.batch_size).tolist()))
-
-    def row_sums(self, values: torch.Tensor) -> torch.Tensor:
-        """Per batch row, the sum of its per-position values."""
-        sums = torch.zeros(self.batch_size, dtype=values.dtype, device=values.device)
-        return sums.index_add(0, self.rows, values)
-
-
-def answer_logits(model, batch: dict[str, torch.Tensor], device: torch.device | str) -> AnswerLogits:
-    """The model's logits at answer positions only.
-
-    Prompts are most of each sequence; projecting them onto the vocabulary (and back-propagating
-    a softmax over it) was over a third of a training step on CPU for logits nobody reads.
-    """
-    output = model(**model_inputs(batch, device), output_hidden_states=True, logits_to_keep=1)
-    hidden = output.hidden_states[-1][:, :-1, :]  # the final (normed) states that predict token t+1
-    labels = batch["labels"][:, 1:].to(device)
-    mask = labels != IGNORE_INDEX
-    logits = output_head(model)(hidden[mask]).float()
-    return AnswerLogits(logits, labels[mask], mask.nonzero()[:, 0], labels.shape[0])
-
-
-def answer_loss(model, batch: dict[str, torch.Tensor], device: torch.device | str) -> torch.Tensor:
-    """Mean negative log-likelihood over every answer token of the batch: the fine-tuning loss."""
-    answer = answer_logits(model, batch, device)
-    return torch.nn.functional.cross_entropy(answer.logits, answer.labels)

@@ -19,7 +19,7 @@ from medforget_data.constants import LEVEL_SPLITS, LEVELS
 from medforget_data.dataset.built import BuiltDataset
 from medforget_data.dataset.examples import Example
 from medforget_data.errors import check_choice
-from medforget_data.models.batches import Encoder, collate, model_inputs
+from medforget_data.models.batches import Encoder, collate, length_sorted_batches, model_inputs
 from medforget_data.models.vision_cache import vision_cache
 from medforget_data.scoring.submission import SubmissionMetadata, write_submission
 
@@ -93,17 +93,7 @@ def generate_answers(
         for i, e in enumerate(examples)
     ]
     # One task per batch, similar prompt lengths together: less left padding, earlier stops.
-    order = sorted(range(len(encoded)), key=lambda i: (examples[i].item.task, len(encoded[i].input_ids), i))
-    batches: list[list[int]] = []
-    for i in order:
-        if (
-            batches
-            and len(batches[-1]) < batch_size
-            and examples[batches[-1][0]].item.task == examples[i].item.task
-        ):
-            batches[-1].append(i)
-        else:
-            batches.append([i])
+    batches = length_sorted_batches(encoded, batch_size, group=lambda i: examples[i].item.task)
     answers: dict[str, str] = {}
     model.eval()
     with vision_cache(model):

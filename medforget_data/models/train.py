@@ -23,12 +23,12 @@ from medforget_data.errors import MedForgetError
 from medforget_data.models.batches import (
     Encoded,
     WordingDraws,
-    answer_loss,
     collate,
     device_of,
     length_batches,
 )
 from medforget_data.models.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from medforget_data.models.losses import answer_loss
 from medforget_data.models.vision_cache import vision_cache
 
 CHECKPOINT_DIR = "checkpoint"

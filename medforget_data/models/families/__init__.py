@@ -9,103 +9,39 @@ models are Qwen2.5-VL and go through the same family as a Hub checkpoint.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
-
-import torch
-from PIL import Image
 
 from medforget_data.errors import MedForgetError
+from medforget_data.models.families.base import ModelFamily
+from medforget_data.models.families.llava import LLaVA
+from medforget_data.models.families.qwen2_5_vl import Qwen2_5_VL
 
-Part = Literal["language", "projector", "vision"]
+__all__ = [
+    "FAMILIES",
+    "ModelFamily",
+    "family_for_type",
+    "family_of_folder",
+    "family_of_model",
+    "family_of_processor",
+    "supported_model_types",
+]
 
-
-class ModelFamily:
-    """Base: the parts every family shares; subclasses set the names and override what differs."""
-
-    model_type: str  # config.json's `model_type`
-    vision_module: str  # the vision tower (frozen)
-    projector_module: str  # vision → language projector / merger (frozen)
-    projector_linears: tuple[str, ...]  # the projector's MLP layers, input side first (CHIP's targets)
-    # whether the tokenizer's own special tokens (a BOS) start the prompt
-    prompt_special_tokens: bool = False
-    answer_prefix: str = ""  # between the generation prompt and the answer
-    # The image inputs (`image_inputs`' keys) the model's `get_image_features` takes, when its output
-    # for one image depends on that image alone, so it may be computed once per image and reused
-    # (models/vision_cache.py, keyed by these tensors); empty: never cached.
-    cached_image_inputs: tuple[str, ...] = ()
-
-    # ----- model side
-    def model_class(self) -> type[torch.nn.Module]:
-        raise NotImplementedError
-
-    def part(self, name: str) -> Part:
-        """Which part a parameter or module belongs to; names may carry wrappers' prefixes (peft)."""
-        dotted = f".{name}."
-        if f".{self.projector_module}." in dotted:
-            return "projector"
-        if f".{self.vision_module}." in dotted:
-            return "vision"
-        return "language"
-
-    def image_token_id(self, config) -> int:
-        value = getattr(config, "image_token_id", None)
-        return value if value is not None else config.image_token_index
-
-    def projector_token_outputs(self, model, output: torch.Tensor, inputs: dict) -> list[torch.Tensor]:
-        """A projector layer's output (CHIP's hook) split per image: [visual tokens, features] each."""
-        raise NotImplementedError
-
-    # ----- processor side
-    def load_processor(self, folder: Path):
-        raise NotImplementedError
-
-    def owns_processor(self, processor) -> bool:
-        raise NotImplementedError
-
-    def finish_saved_processor(self, folder: Path) -> None:
-        """Make a saved processor load with `AutoProcessor.from_pretrained` (nothing to do by default)."""
-
-    def image_token(self, processor) -> str:
-        return processor.image_token
-
-    def image_inputs(self, processor, image: Image.Image) -> tuple[dict[str, torch.Tensor], int]:
-        """(the model's image tensors, each with a leading dimension to concatenate over a batch;
-        the number of image tokens the prompt's placeholder expands to)."""
-        raise NotImplementedError
-
-    def split_images(self, inputs: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        """A batch's image inputs (`cached_image_inputs` of them), one dict per image, each as
-        `image_inputs` gives it: what collating concatenated, taken apart again."""
-        raise NotImplementedError
-
-    def end_text(self, tokenizer) -> str:
-        """The token that ends an answer, as text appended to it for training."""
-        raise NotImplementedError
-
-    def end_token_ids(self, tokenizer) -> list[int]:
-        """Tokens at which generation stops."""
-        return [tokenizer.convert_tokens_to_ids(self.end_text(tokenizer))]
-
-
-def _families() -> dict[str, ModelFamily]:
-    from medforget_data.models.families.llava import LLaVA
-    from medforget_data.models.families.qwen2_5_vl import Qwen2_5_VL
-
-    return {family.model_type: family for family in (Qwen2_5_VL(), LLaVA())}
+# model_type → family: the registry; a new family is a module deriving from `base.ModelFamily`
+# and one entry here. Families hold no state, so one instance each serves every caller.
+FAMILIES: dict[str, ModelFamily] = {family.model_type: family for family in (Qwen2_5_VL(), LLaVA())}
 
 
 def supported_model_types() -> tuple[str, ...]:
-    return tuple(sorted(_families()))
+    return tuple(sorted(FAMILIES))
 
 
 def family_for_type(model_type: str | None) -> ModelFamily:
-    families = _families()
-    if model_type not in families:
+    if model_type not in FAMILIES:
         raise MedForgetError(
             f"unsupported model_type {model_type!r}; supported: {', '.join(supported_model_types())}"
         )
-    return families[model_type]
+    return FAMILIES[model_type]
 
 
 def family_of_model(model) -> ModelFamily:
@@ -114,7 +50,7 @@ def family_of_model(model) -> ModelFamily:
 
 
 def family_of_processor(processor) -> ModelFamily:
-    for family in _families().values():
+    for family in FAMILIES.values():
         if family.owns_processor(processor):
             return family
     raise MedForgetError(
@@ -125,8 +61,6 @@ def family_of_processor(processor) -> ModelFamily:
 
 def family_of_folder(folder: Path) -> ModelFamily:
     """The family named by a checkpoint folder's config.json (read as JSON: no model is built)."""
-    import json
-
     config = Path(folder) / "config.json"
     if not config.is_file():
         raise MedForgetError(f"{folder} is not a model folder (config.json missing)")

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from medforget_data.models.families import ModelFamily
+from medforget_data.models.families.base import ModelFamily
 
 
 class LLaVA(ModelFamily):

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from medforget_data.models.families import ModelFamily
+from medforget_data.models.families.base import ModelFamily
 
 END_OF_TURN = "<|im_end|>"
 PROCESSOR_CLASS = "Qwen2_5_VLProcessor"

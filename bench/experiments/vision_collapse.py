@@ -1,6 +1,6 @@
 """Why the vision tower is pretrained and frozen: one image-keyed fact, three ways of training `small`.
 
-    .venv/bin/python bench/vision_collapse.py --dataset DIR [--fact patient.sex] [--epochs 60]
+    .venv/bin/python bench/experiments/vision_collapse.py --dataset DIR [--fact patient.sex] [--epochs 60]
 
 Trains only on the generation items of one fact whose answer can only come from the image, with
   joint     — vision tower trained with the language model (the recipe before vision pretraining),
@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 
 from medforget_data.dataset.examples import read_examples
-from medforget_data.models.batches import Encoder, answer_logits, collate
+from medforget_data.models.batches import Encoder, collate
 from medforget_data.models.build import new_model
+from medforget_data.models.losses import answer_logits
 from medforget_data.models.recipe import RecipeOptions, resolve_recipe
 from medforget_data.models.train import train
 from medforget_data.models.vision_pretrain import (

@@ -1,6 +1,6 @@
 """Experiment: fine-tune `small` with a per-item mean answer NLL instead of the per-token mean.
 
-    .venv/bin/python bench/item_mean_loss.py --dataset DIR --out MODEL_DIR
+    .venv/bin/python bench/experiments/item_mean_loss.py --dataset DIR --out MODEL_DIR
     .venv/bin/python bench/eval_memorisation.py --model MODEL_DIR --dataset DIR --limit 600
 
 The recipe's loss averages over answer tokens, so a 40-token report section weighs 40 times a
@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 import medforget_data.models.train as train_module
-from medforget_data.models.batches import answer_logits
 from medforget_data.models.finetune import finetune
+from medforget_data.models.losses import answer_logits
 from medforget_data.models.recipe import RecipeOptions, resolve_recipe
 
 

@@ -2,8 +2,8 @@
 # CHIP with the published defaults beside the project's former choices (issue 19), one cell per level:
 # unlearn, generate every split of the level, score under both rules (utility against vanilla's).
 #
-#   bench/chip_parity.sh MODEL DATASET OUT [LEVEL ...]      (default levels: patient institution)
-#   .venv/bin/python bench/chip_parity_table.py OUT [LEVEL ...]
+#   bench/experiments/chip_parity.sh MODEL DATASET OUT [LEVEL ...]      (default levels: patient institution)
+#   .venv/bin/python bench/experiments/chip_parity_table.py OUT [LEVEL ...]
 #
 # Extra flags for generate/unlearn (e.g. "--device cuda") go in $MEDFORGET_FLAGS. Finished cells are
 # skipped, so an interrupted run resumes.
@@ -12,7 +12,7 @@ MODEL=$1 DATASET=$2 OUT=$3
 shift 3
 LEVELS=("$@")
 [ $# -eq 0 ] && LEVELS=(patient institution)
-MF="$(dirname "$0")/../.venv/bin/medforget"
+MF="$(dirname "$0")/../../.venv/bin/medforget"
 FLAGS=${MEDFORGET_FLAGS:-}
 PROJECT="directions=per_target siblings=health_system merger_layers=output score_retain=without_siblings"
 stamp() { echo "[$(date +%T)] $*"; }

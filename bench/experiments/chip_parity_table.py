@@ -1,6 +1,7 @@
-"""Markdown rows of `bench/chip_parity.sh`: forget / retain / sibling per task, gaps, utility, CHIP time.
+"""Markdown rows of `bench/experiments/chip_parity.sh`: forget / retain / sibling per task, gaps, utility,
+CHIP time.
 
-    .venv/bin/python bench/chip_parity_table.py OUT [LEVEL ...]
+    .venv/bin/python bench/experiments/chip_parity_table.py OUT [LEVEL ...]
 
 One table per scoring rule (project, published); nothing is asserted.
 """

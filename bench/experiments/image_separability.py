@@ -1,6 +1,6 @@
 """Is a patient's identity in the pixels? Nearest neighbours between the train config's study images.
 
-    .venv/bin/python bench/image_separability.py --dataset DATASET_DIR
+    .venv/bin/python bench/experiments/image_separability.py --dataset DATASET_DIR
 
 Every identity question has the same text for every patient, so the target model must read who it
 is from the image. This prints, at the model's input resolution, how often a study's nearest other

@@ -1,6 +1,6 @@
 """CHIP's quality against its two size-dependent knobs: k (top_fraction) and the share of layers edited.
 
-    .venv/bin/python bench/sweep_chip.py --model RUN/models/vanilla --dataset DATASET_DIR \\
+    .venv/bin/python bench/experiments/sweep_chip.py --model RUN/models/vanilla --dataset DATASET_DIR \\
         --reference RUN/results/patient/vanilla.json [--level patient] \\
         [--top-fractions 0.1 0.3 0.5] [--layer-fractions 0.25 0.5 1.0]
 
