@@ -20,7 +20,6 @@ frame is trained with most facts and held out for a few.
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from medforget_data.dataset.schema import (
     SectionName,
     Study,
 )
+from medforget_data.draws import keyed_index
 
 VIEWS: tuple[str, ...] = ("PA", "AP", "lateral", "PA and lateral")
 # Sections whose content can be read off an unseen patient's image (utility on holdout).
@@ -387,8 +387,7 @@ def held_out_choice(seed: int, group_id: str, count: int) -> int:
     Keyed on the build seed and the item's stable id (never Python's salted hash()), so the
     `*_rephrased` splits cover every held-out wording without one row per wording.
     """
-    digest = hashlib.sha256(f"{seed}:{group_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % count
+    return keyed_index(count, seed, group_id)
 
 
 def fact_items(

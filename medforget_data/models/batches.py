@@ -12,13 +12,13 @@ differs between architectures; for Qwen2.5-VL (the project's own models):
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from medforget_data.dataset.examples import Example
+from medforget_data.draws import keyed_index
 from medforget_data.models.families import family_of_processor
 
 IGNORE_INDEX = -100
@@ -86,8 +86,7 @@ def wording_choice(seed: int, epoch: int, item_id: str, count: int) -> int:
     state — so a resumed run and an oracle (train minus a forget split) draw what the
     uninterrupted vanilla run draws for the same item. sha256, not Python's salted hash().
     """
-    digest = hashlib.sha256(f"{seed}:{epoch}:{item_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % count
+    return keyed_index(count, seed, epoch, item_id)
 
 
 class WordingDraws(Sequence[Encoded]):
