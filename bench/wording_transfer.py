@@ -16,7 +16,7 @@ from pathlib import Path
 
 from medforget_data.constants import LEVELS, MEMORISATION_TARGETS, PARTITION_SPLITS, TASKS
 from medforget_data.scoring.aggregate import relative
-from medforget_data.scoring.results import Results, read_results
+from medforget_data.scoring.results import Results, read_results, results_path
 
 TRANSFER_TARGET = 0.8
 ORACLE_RETAIN_TOLERANCE = 0.05
@@ -43,7 +43,7 @@ def per_wording(results: Path, dataset: Path, level: str = "patient") -> None:
     from medforget_data.dataset.load import read_split_items
     from medforget_data.dataset.tasks import frame_pattern, task_frames
 
-    scored = {item.id: item for item in read_results(results / level / "vanilla.json").items}
+    scored = {item.id: item for item in read_results(results_path(results, level, "vanilla")).items}
     groups: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for item in read_split_items(dataset, level, "retain_rephrased"):
         score = scored[item.id]
@@ -65,7 +65,7 @@ def main() -> None:
     print("| level | canonical: gen ROUGE-L, cls EM, cloze EM | retain_rephrased / retain: gen, cls, cloze |")
     print("|---|---|---|")
     for level in LEVELS:
-        path = args.results / level / "vanilla.json"
+        path = results_path(args.results, level, "vanilla")
         if not path.is_file():
             continue
         vanilla = read_results(path)
@@ -77,9 +77,9 @@ def main() -> None:
         ratios = [relative(mean(vanilla, "retain_rephrased", t), mean(vanilla, "retain", t)) for t in TASKS]
         shown = " / ".join(f"{r:.3f}{'' if r >= TRANSFER_TARGET else ' (below)'}" for r in ratios)
         print(f"| {level} | {marks} | {shown} |")
-    oracle_path = args.results / "patient" / "oracle.json"
+    oracle_path = results_path(args.results, "patient", "oracle")
     if oracle_path.is_file():
-        oracle, vanilla = read_results(oracle_path), read_results(args.results / "patient" / "vanilla.json")
+        oracle, vanilla = read_results(oracle_path), read_results(results_path(args.results, "patient", "vanilla"))
         print("\noracle (patient), gen / cls / cloze:")
         for label, split in (
             ("forget", "forget"),
