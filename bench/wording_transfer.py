@@ -79,7 +79,10 @@ def main() -> None:
         print(f"| {level} | {marks} | {shown} |")
     oracle_path = results_path(args.results, "patient", "oracle")
     if oracle_path.is_file():
-        oracle, vanilla = read_results(oracle_path), read_results(results_path(args.results, "patient", "vanilla"))
+        oracle, vanilla = (
+            read_results(oracle_path),
+            read_results(results_path(args.results, "patient", "vanilla")),
+        )
         print("\noracle (patient), gen / cls / cloze:")
         for label, split in (
             ("forget", "forget"),
