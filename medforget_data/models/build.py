@@ -13,7 +13,7 @@ from transformers import Qwen2_5_VLForConditionalGeneration
 from medforget_data.constants import LEVEL_SPLITS, LEVELS, TRAIN_CONFIG, TRAIN_SPLITS, Level
 from medforget_data.dataset.load import read_split_items
 from medforget_data.errors import MedForgetError
-from medforget_data.io import read_model, sha256_file, write_model
+from medforget_data.io import os_errors_named, plain_file_mode, read_model, sha256_file, write_model
 from medforget_data.models.configs import MODEL_SPECS, qwen_config
 from medforget_data.models.families import family_of_folder, family_of_model
 from medforget_data.models.processor import ImageQwen2_5_VLProcessor, make_processor
@@ -115,9 +115,12 @@ def checkpoint_hash(folder: Path) -> str:
 def save_model(model, processor, folder: Path, record: ModelRecord) -> None:
     """Weights (safetensors), the processor as the family's tools load it, and the project's record."""
     folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder, safe_serialization=True)
-    processor.save_pretrained(folder)
+    with os_errors_named(folder):  # a full disk: one line naming the folder, not safetensors' error
+        model.save_pretrained(folder, safe_serialization=True)
+        processor.save_pretrained(folder)
     family_of_model(model).finish_saved_processor(folder)
+    for weights in folder.glob("*.safetensors"):  # safetensors writes them 0600
+        plain_file_mode(weights)
     write_model(folder / MODEL_CARD_FILE, record)
 
 
