@@ -15,6 +15,7 @@ import sys
 
 from pydantic import ValidationError
 
+from medforget_data import progress
 from medforget_data.errors import MedForgetError
 
 # Subcommand modules, in the order `medforget --help` lists them.
@@ -51,6 +52,7 @@ STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCE
 
 
 def _fail(message: str, status: int = 2) -> int:
+    progress.clear()  # an open bar's line would otherwise come before (or after) the one line
     print(f"error: {message}", file=sys.stderr)
     return status
 

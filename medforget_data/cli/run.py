@@ -86,6 +86,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
     mimic = Path(args.mimic_root) if args.mimic_root else None
     check_not_inside(out, {**dataset_inputs(args), "checkpoint folder": model, "MIMIC-CXR root": mimic})
     check_output_folder(out, overwrite=True)  # a run folder is resumed: only writability
+    from medforget_data.pipeline.state import check_run_free
+
+    check_run_free(out)  # a folder in use is refused before the dataset is built or summarised
     from medforget_data.cli.info import print_summary
     from medforget_data.pipeline.config import RunConfig
     from medforget_data.pipeline.runner import BenchmarkRun

@@ -4,6 +4,8 @@ project's own, or any Hugging Face checkpoint of a supported family (models/fami
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -124,6 +126,51 @@ def save_model(model, processor, folder: Path, record: ModelRecord) -> None:
     write_model(folder / MODEL_CARD_FILE, record)
 
 
+@contextmanager
+def library_quiet() -> Iterator[None]:
+    """transformers' warnings and bars off, restored after. Loading a mismatched checkpoint prints its
+    whole load report (~70 lines) and a bar; `load_model` reports what matters (missing weights, a
+    damaged folder) in one line, and an error must be the only line on stderr."""
+    from transformers.utils import logging as library_logging
+
+    verbosity, bars = library_logging.get_verbosity(), library_logging.is_progress_bar_enabled()
+    library_logging.set_verbosity_error()
+    library_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        library_logging.set_verbosity(verbosity)
+        if bars:
+            library_logging.enable_progress_bar()
+
+
+def check_processor(folder: Path, processor) -> None:
+    """Refuse, in one line naming the folder, a processor that loads but cannot encode a prompt.
+
+    Loading succeeds on folders it cannot serve: without tokenizer.json and tokenizer_config.json
+    the tokenizer comes out empty (generation then fails deep inside transformers), and a broken chat
+    template fails only when rendered. One prompt built here as training and generation build theirs.
+    """
+    from medforget_data.models.batches import Encoder
+
+    try:
+        encoder = Encoder(processor)
+        ids = encoder.tokenizer(encoder.prompt("What does the image show?", 1), add_special_tokens=False)
+        ends = encoder.family.end_token_ids(encoder.tokenizer)
+    except MedForgetError:
+        raise
+    except Exception as error:  # jinja's UndefinedError, TemplateSyntaxError, a tokenizer's own errors
+        first = (str(error).splitlines() or [""])[0][:160]
+        raise MedForgetError(
+            f"{folder}: its processor cannot build a prompt ({type(error).__name__}: {first})"
+        ) from None
+    if not ids["input_ids"] or None in ends:
+        raise MedForgetError(
+            f"{folder}: its tokenizer is empty or lacks the end-of-answer token "
+            "(tokenizer.json or tokenizer_config.json missing or damaged?)"
+        )
+
+
 def load_model(folder: Path, device: str = "cpu", dtype: torch.dtype = torch.float32):
     """(model, processor, record) from any folder `from_pretrained` reads for a supported family
     (safetensors only, never remote code), in `dtype` (bf16-stored weights are upcast for fp32).
@@ -135,13 +182,15 @@ def load_model(folder: Path, device: str = "cpu", dtype: torch.dtype = torch.flo
     card = folder / MODEL_CARD_FILE
     record = read_model(card, ModelRecord, "MedForget model record") if card.is_file() else None
     try:
-        model, info = family.model_class().from_pretrained(
-            folder, use_safetensors=True, dtype=dtype, output_loading_info=True
-        )
-        processor = family.load_processor(folder)
+        with library_quiet():
+            model, info = family.model_class().from_pretrained(
+                folder, use_safetensors=True, dtype=dtype, output_loading_info=True
+            )
+            processor = family.load_processor(folder)
     except Exception as error:  # truncated weights, invalid JSON, foreign config: one line, not a traceback
         first = (str(error).splitlines() or [""])[0][:160]
         raise MedForgetError(f"{folder}: damaged model folder ({type(error).__name__}: {first})") from None
+    check_processor(folder, processor)
     missing = info.get("missing_keys") or []
     if missing:  # a mismatched checkpoint would otherwise run on randomly initialised weights
         raise MedForgetError(f"{folder}: {len(missing)} weights missing ({sorted(missing)[0]}, …)")
