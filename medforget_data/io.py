@@ -17,13 +17,60 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from medforget_data.errors import MedForgetError
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux says it (/proc), else by setting it
+    and back (not thread-safe, hence only the fallback)."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def plain_file_mode(path: Path) -> None:
+    """Give `path` the mode a plain write gives a new file (0666 less the umask): writers that make
+    their files 0600 (mkstemp, safetensors) would leave them unreadable to the group."""
+    os.chmod(path, 0o666 & ~current_umask())
+
+
+def _raise_named(error: OSError, path: Path) -> NoReturn:
+    """Raise `error`, naming `path` when it names no file (a failed write on an open handle names
+    none), so the CLI's one line can say which output failed."""
+    if error.filename is None and error.errno is not None:
+        raise OSError(error.errno, error.strerror, str(path)) from error  # picks the errno's subclass
+    raise error
+
+
+_WRAPPED_OS_ERROR = re.compile(r"\(os error (\d+)\)")  # how Rust writers (safetensors) report one
+
+
+@contextmanager
+def os_errors_named(path: Path) -> Iterator[None]:
+    """OS errors inside the block name `path` when they name no file; a library's wrapped one
+    (safetensors: `… (os error 28) …`) becomes the OSError it is, so the CLI prints it in one line."""
+    try:
+        yield
+    except OSError as error:
+        _raise_named(error, path)
+    except Exception as error:
+        match = _WRAPPED_OS_ERROR.search(str(error))
+        if match is None:
+            raise
+        code = int(match[1])
+        raise OSError(code, os.strerror(code), str(path)) from error
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -34,8 +81,13 @@ def atomic_write_text(path: Path, text: str) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            # mkstemp makes the file 0600; it gets the mode a plain write would give it
+            os.fchmod(stream.fileno(), 0o666 & ~current_umask())
             stream.write(text)
         os.replace(temporary, path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        _raise_named(error, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -131,10 +183,15 @@ def atomic_folder(out: Path, overwrite: bool = False) -> Iterator[Path]:
     remove_stale_staging(out)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", dir=out.parent))
     try:
+        # mkdtemp makes the folder 0700; it gets the mode a plain mkdir would give it
+        os.chmod(staging, 0o777 & ~current_umask())
         yield staging
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
+    except OSError as error:  # a full disk, a read-only mount: the one line names the output
+        shutil.rmtree(staging, ignore_errors=True)
+        _raise_named(error, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from medforget_data.cli.finetune import add_dataset_options, add_precision_option, dataset_dir
+from medforget_data.cli.finetune import (
+    add_dataset_options,
+    add_precision_option,
+    dataset_dir,
+    dataset_inputs,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_attack(args: argparse.Namespace) -> int:
-    from medforget_data.cli.checks import check_input_file, check_output_file
+    from medforget_data.cli.checks import check_input_file, check_not_inside, check_output_file
     from medforget_data.constants import LEVELS
     from medforget_data.errors import check_choice
     from medforget_data.models.device import check_device, check_device_name
@@ -35,6 +40,8 @@ def run_attack(args: argparse.Namespace) -> int:
     if args.oracle_results is not None:
         check_input_file(args.oracle_results, "oracle results file")
     if args.plot is not None:
+        inputs = {"results file": args.results, "oracle results file": args.oracle_results}
+        check_not_inside(args.plot, {**inputs, **dataset_inputs(args), "model folder": args.model})
         check_output_file(args.plot, overwrite=True)
     check_device_name(args.device)
     from medforget_data.attacks.model_attacks import attack

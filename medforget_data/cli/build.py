@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_build(args: argparse.Namespace) -> int:
     from medforget_data.builders import build_dataset_folder, check_push_allowed, push_dataset_folder
     from medforget_data.builders.push import check_source_push_allowed
-    from medforget_data.cli.checks import check_at_least, check_output_folder
+    from medforget_data.cli.checks import check_at_least, check_not_inside, check_output_folder
     from medforget_data.cli.info import print_summary
     from medforget_data.constants import SIZES
     from medforget_data.dataset.sources import SOURCE_NAMES
@@ -63,6 +63,7 @@ def run_build(args: argparse.Namespace) -> int:
     check_at_least("--image-size", args.image_size, 1)
     check_at_least("--max-patients", args.max_patients, 1)
     config = build_config(args)
+    check_not_inside(args.out, {"MIMIC-CXR root": Path(args.mimic_root) if args.mimic_root else None})
     check_output_folder(args.out, overwrite=args.overwrite)
     if args.push:  # the licence is the source's: refuse before the (long) build, not after
         check_source_push_allowed(config.source, args.private, args.allow_restricted)

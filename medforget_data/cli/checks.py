@@ -51,3 +51,27 @@ def check_at_least(option: str, value: int | float | None, minimum: int) -> None
     """A numeric option's floor, checked before the (slow) imports its config model needs."""
     if value is not None and not value >= minimum:  # `not >=` also refuses NaN
         raise MedForgetError(f"{option} must be at least {minimum}, got {value}")
+
+
+def check_not_inside(output: Path, inputs: dict[str, Path | None]) -> None:
+    """Refuse an output that is, contains or lies inside one of the command's inputs.
+
+    `inputs` maps what each input is ("dataset folder", "model folder", …) to its path (None: not
+    given). Paths are compared resolved (symlinks, `..`), both ways: replacing an output that holds an
+    input, or writing into an input, would destroy or change what the command reads — with
+    `--overwrite` too, so this check comes before any existence check.
+    """
+    target = Path(output).resolve()
+    for what, path in inputs.items():
+        if path is None:
+            continue
+        source = Path(path).resolve()
+        if target == source:
+            relation = "is"
+        elif source in target.parents:
+            relation = "lies inside"
+        elif target in source.parents:
+            relation = "contains"
+        else:
+            continue
+        raise MedForgetError(f"output {output} {relation} the {what} {path}; choose another output path")

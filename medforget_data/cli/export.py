@@ -32,11 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from medforget_data.cli.checks import check_output_folder
+    from medforget_data.cli.checks import check_not_inside, check_output_folder
     from medforget_data.dataset.export import export_published, level_dir
     from medforget_data.errors import check_choice
 
     check_choice("format", args.format, EXPORT_FORMATS)
+    check_not_inside(args.out, {"dataset folder": args.dataset_dir})
     check_output_folder(args.out, overwrite=args.overwrite)
     counts = export_published(args.dataset_dir, args.out, overwrite=args.overwrite, seed=args.seed)
     for level, files in counts.items():

@@ -18,6 +18,16 @@ def add_dataset_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def dataset_inputs(args: argparse.Namespace) -> dict[str, Path]:
+    """The dataset a command reads, for `check_not_inside`, without building it: `--dataset`, else
+    the cache folder that holds the default builds (the cached build may not exist yet)."""
+    from medforget_data.dataset.load import cache_root
+
+    if args.dataset is not None:
+        return {"dataset folder": args.dataset}
+    return {"dataset cache": cache_root() / "datasets"}
+
+
 def dataset_dir(args: argparse.Namespace) -> Path:
     from medforget_data.dataset.load import local_dataset_dir
 
@@ -64,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    from medforget_data.cli.checks import check_at_least, check_output_folder
+    from medforget_data.cli.checks import check_at_least, check_not_inside, check_output_folder
     from medforget_data.constants import LEVELS
     from medforget_data.errors import MedForgetError, check_choice
     from medforget_data.models.device import check_device_name
@@ -80,6 +90,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     if args.lr is not None and not 0 < args.lr < float("inf"):
         raise MedForgetError(f"--lr must be a positive number, got {args.lr}")
     check_device_name(args.device)
+    check_not_inside(args.out, {**dataset_inputs(args), "checkpoint folder": args.model})
     if args.resume:
         if not (args.out / "checkpoint").is_dir():
             raise MedForgetError(f"--resume: {args.out} holds no checkpoint to resume from")

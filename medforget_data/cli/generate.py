@@ -6,7 +6,12 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from medforget_data.cli.finetune import add_dataset_options, add_precision_option, dataset_dir
+from medforget_data.cli.finetune import (
+    add_dataset_options,
+    add_precision_option,
+    dataset_dir,
+    dataset_inputs,
+)
 from medforget_data.constants import DEFAULT_SEED, LEVEL_SPLITS
 
 if TYPE_CHECKING:  # the model stack is imported only once the arguments are checked
@@ -44,7 +49,7 @@ def recorded_method(recipe: Recipe) -> str:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from medforget_data.cli.checks import check_output_file
+    from medforget_data.cli.checks import check_not_inside, check_output_file
     from medforget_data.constants import LEVELS
     from medforget_data.dataset.manifest import read_manifest
     from medforget_data.errors import MedForgetError, check_choice
@@ -56,6 +61,7 @@ def run_generate(args: argparse.Namespace) -> int:
         check_choice("split", split, LEVEL_SPLITS)
     if args.batch_size < 1 or (args.max_new_tokens is not None and args.max_new_tokens < 1):
         raise MedForgetError("--batch-size and --max-new-tokens must be at least 1")
+    check_not_inside(args.out, {**dataset_inputs(args), "model folder": args.model})
     check_output_file(args.out, overwrite=args.overwrite)
     check_device_name(args.device)
     check_device(args.device)

@@ -15,12 +15,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_leaderboard(args: argparse.Namespace) -> int:
-    from medforget_data.cli.checks import check_output_folder
+    from medforget_data.cli.checks import check_not_inside, check_output_folder
     from medforget_data.errors import MedForgetError
     from medforget_data.leaderboard.table import write_leaderboard
 
     if not args.results_dir.is_dir():
         raise MedForgetError(f"results folder {args.results_dir} does not exist")
+    check_not_inside(args.out, {"results folder": args.results_dir})
     check_output_folder(args.out, overwrite=args.overwrite)
     out = write_leaderboard(args.results_dir, args.out, overwrite=args.overwrite)
     print((out / "leaderboard.md").read_text(encoding="utf-8"))

@@ -67,7 +67,8 @@ def dataset_folder(args: argparse.Namespace) -> Path:
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
-    from medforget_data.cli.checks import check_at_least, check_output_folder
+    from medforget_data.cli.checks import check_at_least, check_not_inside, check_output_folder
+    from medforget_data.cli.finetune import dataset_inputs
     from medforget_data.constants import LEVELS, SIZES
     from medforget_data.errors import check_choice
     from medforget_data.models.device import check_device_name
@@ -80,8 +81,14 @@ def run_benchmark(args: argparse.Namespace) -> int:
     for level in args.levels or ():
         check_choice("level", level, LEVELS)
     check_choice("size", args.size, SIZES)
-    if args.out is not None:
-        check_output_folder(args.out, overwrite=True)  # a run folder is resumed: only writability
+    out = args.out or Path("runs") / f"{args.source}-{args.size}-{Path(args.model).name}"
+    model = Path(args.model) if Path(args.model).is_dir() else None  # else a model config's name
+    mimic = Path(args.mimic_root) if args.mimic_root else None
+    check_not_inside(out, {**dataset_inputs(args), "checkpoint folder": model, "MIMIC-CXR root": mimic})
+    check_output_folder(out, overwrite=True)  # a run folder is resumed: only writability
+    from medforget_data.pipeline.state import check_run_free
+
+    check_run_free(out)  # a folder in use is refused before the dataset is built or summarised
     from medforget_data.cli.info import print_summary
     from medforget_data.pipeline.config import RunConfig
     from medforget_data.pipeline.runner import BenchmarkRun
@@ -101,7 +108,6 @@ def run_benchmark(args: argparse.Namespace) -> int:
     config = RunConfig(**options)  # validates names before anything is built
     folder = dataset_folder(args)
     print_summary(folder)
-    out = args.out or Path("runs") / f"{args.source}-{args.size}-{Path(args.model).name}"
     run = BenchmarkRun(config, folder, out)
     board = run.run()
     print((board / "leaderboard.md").read_text(encoding="utf-8"))

@@ -43,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out", type=Path, default=None, help="results JSON (default: SUBMISSION.results.json)"
     )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="bootstrap seed")
     parser.add_argument(
         "--rule",
@@ -101,7 +102,8 @@ def print_results(results) -> None:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from medforget_data.cli.checks import check_input_file, check_output_file
+    from medforget_data.cli.checks import check_input_file, check_not_inside, check_output_file
+    from medforget_data.cli.finetune import dataset_inputs
     from medforget_data.constants import LEVELS
     from medforget_data.errors import check_choice
 
@@ -110,7 +112,9 @@ def run_score(args: argparse.Namespace) -> int:
     if args.reference is not None:
         check_input_file(args.reference, "reference results")
     out = args.out or args.submission.with_name(args.submission.name + ".results.json")
-    check_output_file(out, overwrite=True)  # results are rewritten by a rescore; only writability
+    inputs = {"submission": args.submission, "reference results": args.reference}
+    check_not_inside(out, {**inputs, **dataset_inputs(args), "judge cache": args.judge_cache})
+    check_output_file(out, overwrite=args.overwrite)
     from medforget_data.scoring.judges import make_judge
     from medforget_data.scoring.metrics import DEFAULT_RULE
     from medforget_data.scoring.results import read_results, write_results

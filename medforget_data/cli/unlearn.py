@@ -6,7 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
-from medforget_data.cli.finetune import add_dataset_options, add_precision_option, dataset_dir
+from medforget_data.cli.finetune import (
+    add_dataset_options,
+    add_precision_option,
+    dataset_dir,
+    dataset_inputs,
+)
 from medforget_data.errors import MedForgetError
 
 UNLEARN_RECORD = "unlearn.json"
@@ -40,13 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_unlearn(args: argparse.Namespace) -> int:
-    from medforget_data.cli.checks import check_output_folder
+    from medforget_data.cli.checks import check_not_inside, check_output_folder
     from medforget_data.constants import LEVELS
     from medforget_data.errors import check_choice
     from medforget_data.models.device import check_device, check_device_name
 
     # cheap checks first (no torch): a typo fails in a second and writes nothing
     check_choice("level", args.level, LEVELS)
+    check_not_inside(args.out, {**dataset_inputs(args), "model folder": args.model})
     check_output_folder(args.out)
     check_device_name(args.device)
     overrides = parse_overrides(args.overrides)

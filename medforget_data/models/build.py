@@ -4,6 +4,8 @@ project's own, or any Hugging Face checkpoint of a supported family (models/fami
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -13,7 +15,7 @@ from transformers import Qwen2_5_VLForConditionalGeneration
 from medforget_data.constants import LEVEL_SPLITS, LEVELS, TRAIN_CONFIG, TRAIN_SPLITS, Level
 from medforget_data.dataset.load import read_split_items
 from medforget_data.errors import MedForgetError
-from medforget_data.io import read_model, sha256_file, write_model
+from medforget_data.io import os_errors_named, plain_file_mode, read_model, sha256_file, write_model
 from medforget_data.models.configs import MODEL_SPECS, qwen_config
 from medforget_data.models.families import family_of_folder, family_of_model
 from medforget_data.models.processor import ImageQwen2_5_VLProcessor, make_processor
@@ -115,10 +117,58 @@ def checkpoint_hash(folder: Path) -> str:
 def save_model(model, processor, folder: Path, record: ModelRecord) -> None:
     """Weights (safetensors), the processor as the family's tools load it, and the project's record."""
     folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder, safe_serialization=True)
-    processor.save_pretrained(folder)
+    with os_errors_named(folder):  # a full disk: one line naming the folder, not safetensors' error
+        model.save_pretrained(folder, safe_serialization=True)
+        processor.save_pretrained(folder)
     family_of_model(model).finish_saved_processor(folder)
+    for weights in folder.glob("*.safetensors"):  # safetensors writes them 0600
+        plain_file_mode(weights)
     write_model(folder / MODEL_CARD_FILE, record)
+
+
+@contextmanager
+def library_quiet() -> Iterator[None]:
+    """transformers' warnings and bars off, restored after. Loading a mismatched checkpoint prints its
+    whole load report (~70 lines) and a bar; `load_model` reports what matters (missing weights, a
+    damaged folder) in one line, and an error must be the only line on stderr."""
+    from transformers.utils import logging as library_logging
+
+    verbosity, bars = library_logging.get_verbosity(), library_logging.is_progress_bar_enabled()
+    library_logging.set_verbosity_error()
+    library_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        library_logging.set_verbosity(verbosity)
+        if bars:
+            library_logging.enable_progress_bar()
+
+
+def check_processor(folder: Path, processor) -> None:
+    """Refuse, in one line naming the folder, a processor that loads but cannot encode a prompt.
+
+    Loading succeeds on folders it cannot serve: without tokenizer.json and tokenizer_config.json
+    the tokenizer comes out empty (generation then fails deep inside transformers), and a broken chat
+    template fails only when rendered. One prompt built here as training and generation build theirs.
+    """
+    from medforget_data.models.batches import Encoder
+
+    try:
+        encoder = Encoder(processor)
+        ids = encoder.tokenizer(encoder.prompt("What does the image show?", 1), add_special_tokens=False)
+        ends = encoder.family.end_token_ids(encoder.tokenizer)
+    except MedForgetError:
+        raise
+    except Exception as error:  # jinja's UndefinedError, TemplateSyntaxError, a tokenizer's own errors
+        first = (str(error).splitlines() or [""])[0][:160]
+        raise MedForgetError(
+            f"{folder}: its processor cannot build a prompt ({type(error).__name__}: {first})"
+        ) from None
+    if not ids["input_ids"] or None in ends:
+        raise MedForgetError(
+            f"{folder}: its tokenizer is empty or lacks the end-of-answer token "
+            "(tokenizer.json or tokenizer_config.json missing or damaged?)"
+        )
 
 
 def load_model(folder: Path, device: str = "cpu", dtype: torch.dtype = torch.float32):
@@ -132,13 +182,15 @@ def load_model(folder: Path, device: str = "cpu", dtype: torch.dtype = torch.flo
     card = folder / MODEL_CARD_FILE
     record = read_model(card, ModelRecord, "MedForget model record") if card.is_file() else None
     try:
-        model, info = family.model_class().from_pretrained(
-            folder, use_safetensors=True, dtype=dtype, output_loading_info=True
-        )
-        processor = family.load_processor(folder)
+        with library_quiet():
+            model, info = family.model_class().from_pretrained(
+                folder, use_safetensors=True, dtype=dtype, output_loading_info=True
+            )
+            processor = family.load_processor(folder)
     except Exception as error:  # truncated weights, invalid JSON, foreign config: one line, not a traceback
         first = (str(error).splitlines() or [""])[0][:160]
         raise MedForgetError(f"{folder}: damaged model folder ({type(error).__name__}: {first})") from None
+    check_processor(folder, processor)
     missing = info.get("missing_keys") or []
     if missing:  # a mismatched checkpoint would otherwise run on randomly initialised weights
         raise MedForgetError(f"{folder}: {len(missing)} weights missing ({sorted(missing)[0]}, …)")

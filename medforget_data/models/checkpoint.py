@@ -20,7 +20,7 @@ from safetensors.torch import load_model as load_weights
 from safetensors.torch import save_model as save_weights
 from tqdm.auto import tqdm
 
-from medforget_data.io import sha256_file
+from medforget_data.io import os_errors_named, plain_file_mode, sha256_file
 
 WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "trainer_state.pt"
@@ -49,6 +49,26 @@ def _slots(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.name, reverse=True)
 
 
+def _write_slot(staging: Path, model, optimizer, scheduler, epoch: int, history: list[dict]) -> None:
+    """The slot's three files, each fsynced, and the folder itself."""
+    save_weights(model, str(staging / WEIGHTS_FILE))  # handles the tied embedding
+    plain_file_mode(staging / WEIGHTS_FILE)  # safetensors writes it 0600
+    state = {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "epoch": epoch,
+        "history": history,
+    }
+    with (staging / STATE_FILE).open("wb") as handle:  # a file object: a full disk raises OSError,
+        torch.save(state, handle)  # where torch.save(path) raises a RuntimeError naming nothing
+    hashes = {name: sha256_file(staging / name) for name in (WEIGHTS_FILE, STATE_FILE)}
+    meta = {"epoch": epoch, "sha256": hashes}
+    (staging / META_FILE).write_text(json.dumps(meta) + "\n", encoding="utf-8")
+    for name in (WEIGHTS_FILE, STATE_FILE, META_FILE):
+        _fsync(staging / name)
+    _fsync(staging)
+
+
 def save_checkpoint(folder: Path, model, optimizer, scheduler, epoch: int, history: list[dict]) -> None:
     """Write epoch `epoch` as a new slot; older slots are removed only once it is complete on disk."""
     folder = Path(folder)
@@ -58,20 +78,12 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, epoch: int, histo
     slot = folder / f"{SLOT_PREFIX}{epoch:06d}"
     staging = folder / f"{STAGING_PREFIX}{epoch:06d}"
     staging.mkdir()
-    save_weights(model, str(staging / WEIGHTS_FILE))  # handles the tied embedding
-    state = {
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "epoch": epoch,
-        "history": history,
-    }
-    torch.save(state, staging / STATE_FILE)
-    hashes = {name: sha256_file(staging / name) for name in (WEIGHTS_FILE, STATE_FILE)}
-    meta = {"epoch": epoch, "sha256": hashes}
-    (staging / META_FILE).write_text(json.dumps(meta) + "\n", encoding="utf-8")
-    for name in (WEIGHTS_FILE, STATE_FILE, META_FILE):
-        _fsync(staging / name)
-    _fsync(staging)
+    try:
+        with os_errors_named(folder):
+            _write_slot(staging, model, optimizer, scheduler, epoch, history)
+    except BaseException:  # a full disk, an error, Ctrl-C: no half-written slot is left behind
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     if slot.exists():  # the same epoch saved again (a rerun): replace it, the older slots still stand
         shutil.rmtree(slot)
     staging.rename(slot)

@@ -118,6 +118,33 @@ def read_marker(path: Path) -> StageRecord | None:
         return None  # another version's or a damaged marker: the stage is redone
 
 
+def _refusal(run_dir: Path, handle: int) -> MedForgetError:
+    holder = os.pread(handle, 32, 0).decode(errors="replace").strip()
+    return MedForgetError(
+        f"{run_dir} is in use by another medforget run" + (f" (pid {holder})" if holder else "")
+    )
+
+
+def check_run_free(run_dir: Path) -> None:
+    """Refuse a run folder another run holds, before anything is built or printed.
+
+    A probe only (the lock is taken and released at once, the file left as found): `run_lock` is what
+    excludes a second run; this makes its refusal come first instead of after the dataset summary.
+    """
+    import fcntl
+
+    try:
+        handle = os.open(RunLayout(run_dir).lock, os.O_RDONLY)
+    except OSError:
+        return  # no lock file (or no folder): nobody holds it
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # conflicts only with a holder's LOCK_EX
+    except BlockingIOError:
+        raise _refusal(run_dir, handle) from None
+    finally:
+        os.close(handle)  # closing releases the probe's shared lock
+
+
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """One `medforget run` per run folder: two would train into the same checkpoints.
@@ -136,11 +163,9 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(handle, 32, 0).decode(errors="replace").strip()
+            error = _refusal(run_dir, handle)
             os.close(handle)
-            raise MedForgetError(
-                f"{run_dir} is in use by another medforget run" + (f" (pid {holder})" if holder else "")
-            ) from None
+            raise error from None
         try:
             if os.stat(path).st_ino == os.fstat(handle).st_ino:
                 break
