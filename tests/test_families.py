@@ -21,6 +21,7 @@ from medforget_data.models.build import MODEL_CARD_FILE, checkpoint_hash, load_m
 from medforget_data.models.families import family_of_model
 from medforget_data.models.finetune import finetune
 from medforget_data.models.generate import generate_answers
+from medforget_data.models.lora import LORA_TARGETS
 from medforget_data.models.losses import answer_logits
 from medforget_data.models.recipe import RecipeOptions, resolve_recipe
 from medforget_data.models.vision_cache import multimodal_core, vision_cache
@@ -232,7 +233,7 @@ def test_lora_finetune_adapts_the_language_model_only_and_every_method_runs(
     changed = {name for name, value in vanilla.state_dict().items() if not torch.equal(value, stored[name])}
     assert changed and all(family.part(name) == "language" for name in changed)
     # vision tower and projector bit for bit; only q/k/v/o/gate/up/down of the language layers moved
-    assert all(name.split(".")[-2] in finetune_module.LORA_TARGETS for name in changed)
+    assert all(name.split(".")[-2] in LORA_TARGETS for name in changed)
 
     overrides = {
         "oracle": {"epochs": 1},

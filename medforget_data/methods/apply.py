@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from medforget_data.constants import Level
-from medforget_data.dataset.manifest import read_manifest
+from medforget_data.dataset.built import BuiltDataset
 from medforget_data.errors import MedForgetError
 from medforget_data.methods import get_method
 from medforget_data.methods.base import MethodConfig, load_unlearn_splits
@@ -49,7 +49,7 @@ def apply_method(
     model,
     processor,
     record: ModelRecord,
-    dataset_dir: Path,
+    dataset: BuiltDataset | Path,
     level: str,
     config: MethodConfig | None = None,
 ) -> Unlearned:
@@ -57,10 +57,10 @@ def apply_method(
     config = config or method.config()
     if isinstance(config, OracleConfig):  # the vanilla model's own recipe and architecture
         config = oracle_config_from_record(config, record)
-    manifest = read_manifest(dataset_dir)
-    if record.dataset_hash != manifest.dataset_hash:
-        raise MedForgetError(f"the model was trained on another dataset than {dataset_dir}")
-    splits = load_unlearn_splits(dataset_dir, level)
+    dataset = BuiltDataset.of(dataset)
+    if record.dataset_hash != dataset.dataset_hash:
+        raise MedForgetError(f"the model was trained on another dataset than {dataset.folder}")
+    splits = load_unlearn_splits(dataset, level)
     began = time.perf_counter()
     model = method.unlearn(model, processor, splits, config)
     wall = time.perf_counter() - began
@@ -69,7 +69,7 @@ def apply_method(
     before = record.recipe.unlearn_chain or ((previous,) if previous else ())
     unlearned = ModelRecord(
         config_name=record.config_name,
-        dataset_hash=manifest.dataset_hash,
+        dataset_hash=dataset.dataset_hash,
         parameters=sum(p.numel() for p in model.parameters()),
         # "unlearn": this step (what attack and generate read); "unlearn_chain": every step, in order,
         # so unlearning an unlearned model keeps what came before

@@ -58,10 +58,8 @@ class Oracle(Method):
     config_class: ClassVar[type[MethodConfig]] = OracleConfig
 
     def unlearn(self, model, processor, splits: UnlearnSplits, config: OracleConfig):
-        if splits.dataset_dir is None:
-            raise MedForgetError(
-                "the oracle retrains from the dataset: UnlearnSplits.dataset_dir is required"
-            )
+        if splits.dataset is None:
+            raise MedForgetError("the oracle retrains from the dataset: UnlearnSplits.dataset is required")
         device = str(device_of(model))  # where the vanilla model is
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "oracle"
