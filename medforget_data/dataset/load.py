@@ -29,9 +29,9 @@ def local_dataset_dir(size: str = "full", source: str = "openi", seed: int = DEF
     if not (path / MANIFEST_FILE).is_file():
         # Here, not at the top: building pulls in `datasets`, the sources and the renderer, which
         # the image-free readers below never need.
-        from medforget_data.dataset.folder import build_dataset_folder
+        from medforget_data.dataset.folder import ensure_dataset_folder
 
-        build_dataset_folder(BuildConfig(source=source, size=size, seed=seed), path, overwrite=True)
+        ensure_dataset_folder(BuildConfig(source=source, size=size, seed=seed), path)
     return path
 
 
