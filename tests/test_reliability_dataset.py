@@ -26,6 +26,8 @@ import pytest
 from PIL import Image
 
 from medforget_data.cli import main
+from medforget_data.constants import OPTION_LETTERS
+from medforget_data.dataset.examples import read_examples
 from medforget_data.dataset.invariants import verify_folder
 from medforget_data.dataset.load import split_path
 from medforget_data.dataset.manifest import MANIFEST_FILE, Manifest, read_manifest
@@ -82,6 +84,191 @@ def png(size: int, mode: str = "L", image_format: str = "PNG") -> bytes:
     buffer = io.BytesIO()
     Image.new(mode, (size, size), 128).save(buffer, format=image_format)
     return buffer.getvalue()
+
+
+# ----- 14, 15: duplicated rows, level rows that differ from their train rows
+
+
+def twice(row_index: int = 0) -> Callable[[Rows], Rows]:
+    return lambda rows: [*rows, rows[row_index]]
+
+
+def edited(field: str, change: Callable[[object], object], **wanted: object) -> Callable[[Rows], Rows]:
+    def edit(rows: Rows) -> Rows:
+        target = first_of(rows, **wanted)
+        return [{**row, field: change(row[field])} if row is target else row for row in rows]
+
+    return edit
+
+
+def answer_moved(rows: Rows) -> Rows:
+    """A classification row's answer moved to the next option (still a valid item: only the answer)."""
+    target = first_of(rows, task="classification")
+    index = (OPTION_LETTERS.index(target["answer"][0]) + 1) % len(OPTION_LETTERS)
+    answer = f"{OPTION_LETTERS[index]}) {target['options'][index]}"
+    return [{**row, "answer": answer} if row is target else row for row in rows]
+
+
+def reworded(rows: Rows) -> Rows:
+    """An original row asked in other words (its canonical training wording with it, to stay valid)."""
+    question = f"{rows[0]['question']} Edited?"
+    return [
+        {**rows[0], "question": question, "train_questions": [question, *rows[0]["train_questions"][1:]]},
+        *rows[1:],
+    ]
+
+
+ROW_CASES = {
+    # 14: an id twice in a split; the id-set checks see one
+    "train row twice": ("train", "train", twice(), "train/train holds item"),
+    "forget row twice": ("patient", "forget", twice(), "patient/forget holds item"),
+    "sibling row twice": ("institution", "sibling", twice(), "institution/sibling holds item"),
+    "rephrased row twice": ("study", "retain_rephrased", twice(), "study/retain_rephrased holds item"),
+    "holdout row twice": ("train", "holdout", twice(), "train/holdout holds item"),
+    # 15: a level's copy of a train item edited; scoring reads the level's
+    "forget generation answer": (
+        "patient", "forget", edited("answer", lambda a: f"{a} (edited)", task="generation"),
+        "differs from its train row (answer)",
+    ),
+    "forget cloze answer": (
+        "institution", "forget", edited("answer", lambda a: "edited", task="cloze"),
+        "differs from its train row (answer)",
+    ),
+    "forget classification answer": (
+        "institution", "forget", answer_moved,
+        "differs from its train row (answer)",
+    ),
+    "retain wording": (
+        "section", "retain", reworded, "differs from its train row (question, train_questions)",
+    ),
+    "level holdout answer": (
+        "study", "holdout", edited("answer", lambda a: f"{a} (edited)"),
+        "differs from its train row (answer)",
+    ),
+    "rephrased answer": (
+        "patient", "forget_rephrased", edited("answer", lambda a: f"{a} (edited)", task="generation"),
+        "differs from its original",
+    ),
+}  # fmt: skip
+
+
+@pytest.fixture()
+def tampered(synthetic_mini_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "tampered"
+    shutil.copytree(synthetic_mini_dir, copy)
+    return copy
+
+
+def assert_refused(folder: Path, expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`verify` names the problem, and the CLI refuses in one line."""
+    problems = verify_folder(folder)
+    assert any(expected in problem for problem in problems), problems
+    assert main(["verify", str(folder)]) == 2
+    assert expected in one_error_line(capsys)
+
+
+def test_a_resealed_untouched_copy_passes(tampered: Path) -> None:
+    reseal(tampered)  # the tamperer's resealing alone changes nothing verify can see
+    assert verify_folder(tampered) == []
+
+
+@pytest.mark.parametrize("case", ROW_CASES)
+def test_verify_refuses_duplicated_and_edited_rows(
+    tampered: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    config, split, edit, expected = ROW_CASES[case]
+    edit_split(tampered, config, split, edit)
+    reseal(tampered)
+    assert_refused(tampered, expected, capsys)
+
+
+def test_verify_refuses_a_row_that_is_no_valid_item_in_one_line(
+    tampered: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Options reordered under their answer: the item's own check fails; a line naming the file, not
+    a pydantic dump or a traceback."""
+    edit_split(tampered, "institution", "forget", edited("options", lambda o: o[::-1], task="classification"))
+    reseal(tampered)
+    with pytest.raises(MedForgetError, match="institution/forget-00000-of-00001.parquet: row"):
+        verify_folder(tampered)
+    assert main(["verify", str(tampered)]) == 2
+    assert "is not a valid item" in one_error_line(capsys)
+
+
+# ----- 10: damaged images, every row of a study (as a careful tamperer keeps them consistent)
+
+IMAGE_CASES: dict[str, tuple[Callable[[bytes], bytes | None], str]] = {
+    "another size": (lambda old: png(232), "image is 232×232, the build's size is 224×224"),
+    "RGBA": (lambda old: png(224, "RGBA"), "image mode is RGBA"),
+    "RGB": (lambda old: png(224, "RGB"), "image mode is RGB"),
+    "garbage bytes": (lambda old: b"not an image at all" * 20, "image does not decode"),
+    "truncated PNG": (lambda old: old[: len(old) // 2], "image does not decode"),
+    "null": (lambda old: None, "image is missing"),
+    "JPEG": (lambda old: png(224, image_format="JPEG"), "image is JPEG, not PNG"),
+}
+
+
+def damage_study(folder: Path, study_id: str, damage: Callable[[bytes], bytes | None]) -> None:
+    def edit(rows: Rows) -> Rows:
+        return [
+            {**row, "image": {**row["image"], "bytes": damage(row["image"]["bytes"])}}
+            if row["study_id"] == study_id
+            else row
+            for row in rows
+        ]
+
+    for config, split in every_shard(folder):
+        edit_split(folder, config, split, edit)
+
+
+def first_train_row(folder: Path) -> dict:
+    return pq.read_table(split_path(folder, "train", "train"), columns=["id", "study_id"]).to_pylist()[0]
+
+
+@pytest.mark.parametrize("case", IMAGE_CASES)
+def test_verify_refuses_a_damaged_image(
+    tampered: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    damage, expected = IMAGE_CASES[case]
+    damage_study(tampered, first_train_row(tampered)["study_id"], damage)
+    reseal(tampered)
+    assert_refused(tampered, expected, capsys)
+
+
+def test_verify_refuses_a_row_whose_image_is_another_studys(
+    tampered: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def swap(rows: Rows) -> Rows:  # a valid image, of another study: only the comparison sees it
+        other = next(row for row in rows if row["study_id"] != rows[0]["study_id"])
+        return [{**rows[0], "image": other["image"]}, *rows[1:]]
+
+    edit_split(tampered, "train", "train", swap)
+    reseal(tampered)
+    assert_refused(
+        tampered, f"differs from the other rows of study {first_train_row(tampered)['study_id']}", capsys
+    )
+
+
+@pytest.mark.parametrize("case", IMAGE_CASES)
+def test_reading_examples_refuses_a_damaged_image_naming_its_item(tampered: Path, case: str) -> None:
+    """What finetune, generate and unlearning read: one line naming the item, not a crash in a model."""
+    damage, expected = IMAGE_CASES[case]
+    first = first_train_row(tampered)
+    damage_study(tampered, first["study_id"], damage)
+    with pytest.raises(MedForgetError) as raised:
+        read_examples(tampered, "train", "train")
+    message = str(raised.value)
+    assert f"train/train item {first['id']}: {expected}" in message and "\n" not in message
+
+
+def test_finetune_refuses_a_damaged_image_in_one_line(
+    tampered: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = first_train_row(tampered)
+    damage_study(tampered, first["study_id"], IMAGE_CASES["garbage bytes"][0])
+    args = ["finetune", "--dataset", str(tampered), "--config", "tiny", "--epochs", "1"]
+    assert main([*args, "--out", str(tmp_path / "model")]) == 2
+    assert f"item {first['id']}: image does not decode" in one_error_line(capsys)
 
 
 # ----- 4: `build --overwrite` keeps the old dataset until the new one is in place
