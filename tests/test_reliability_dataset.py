@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -463,3 +464,31 @@ def test_run_lock_is_the_shared_folder_lock(tmp_path: Path) -> None:
             pass
     with run_lock(tmp_path / "run"):  # released
         pass
+
+
+# ----- 21: the export says where it files a study's own facts at the section level
+
+
+def test_export_counts_the_study_rows_it_files_at_the_section_level(
+    synthetic_mini_dir: Path, tmp_path: Path
+) -> None:
+    from medforget_data.dataset.export import EXPORT_INFO_FILE, export_published, level_dir
+
+    out = tmp_path / "published"
+    counts = export_published(synthetic_mini_dir, out)
+    info = json.loads((out / EXPORT_INFO_FILE).read_text(encoding="utf-8"))
+    for level, files in counts.items():
+        for name, count in files.items():
+            rows = pq.read_table(out / level_dir(level) / name, columns=["hierarchy_metadata"]).to_pylist()
+            filed: dict[str, int] = {}
+            for row in rows:
+                node_level = json.loads(row["hierarchy_metadata"])["hierarchy_level"]
+                filed[node_level] = filed.get(node_level, 0) + 1
+            assert count.rows_by_hierarchy_level == filed
+            assert info["counts"][level][name]["rows_by_hierarchy_level"] == filed
+    study_rows = info["counts"]["section"]["retain_set_all.parquet"]["rows_by_hierarchy_level"]["study"]
+    assert (
+        study_rows > 0
+        and "study" not in info["counts"]["section"]["forget_set_all.parquet"]["rows_by_hierarchy_level"]
+    )
+    assert "at the section level a study's own facts" in info["hierarchy_level"]
