@@ -220,13 +220,13 @@ def atomic_folder(out: Path, overwrite: bool = False) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", dir=out.parent))
     try:
         yield staging
+        replacing = out.exists()
         try:
             _replace_folder(staging, out)
         except OSError as error:
             reason = error.strerror or str(error) or type(error).__name__
-            raise MedForgetError(
-                f"cannot put the new {out} in place ({reason}); the old one is kept"
-            ) from None
+            kept = "; the old one is kept" if replacing else ""
+            raise MedForgetError(f"cannot put the new {out} in place ({reason}){kept}") from None
         shutil.rmtree(staging, ignore_errors=True)  # emptied, when the contents were moved one by one
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
