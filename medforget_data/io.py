@@ -2,8 +2,9 @@
 
 A single file is written to a uniquely named temporary file beside it and renamed over it
 (`os.replace`), so a reader sees the old file or the new one, never half of one. A folder is built
-under a temporary name beside its target and renamed at the end. No torch here: the data and
-scoring layers use this module.
+under a temporary name beside its target and put in place at the end, the old folder deleted only
+after. `folder_lock` keeps two writers of one target apart. No torch here: the data and scoring
+layers use this module.
 """
 
 from __future__ import annotations
@@ -156,8 +157,37 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def lock_file_beside(out: Path) -> Path:
+    """The lock file of writers of the folder `out`: beside it, not in it, as the folder is replaced."""
+    out = Path(out)
+    return out.parent / f".{out.name}.lock"
+
+
+def _remove_if_free(lock_file: Path) -> bool:
+    """Delete a lock file no live process holds (its holder was killed), as a holder releasing it
+    does: locked, then unlinked while locked. A held one (by another process, or by this one on
+    another descriptor) is kept."""
+    import fcntl  # POSIX only, as in folder_lock
+
+    try:
+        handle = os.open(lock_file, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.stat(lock_file).st_ino != os.fstat(handle).st_ino:
+            return False  # replaced meanwhile: the new file is someone's live lock
+        lock_file.unlink()
+        return True
+    except (BlockingIOError, FileNotFoundError):
+        return False
+    finally:
+        os.close(handle)
+
+
 def remove_stale_staging(out: Path) -> list[Path]:
-    """Delete staging folders of `out` left by a killed process (`.NAME.PID.*` whose PID is gone).
+    """Delete staging folders of `out` left by a killed process (`.NAME.PID.*` whose PID is gone),
+    and its lock file if a killed process left it.
 
     A staging folder of a process still running (another build of the same target) is kept; one
     without a pid in its name comes from an older version and is removed.
@@ -170,15 +200,75 @@ def remove_stale_staging(out: Path) -> list[Path]:
             continue
         shutil.rmtree(candidate, ignore_errors=True)
         removed.append(candidate)
+    if _remove_if_free(lock_file_beside(out)):
+        removed.append(lock_file_beside(out))
     return removed
+
+
+def _replace_contents(staging: Path, out: Path) -> None:
+    """Replace what `out` holds by what `staging` holds, for a folder that cannot itself be renamed
+    (a mount point: EBUSY).
+
+    The old entries first move into a hidden folder inside `out` (same filesystem: one rename each),
+    then the new ones move in (a copy when `staging` is on another filesystem), and the old ones are
+    deleted last. On a failure the new entries are removed and the old ones moved back.
+    """
+    old = Path(tempfile.mkdtemp(prefix=".medforget-old.", dir=out))
+    moved_in: list[Path] = []
+    try:
+        for entry in sorted(out.iterdir()):
+            if entry != old:
+                entry.rename(old / entry.name)
+        for entry in sorted(staging.iterdir()):
+            moved_in.append(out / entry.name)  # before the move: a half-copied entry is removed too
+            shutil.move(entry, out / entry.name)
+    except BaseException:
+        for entry in moved_in:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        for entry in old.iterdir():
+            entry.rename(out / entry.name)
+        old.rmdir()
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _replace_folder(staging: Path, out: Path) -> None:
+    """Put the complete `staging` in place of `out`; the old `out` is deleted only once the new one is
+    in place, and put back if it cannot be."""
+    if not out.exists():
+        staging.rename(out)
+        return
+    # A staging-like name, so a process killed between the two renames leaves it to be cleaned up.
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", dir=out.parent))
+    try:
+        os.rename(out, old)  # onto the empty folder just made: POSIX renames a folder over an empty one
+    except OSError:
+        old.rmdir()
+        _replace_contents(staging, out)
+        return
+    try:
+        staging.rename(out)
+    except BaseException:
+        os.rename(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 @contextmanager
 def atomic_folder(out: Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a staging folder; on success it replaces `out`, on any failure it is removed."""
+    """Yield a staging folder; on success it replaces `out`, on any failure it is removed.
+
+    An existing `out` (with `overwrite`) is kept until the new folder is complete and in place: a build
+    that fails, or cannot be put in place, leaves the old folder as it was.
+    """
     out = Path(out)
     if out.exists() and not overwrite:
         raise MedForgetError(f"output folder {out} already exists; pass --overwrite to replace it")
+    if out.exists() and not out.is_dir():
+        raise MedForgetError(f"output {out} is a file, not a folder; remove it or choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(out)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", dir=out.parent))
@@ -186,15 +276,82 @@ def atomic_folder(out: Path, overwrite: bool = False) -> Iterator[Path]:
         # mkdtemp makes the folder 0700; it gets the mode a plain mkdir would give it
         os.chmod(staging, 0o777 & ~current_umask())
         yield staging
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    except OSError as error:  # a full disk, a read-only mount: the one line names the output
+        replacing = out.exists()
+        try:
+            _replace_folder(staging, out)
+        except OSError as error:
+            reason = error.strerror or str(error) or type(error).__name__
+            kept = "; the old one is kept" if replacing else ""
+            raise MedForgetError(f"cannot put the new {out} in place ({reason}){kept}") from None
+        shutil.rmtree(staging, ignore_errors=True)  # emptied, when the contents were moved one by one
+    except OSError as error:  # a full disk, a read-only mount while writing: the one line names the output
         shutil.rmtree(staging, ignore_errors=True)
         _raise_named(error, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+@contextmanager
+def folder_lock(lock_file: Path, busy: str, wait: bool = False) -> Iterator[None]:
+    """Hold an OS lock (`flock`) on `lock_file` for the block: one writer at a time.
+
+    The kernel releases the lock when its holder exits or is killed, so a lock left by a killed
+    process is simply free and there is no takeover to race. The file holds the holder's pid (for
+    the message only) and is removed on release; a locker that finds its file was replaced meanwhile
+    (removed by the previous holder) locks the new one instead. A busy lock raises `busy` (plus the
+    holder's pid) as one line, or is waited for when `wait`.
+    """
+    import fcntl  # POSIX only: imported where used, so the module itself imports anywhere
+
+    lock_file = Path(lock_file)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        handle = os.open(lock_file, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            error = _busy(handle, busy)
+            os.close(handle)
+            raise error from None
+        try:
+            if os.stat(lock_file).st_ino == os.fstat(handle).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(handle)  # locked a file its previous holder has just removed: try the current one
+    try:
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        lock_file.unlink(missing_ok=True)  # while still locked: nobody can hold the removed file's lock
+        os.close(handle)
+
+
+def _busy(handle: int, busy: str) -> MedForgetError:
+    holder = os.pread(handle, 32, 0).decode(errors="replace").strip()
+    return MedForgetError(busy + (f" (pid {holder})" if holder else ""))
+
+
+def check_lock_free(lock_file: Path, busy: str) -> None:
+    """Raise `busy` (as `folder_lock` would) when another process holds the lock; takes nothing.
+
+    A probe only (a shared lock taken and released at once, the file left as found): `folder_lock`
+    is what excludes a second writer; this lets a command refuse before it prints or builds anything.
+    """
+    import fcntl
+
+    try:
+        handle = os.open(lock_file, os.O_RDONLY)
+    except OSError:
+        return  # no lock file (or no folder): nobody holds it
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # conflicts only with a holder's LOCK_EX
+    except BlockingIOError:
+        raise _busy(handle, busy) from None
+    finally:
+        os.close(handle)  # closing releases the probe's shared lock
 
 
 def sha256_file(path: Path) -> str:

@@ -48,7 +48,10 @@ class BuiltDataset:
 
     def examples(self, config: str, split: str) -> list[Example]:
         """One split's items with their decoded images."""
-        return self._once(("examples", config, split), lambda: read_examples(self.folder, config, split))
+        size = self.manifest.build.image_size
+        return self._once(
+            ("examples", config, split), lambda: read_examples(self.folder, config, split, size)
+        )
 
     def level_items(self, level: str) -> dict[str, list[QAItem]]:
         """Every split of a level's config, by split name."""

@@ -20,8 +20,12 @@ only the exported level and the one below it. So an item is filed at the exporte
 when its fact is deeper (a section's findings stay under their section, the children the published
 CHIP's per-child directions are taken from): a hospital-name question asked on a forgotten study's
 image sits under that study, as in our splits, not under its institution where the published reader
-would skip it. A study's own facts have no section node and stay at the study at the section level.
-`fact_level` in each metadata entry keeps the fact's own level.
+would skip it. A study's own facts (date, view, …) have no section node, so at the section level they
+stay under their study: `section_level/retain_set_all` also holds rows whose `hierarchy_level` is
+"study" (a fifth of them in a mini build), which the published CHIP reader, reading section rows
+there, skips. They are always retain rows (a study fact is under no section target), and
+`export.json` counts every file's rows per `hierarchy_level`. `fact_level` in each metadata entry
+keeps the fact's own level.
 
 The published code knows only forget and retain sets, so `retain_set_all` holds our `retain`
 and `sibling` splits, told apart by `hierarchy_metadata.split`. The published evaluation reads the
@@ -33,7 +37,7 @@ Rephrased and holdout splits have no published counterpart and are not exported.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -72,12 +76,15 @@ SCHEMA = pa.schema(
 
 
 class FileCount(BaseModel):
-    """What one exported file holds: rows (image × node) and QA items."""
+    """What one exported file holds: rows (image × node), QA items, and rows per `hierarchy_level`
+    (where a row is filed: the exported level's rows, deeper ones, and at the section level the
+    study rows of a study's own facts)."""
 
     model_config = ConfigDict(frozen=True)
 
     rows: int
     items: int
+    rows_by_hierarchy_level: dict[str, int] = {}
 
 
 def level_dir(level: str) -> str:
@@ -120,8 +127,8 @@ def interleave(by_split: dict[str, list], rng: np.random.Generator) -> list:
     return merged
 
 
-def _rows(dataset_dir: Path, level: str, splits: tuple[str, ...], seed: int) -> tuple[list[dict], int]:
-    """Published rows of the given splits of one level, in their seeded order, and how many items."""
+def _rows(dataset_dir: Path, level: str, splits: tuple[str, ...], seed: int) -> tuple[list[dict], FileCount]:
+    """Published rows of the given splits of one level, in their seeded order, and their count."""
     # (split, study, filed level, section) → items, in split order; one image per study.
     groups: dict[tuple[str, str, str, str], list[QAItem]] = defaultdict(list)
     images: dict[str, bytes] = {}
@@ -154,7 +161,13 @@ def _rows(dataset_dir: Path, level: str, splits: tuple[str, ...], seed: int) -> 
         )
     files = tuple(PUBLISHED_FILES.values())
     rng = np.random.default_rng([seed, LEVELS.index(level), files.index(splits)])
-    return interleave(by_split, rng), sum(len(items) for items in groups.values())
+    filed = Counter(node_level for _, _, node_level, _ in groups)
+    count = FileCount(
+        rows=len(groups),
+        items=sum(len(items) for items in groups.values()),
+        rows_by_hierarchy_level={node_level: filed[node_level] for node_level in LEVELS if filed[node_level]},
+    )
+    return interleave(by_split, rng), count
 
 
 def export_published(
@@ -171,10 +184,10 @@ def export_published(
         for level in LEVELS:
             (staging / level_dir(level)).mkdir()
             for name, splits in PUBLISHED_FILES.items():
-                rows, items = _rows(dataset_dir, level, splits, seed)
+                rows, count = _rows(dataset_dir, level, splits, seed)
                 table = pa.Table.from_pylist(rows, schema=SCHEMA)
                 pq.write_table(table, staging / level_dir(level) / name, row_group_size=100)
-                counts.setdefault(level, {})[name] = FileCount(rows=len(rows), items=items)
+                counts.setdefault(level, {})[name] = count
         # Provenance travels with the copy: a MIMIC export is as restricted as the build it came from.
         write_json(
             staging / EXPORT_INFO_FILE,
@@ -186,7 +199,12 @@ def export_published(
                 "dataset_hash": manifest.dataset_hash,
                 "retain_set_all": "retain and sibling splits (hierarchy_metadata.split says which)",
                 "row_order": f"seed {seed}: each split shuffled, interleaved in proportion to its size",
-                "hierarchy_level": "the exported level, or the item's fact level when deeper",
+                "hierarchy_level": (
+                    "the exported level, or the item's fact level when deeper; at the section level a "
+                    "study's own facts (no section) stay under their study (retain rows with "
+                    "hierarchy_level study, which the published CHIP reader skips there); "
+                    "counts.<level>.<file>.rows_by_hierarchy_level says how many rows are filed where"
+                ),
                 "counts": {lv: {f: c.model_dump() for f, c in files.items()} for lv, files in counts.items()},
             },
         )

@@ -1,7 +1,8 @@
 """Write a materialised build as a Hub dataset folder: parquet shards, card, hierarchy, manifest.
 
-The folder is written under a temporary name beside the target and renamed at the end, so a
-failed build leaves nothing behind. It lives in the library, not in `builders/`, because the loader
+The folder is written under a temporary name beside the target and put in place at the end, so a
+failed build leaves nothing behind (and an old folder it was to replace as it was); one build at a
+time per target, under a lock beside it. It lives in the library, not in `builders/`, because the loader
 builds a missing local dataset on first use; `medforget_data.builders` re-exports it.
 """
 
@@ -24,7 +25,7 @@ from medforget_data.dataset.manifest import (
 )
 from medforget_data.dataset.materialise import Materialised, materialise
 from medforget_data.errors import MedForgetError
-from medforget_data.io import atomic_folder, sha256_file, write_json
+from medforget_data.io import atomic_folder, folder_lock, lock_file_beside, sha256_file, write_json
 
 ROW_GROUP_SIZE = 100  # small row groups suit image datasets on the Hub viewer
 
@@ -96,10 +97,24 @@ def write_folder(built: Materialised, folder: Path) -> Manifest:
     return manifest
 
 
-def build_dataset_folder(config: BuildConfig, out: Path, overwrite: bool = False) -> Manifest:
-    """Materialise `config` and write it to `out` atomically."""
+def _build(config: BuildConfig, out: Path, overwrite: bool) -> Manifest:
     if Path(out).exists() and not overwrite:  # refuse before the (long) materialisation
         raise MedForgetError(f"output folder {out} already exists; pass --overwrite to replace it")
     built = materialise(config)
     with atomic_folder(out, overwrite=overwrite) as staging:
         return write_folder(built, staging)
+
+
+def build_dataset_folder(config: BuildConfig, out: Path, overwrite: bool = False) -> Manifest:
+    """Materialise `config` and write it to `out` atomically; a second build of `out` meanwhile is
+    refused (the last to finish would otherwise silently replace the first)."""
+    with folder_lock(lock_file_beside(out), f"{out} is being built by another medforget build"):
+        return _build(config, out, overwrite)
+
+
+def ensure_dataset_folder(config: BuildConfig, out: Path) -> None:
+    """Build `out` unless it holds a build; a concurrent first use waits for the other's build and
+    uses it (the loader's cache, where two processes may ask for the same dataset at once)."""
+    with folder_lock(lock_file_beside(out), f"{out} is being built by another medforget build", wait=True):
+        if not (Path(out) / MANIFEST_FILE).is_file():
+            _build(config, out, overwrite=True)

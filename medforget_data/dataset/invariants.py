@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import hashlib
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from medforget_data.constants import (
@@ -22,9 +23,80 @@ from medforget_data.dataset.manifest import (
 from medforget_data.dataset.schema import Hierarchy, QAItem
 from medforget_data.dataset.sources import get_source
 from medforget_data.dataset.splits import node_at, parent_key
+from medforget_data.errors import MedForgetError
 from medforget_data.io import sha256_file
 
 Splits = dict[str, dict[str, list[QAItem]]]
+# What a rephrased row has of its own; everything else (answer, options, task, node, …) is its original's.
+REPHRASED_OWN_FIELDS = frozenset({"id", "question", "variant", "train_questions"})
+
+
+def _differing(row: QAItem, reference: QAItem, own: frozenset[str] = frozenset()) -> list[str]:
+    """The fields (beyond `own`) in which `row` differs from `reference`."""
+    return [
+        name
+        for name in QAItem.model_fields
+        if name not in own and getattr(row, name) != getattr(reference, name)
+    ]
+
+
+def check_rows(splits: Splits) -> list[str]:
+    """Row-level invariants the id-set checks cannot see: no id twice within a split (scoring would
+    count the item twice); a level's row of a `train` (or holdout) item is that item, field for field;
+    a rephrased row differs from its original only in wording."""
+    problems: list[str] = []
+    for config, by_split in splits.items():
+        for split, items in by_split.items():
+            repeated = [(id_, n) for id_, n in Counter(item.id for item in items).items() if n > 1]
+            problems += [f"{config}/{split} holds item {id_} {n} times" for id_, n in repeated]
+    reference = {
+        item.id: item for split in TRAIN_SPLITS for item in splits.get(TRAIN_CONFIG, {}).get(split, [])
+    }
+    for level in LEVELS:
+        for split, items in splits.get(level, {}).items():
+            for item in items:
+                if item.id in reference and (fields := _differing(item, reference[item.id])):
+                    where = f"{level}/{split} row {item.id}"
+                    problems.append(f"{where} differs from its {TRAIN_CONFIG} row ({', '.join(fields)})")
+                original = reference.get(item.group_id) if item.variant == "rephrased" else None
+                if original and (fields := _differing(item, original, REPHRASED_OWN_FIELDS)):
+                    problems.append(
+                        f"{level}/{split} row {item.id} differs from its original {original.id} "
+                        f"({', '.join(fields)})"
+                    )
+    return problems
+
+
+def check_images(dataset_dir: Path, manifest: Manifest) -> list[str]:
+    """Every row's image decodes as a build writes it (PNG, grayscale, the build's size), and all rows
+    of a study carry the same image: the file hashes say only that nothing changed since the manifest."""
+    from medforget_data.dataset.examples import decode_study_image
+    from medforget_data.dataset.load import read_parquet, split_path
+
+    problems: list[str] = []
+    verdicts: dict[str, str] = {}  # sha256 of an image → its problem ("" when none): one decode each
+    study_images: dict[str, str] = {}  # study → the sha256 of its image
+    for config, by_split in manifest.counts.items():
+        for split in by_split:
+            table = read_parquet(split_path(dataset_dir, config, split), columns=["id", "study_id", "image"])
+            for batch in table.to_batches():  # Python copies of one batch's images at a time, not a split's
+                for row in batch.to_pylist():
+                    encoded = (row["image"] or {}).get("bytes")
+                    digest = hashlib.sha256(encoded).hexdigest() if encoded else ""
+                    if digest not in verdicts:
+                        try:
+                            decode_study_image(encoded, manifest.build.image_size)
+                            verdicts[digest] = ""
+                        except MedForgetError as error:
+                            verdicts[digest] = str(error)
+                    where = f"{config}/{split} item {row['id']}"
+                    if verdicts[digest]:
+                        problems.append(f"{where}: {verdicts[digest]}")
+                    elif study_images.setdefault(row["study_id"], digest) != digest:
+                        problems.append(
+                            f"{where}: its image differs from the other rows of study {row['study_id']}"
+                        )
+    return problems
 
 
 def check_level(
@@ -93,6 +165,7 @@ def check_splits(splits: Splits, targets: dict[str, list[list[str]]], hierarchy:
     shared = {i.patient_id for i in holdout} & {i.patient_id for i in train}
     if shared:
         problems.append(f"holdout shares patients with train: {sorted(shared)[:3]}")
+    problems += check_rows(splits)
     for level in LEVELS:
         if level not in splits:
             problems.append(f"config {level} is missing")
@@ -113,7 +186,7 @@ def check_splits(splits: Splits, targets: dict[str, list[list[str]]], hierarchy:
 
 
 def verify_folder(dataset_dir: Path) -> list[str]:
-    """Hashes first (a tampered file is named), then every split invariant."""
+    """Hashes first (a tampered file is named), then every split invariant, then every image."""
     from medforget_data.dataset.load import read_split_items
 
     dataset_dir = Path(dataset_dir)
@@ -148,4 +221,4 @@ def verify_folder(dataset_dir: Path) -> list[str]:
             if len(splits[config][split]) != count:
                 rows = len(splits[config][split])
                 problems.append(f"{config}/{split} has {rows} rows, manifest says {count}")
-    return problems + check_splits(splits, manifest.targets, hierarchy)
+    return problems + check_splits(splits, manifest.targets, hierarchy) + check_images(dataset_dir, manifest)

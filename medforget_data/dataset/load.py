@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pyarrow.parquet as pq
+from pydantic import ValidationError
 
 from medforget_data.constants import CONFIGS, DATASET_NAME, DEFAULT_SEED, SIZES
 from medforget_data.dataset.features import ITEM_COLUMNS, row_item
 from medforget_data.dataset.manifest import FORMAT_VERSION, MANIFEST_FILE, BuildConfig, parquet_name
 from medforget_data.dataset.schema import QAItem
 from medforget_data.errors import MedForgetError, check_choice
+from medforget_data.io import first_error
 
 
 def cache_root() -> Path:
@@ -29,9 +31,9 @@ def local_dataset_dir(size: str = "full", source: str = "openi", seed: int = DEF
     if not (path / MANIFEST_FILE).is_file():
         # Here, not at the top: building pulls in `datasets`, the sources and the renderer, which
         # the image-free readers below never need.
-        from medforget_data.dataset.folder import build_dataset_folder
+        from medforget_data.dataset.folder import ensure_dataset_folder
 
-        build_dataset_folder(BuildConfig(source=source, size=size, seed=seed), path, overwrite=True)
+        ensure_dataset_folder(BuildConfig(source=source, size=size, seed=seed), path)
     return path
 
 
@@ -87,7 +89,17 @@ def read_split(dataset_dir: Path, config: str, split: str, images: bool = False)
     if not path.is_file():
         raise MedForgetError(f"{dataset_dir} has no split {config}/{split} ({path.name} is missing)")
     table = read_parquet(path, columns=[*ITEM_COLUMNS, "image"] if images else list(ITEM_COLUMNS))
-    return [SplitRow(row_item(row), row["image"]["bytes"] if images else None) for row in table.to_pylist()]
+    rows = []
+    for number, row in enumerate(table.to_pylist()):
+        try:
+            item = row_item(row)
+        except ValidationError as error:  # an edited row: name the file and row, not a pydantic dump
+            raise MedForgetError(f"{path}: row {number} is not a valid item ({first_error(error)})") from None
+        image = row["image"] if images else None
+        rows.append(
+            SplitRow(item, image["bytes"] if image else None)
+        )  # a null image: for the caller to refuse
+    return rows
 
 
 def read_split_items(dataset_dir: Path, config: str, split: str) -> list[QAItem]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import NamedTuple
 from pydantic import BaseModel, ConfigDict
 
 from medforget_data.errors import MedForgetError
-from medforget_data.io import read_model, write_model
+from medforget_data.io import check_lock_free, folder_lock, read_model, write_model
 from medforget_data.pipeline.layout import RunLayout, Stage
 
 STATE_SCHEMA_VERSION = 2  # 2: the stage and what its key hashes are kept beside the key
@@ -118,64 +117,18 @@ def read_marker(path: Path) -> StageRecord | None:
         return None  # another version's or a damaged marker: the stage is redone
 
 
-def _refusal(run_dir: Path, handle: int) -> MedForgetError:
-    holder = os.pread(handle, 32, 0).decode(errors="replace").strip()
-    return MedForgetError(
-        f"{run_dir} is in use by another medforget run" + (f" (pid {holder})" if holder else "")
-    )
+def _busy_message(run_dir: Path) -> str:
+    return f"{run_dir} is in use by another medforget run"
 
 
 def check_run_free(run_dir: Path) -> None:
-    """Refuse a run folder another run holds, before anything is built or printed.
-
-    A probe only (the lock is taken and released at once, the file left as found): `run_lock` is what
-    excludes a second run; this makes its refusal come first instead of after the dataset summary.
-    """
-    import fcntl
-
-    try:
-        handle = os.open(RunLayout(run_dir).lock, os.O_RDONLY)
-    except OSError:
-        return  # no lock file (or no folder): nobody holds it
-    try:
-        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # conflicts only with a holder's LOCK_EX
-    except BlockingIOError:
-        raise _refusal(run_dir, handle) from None
-    finally:
-        os.close(handle)  # closing releases the probe's shared lock
+    """Refuse a run folder another run holds, before anything is built or printed (`run_lock` is
+    what excludes a second run; this makes its refusal come first, before the dataset summary)."""
+    check_lock_free(RunLayout(run_dir).lock, _busy_message(run_dir))
 
 
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """One `medforget run` per run folder: two would train into the same checkpoints.
-
-    An OS lock (`flock`) on `run.lock`: the kernel releases it when its holder exits or is killed,
-    so a lock left by a killed run is simply free and there is no takeover to race. The file holds
-    the holder's pid (for the message only) and is removed on release; a locker that finds its
-    file was replaced meanwhile (removed by the previous holder) locks the new one instead.
-    """
-    import fcntl
-
-    path = RunLayout(run_dir).lock
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        handle = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            error = _refusal(run_dir, handle)
-            os.close(handle)
-            raise error from None
-        try:
-            if os.stat(path).st_ino == os.fstat(handle).st_ino:
-                break
-        except FileNotFoundError:
-            pass
-        os.close(handle)  # locked a file its previous holder has just removed: try the current one
-    try:
-        os.ftruncate(handle, 0)
-        os.pwrite(handle, str(os.getpid()).encode(), 0)
+    """One `medforget run` per run folder: two would train into the same checkpoints."""
+    with folder_lock(RunLayout(run_dir).lock, _busy_message(run_dir)):
         yield
-    finally:
-        path.unlink(missing_ok=True)  # while still locked: nobody can hold the removed file's lock
-        os.close(handle)
