@@ -194,7 +194,9 @@ def test_build_keeps_each_patients_studies_together(mimic_build: Path, mimic_tre
 def test_cli_build_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["build", "--source", "mimic-cxr", "--size", "mini", "--out", str(tmp_path / "X")]) == 2
     assert "needs --mimic-root" in capsys.readouterr().err
-    args = ["build", "--source", "mimic-cxr", "--mimic-root", str(tmp_path), "--size", "mini"]
+    not_mimic = tmp_path / "downloads"  # beside the output: an output inside an input is refused first
+    not_mimic.mkdir()
+    args = ["build", "--source", "mimic-cxr", "--mimic-root", str(not_mimic), "--size", "mini"]
     assert main([*args, "--out", str(tmp_path / "X")]) == 2
     assert "is not a MIMIC-CXR-JPG tree" in capsys.readouterr().err
     assert not (tmp_path / "X").exists()
