@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import csv
 import io
 import json
@@ -11,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from import_scan import PACKAGE_ROOTS, import_graph
 from scipy.stats import bootstrap as scipy_bootstrap
 
 from medforget_data.cli import main
-from medforget_data.leaderboard import rows as rows_module
 from medforget_data.leaderboard.plot import forget_vs_retain_figure
 from medforget_data.leaderboard.render import to_csv, to_html, to_markdown
 from medforget_data.leaderboard.rows import (
@@ -320,16 +319,15 @@ def test_results_store_the_gaps_and_an_old_file_gets_the_same_when_read(tmp_path
 
 def test_the_leaderboard_modules_import_in_one_direction() -> None:
     """rows ← render, plot ← table ← space, counting imports inside functions: no cycle to hide."""
-    folder = Path(rows_module.__file__).parent
-    imports: dict[str, set[str]] = {}
-    for path in folder.glob("*.py"):
-        found = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
-                "medforget_data.leaderboard"
-            ):
-                found.add(node.module.rsplit(".", 1)[-1])
-        imports[path.stem] = found
+    graph = import_graph(PACKAGE_ROOTS)
+    package = "medforget_data.leaderboard"
+    imports = {
+        module.rsplit(".", 1)[-1] if module != package else "__init__": {
+            target.rsplit(".", 1)[-1] for target in targets if target.startswith(package + ".")
+        }
+        for module, targets in graph.items()
+        if module == package or module.startswith(package + ".")
+    }
     assert imports == {
         "__init__": set(),
         "rows": set(),
