@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from import_scan import PACKAGE_ROOTS, REPO, cycles, import_graph
+from tests.import_scan import PACKAGE_ROOTS, REPO, cycles, import_graph
 
 MAX_FUNCTION_LINES = 80
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from import_scan import PACKAGE_ROOTS, import_graph
 from scipy.stats import bootstrap as scipy_bootstrap
 
 from medforget_data.cli import main
@@ -30,6 +29,7 @@ from medforget_data.scoring.aggregate import mean_ci, mean_gap_ci
 from medforget_data.scoring.results import ItemScore, Results, read_results, write_results
 from medforget_data.scoring.score import aggregate, split_gaps
 from medforget_data.scoring.submission import SubmissionMetadata
+from tests.import_scan import PACKAGE_ROOTS, import_graph
 
 
 def results(method: str, level: str, forget: float, retain: float, dataset_hash: str = "h") -> Results:
