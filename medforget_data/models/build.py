@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from transformers import Qwen2_5_VLForConditionalGeneration
 
 from medforget_data.constants import LEVEL_SPLITS, LEVELS, TRAIN_CONFIG, TRAIN_SPLITS, Level
-from medforget_data.dataset.load import read_split_items
+from medforget_data.dataset.built import BuiltDataset
 from medforget_data.errors import MedForgetError
 from medforget_data.io import os_errors_named, plain_file_mode, read_model, sha256_file, write_model
 from medforget_data.models.configs import MODEL_SPECS, qwen_config
@@ -76,25 +76,26 @@ class ModelRecord(BaseModel):
     history: list[dict[str, int | float]] = []  # per epoch: epoch, loss, seconds
 
 
-def corpus_texts(dataset_dir: Path) -> list[str]:
+def corpus_texts(dataset: BuiltDataset | Path) -> list[str]:
     """Every wording and answer of the build (train, holdout and rephrasings) — the tokenizer's corpus."""
+    dataset = BuiltDataset.of(dataset)
     texts = []
     for split in TRAIN_SPLITS:
         texts += [
             t
-            for item in read_split_items(dataset_dir, TRAIN_CONFIG, split)
+            for item in dataset.items(TRAIN_CONFIG, split)
             for t in (item.question, *item.train_questions[1:], item.answer)
         ]
     for split in LEVEL_SPLITS:
         if split.endswith("_rephrased"):
-            texts += [item.question for item in read_split_items(dataset_dir, LEVELS[0], split)]
+            texts += [item.question for item in dataset.items(LEVELS[0], split)]
     return texts
 
 
 def new_model(
-    config_name: str, dataset_dir: Path, seed: int
+    config_name: str, dataset: BuiltDataset | Path, seed: int
 ) -> tuple[Qwen2_5_VLForConditionalGeneration, ImageQwen2_5_VLProcessor]:
-    tokenizer = train_tokenizer(corpus_texts(dataset_dir), MODEL_SPECS[config_name].vocab_size)
+    tokenizer = train_tokenizer(corpus_texts(dataset), MODEL_SPECS[config_name].vocab_size)
     processor = make_processor(tokenizer)
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(qwen_config(config_name, tokenizer))

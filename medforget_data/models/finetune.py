@@ -57,7 +57,7 @@ def starting_model(recipe: FinetuneRecipe, dataset: BuiltDataset):
     its vision tower and projector frozen (weights in bf16 only with LoRA and bf16 precision)."""
     checkpoint = recipe.checkpoint()
     if checkpoint is None:
-        model, processor = new_model(recipe.model, dataset.folder, recipe.train.seed)
+        model, processor = new_model(recipe.model, dataset, recipe.train.seed)
         return model, processor, recipe.model, None
     if checkpoint_hash(checkpoint) != recipe.checkpoint_hash:
         raise MedForgetError(f"{checkpoint} changed since its recipe was resolved (content hash differs)")
