@@ -55,9 +55,6 @@ class FinetuneRecipe(BaseModel):
             dump["model"] = None
         return dump
 
-    def with_seed(self, seed: int) -> FinetuneRecipe:
-        return self.model_copy(update={"train": self.train.model_copy(update={"seed": seed})})
-
 
 # A project model learns language, images and facts from random weights: long, with a warm-up,
 # its tower pretrained first. `small` on `full` with drawn wordings: classification EM on train
