@@ -101,10 +101,16 @@ def _group_reports(
 
 
 def build_hierarchy(
-    reports: tuple[SourceReport, ...], shape: HierarchyShape, seed: int, real_hierarchy: bool = False
+    reports: tuple[SourceReport, ...],
+    shape: HierarchyShape,
+    seed: int,
+    real_hierarchy: bool = False,
+    identities: IdentityFactory | None = None,
+    id_prefix: str = "",
 ) -> Hierarchy:
+    """The hierarchy of a build; a pretraining corpus passes its own identities and id prefix."""
     rng = np.random.default_rng([seed, 1])
-    identities = IdentityFactory(seed)
+    identities = identities or IdentityFactory(seed)
     groups = _group_reports(reports, shape, real_hierarchy, rng)
     patient_count = min(shape.patients, max(len(groups) - shape.holdout_patients, 0))
     holdout_count = min(shape.holdout_patients, len(groups) - patient_count)
@@ -115,7 +121,9 @@ def build_hierarchy(
         for _ in range(size):
             institutions.append(
                 Institution(
-                    id=f"inst-{len(institutions):02d}", name=identities.hospital(), health_system=system
+                    id=f"{id_prefix}inst-{len(institutions):02d}",
+                    name=identities.hospital(),
+                    health_system=system,
                 )
             )
 
@@ -124,18 +132,18 @@ def build_hierarchy(
     for index, group in enumerate(groups[:patient_count]):
         # Round-robin over a seeded institution order: every institution gets patients.
         institution = institutions[index % len(institutions)]
-        patient = _make_patient(identities, f"patient-{index:04d}", institution.id)
+        patient = _make_patient(identities, f"{id_prefix}patient-{index:04d}", institution.id)
         patients.append(patient)
-        ids = [f"study-{len(studies) + k:04d}" for k in range(len(group))]
+        ids = [f"{id_prefix}study-{len(studies) + k:04d}" for k in range(len(group))]
         studies.extend(_make_studies(identities, patient.id, ids, group))
 
     holdout_patients: list[Patient] = []
     holdout_studies: list[Study] = []
     for index, group in enumerate(groups[patient_count : patient_count + holdout_count]):
         institution = institutions[index % len(institutions)]
-        patient = _make_patient(identities, f"holdout-patient-{index:04d}", institution.id)
+        patient = _make_patient(identities, f"{id_prefix}holdout-patient-{index:04d}", institution.id)
         holdout_patients.append(patient)
-        ids = [f"holdout-study-{len(holdout_studies) + k:04d}" for k in range(len(group))]
+        ids = [f"{id_prefix}holdout-study-{len(holdout_studies) + k:04d}" for k in range(len(group))]
         holdout_studies.extend(_make_studies(identities, patient.id, ids, group))
 
     return Hierarchy(

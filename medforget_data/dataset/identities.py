@@ -7,6 +7,7 @@ on any day.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from faker import Faker
 
@@ -23,19 +24,33 @@ STUDY_RANGE = (dt.date(2012, 1, 1), dt.date(2020, 12, 31))
 
 
 class IdentityFactory:
-    """Unique, seeded identities. One factory per build; calls must come in a fixed order."""
+    """Unique, seeded identities. One factory per build; calls must come in a fixed order.
 
-    def __init__(self, seed: int) -> None:
+    `reserved` values are never handed out (a pretraining corpus reserves the benchmark's names, MRNs
+    and dates); with none reserved every draw is the first, so a benchmark build is unchanged by it.
+    """
+
+    def __init__(self, seed: int | str, reserved: frozenset[str] = frozenset()) -> None:
         self.fake = Faker("en_US")
-        self.fake.seed_instance(seed)
+        self.fake.seed_instance(seed)  # a str seed is digested by random.seed, never by hash()
+        self.reserved = reserved
         self._names: set[str] = set()
 
+    def _fresh(self, draw: Callable[[], str]) -> str:
+        while True:
+            value = draw()
+            if value not in self.reserved:
+                return value
+
     def health_system(self) -> str:
-        return self.fake.unique.company().replace(",", "") + " Health"
+        return self._fresh(lambda: self.fake.unique.company().replace(",", "") + " Health")
 
     def hospital(self) -> str:
-        kind = _HOSPITAL_KINDS[self.fake.random_int(0, len(_HOSPITAL_KINDS) - 1)]
-        return self.fake.unique.city() + " " + kind
+        def draw() -> str:
+            kind = _HOSPITAL_KINDS[self.fake.random_int(0, len(_HOSPITAL_KINDS) - 1)]
+            return self.fake.unique.city() + " " + kind
+
+        return self._fresh(draw)
 
     def sex(self) -> str:
         return self.fake.random_element(("female", "male"))
@@ -45,19 +60,21 @@ class IdentityFactory:
         while True:
             first = self.fake.first_name_female() if sex == "female" else self.fake.first_name_male()
             name = f"{first} {self.fake.last_name()}"
-            if name not in self._names:
+            if name not in self._names and name not in self.reserved:
                 self._names.add(name)
                 return name
 
     def birth_date(self) -> str:
-        return self.fake.date_between_dates(*BIRTH_RANGE).isoformat()
+        return self._fresh(lambda: self.fake.date_between_dates(*BIRTH_RANGE).isoformat())
 
     def mrn(self) -> str:
-        return self.fake.unique.numerify("MRN-########")
+        return self._fresh(lambda: self.fake.unique.numerify("MRN-########"))
 
     def study_dates(self, count: int) -> list[str]:
         """`count` distinct dates in chronological order."""
         dates: set[dt.date] = set()
         while len(dates) < count:
-            dates.add(self.fake.date_between_dates(*STUDY_RANGE))
+            date = self.fake.date_between_dates(*STUDY_RANGE)
+            if date.isoformat() not in self.reserved:
+                dates.add(date)
         return [date.isoformat() for date in sorted(dates)]

@@ -12,7 +12,7 @@ from medforget_data.dataset.hierarchy import SHAPES, build_hierarchy
 from medforget_data.dataset.manifest import BuildConfig
 from medforget_data.dataset.rendering import encode_png, patient_anatomy, render_radiograph
 from medforget_data.dataset.schema import Hierarchy, QAItem, Study
-from medforget_data.dataset.sources import SOURCE_NAMES, Source, SourceOptions, get_source
+from medforget_data.dataset.sources import SOURCE_NAMES, Source, SourceLoad, SourceOptions, get_source
 from medforget_data.dataset.splits import LevelTargets, choose_targets, partition
 from medforget_data.dataset.tasks import hierarchy_items
 from medforget_data.errors import MedForgetError, check_choice
@@ -57,20 +57,35 @@ def render_images(hierarchy: Hierarchy, config: BuildConfig) -> dict[str, bytes]
     return images
 
 
-def materialise(config: BuildConfig) -> Materialised:
+def check_config(config: BuildConfig) -> None:
     check_choice("size", config.size, SIZES)
     check_choice("source", config.source, SOURCE_NAMES)
     if not 32 <= config.image_size <= 1024:
         raise MedForgetError(f"image size {config.image_size} is out of range 32..1024")
+
+
+def load_source(config: BuildConfig) -> tuple[Source, SourceLoad]:
     source = get_source(config.source)
-    loaded = source.load(
-        SourceOptions(seed=config.seed, mimic_root=config.mimic_root, max_patients=config.max_patients)
-    )
+    options = SourceOptions(seed=config.seed, mimic_root=config.mimic_root, max_patients=config.max_patients)
+    return source, source.load(options)
+
+
+def materialise(config: BuildConfig) -> Materialised:
+    check_config(config)
+    source, loaded = load_source(config)
     hierarchy = build_hierarchy(loaded.reports, SHAPES[config.size], config.seed, source.real_hierarchy)
+    return materialise_hierarchy(config, source, hierarchy, loaded.skipped)
+
+
+def materialise_hierarchy(
+    config: BuildConfig, source: Source, hierarchy: Hierarchy, skipped_reports: dict[str, int]
+) -> Materialised:
+    """Items, splits per level and images of a placed hierarchy (a benchmark's or a corpus's)."""
     if len(hierarchy.patients) < 4 or not hierarchy.holdout_patients:
         raise MedForgetError(
-            f"source {config.source} gave too few usable reports ({len(loaded.reports)}) "
-            "for a hierarchy with siblings at every level and a holdout"
+            f"source {config.source} gave too few usable reports ({len(hierarchy.patients)} patients "
+            f"placed, {len(hierarchy.holdout_patients)} held out) for a hierarchy with siblings at every "
+            "level and a holdout"
         )
     items = hierarchy_items(hierarchy, config.seed)
     holdout = [
@@ -94,5 +109,5 @@ def materialise(config: BuildConfig) -> Materialised:
         splits=splits,
         targets=targets,
         images=images,
-        skipped_reports=loaded.skipped,
+        skipped_reports=skipped_reports,
     )
