@@ -20,8 +20,8 @@ from medforget_data.errors import MedForgetError
 
 # Subcommand modules, in the order `medforget --help` lists them.
 SUBCOMMANDS: tuple[str, ...] = (
-    "run", "build", "verify", "info", "finetune", "unlearn", "generate", "score", "attack", "leaderboard",
-    "export",
+    "run", "build", "verify", "info", "pretrain", "finetune", "unlearn", "generate", "score", "attack",
+    "leaderboard", "export",
 )  # fmt: skip
 
 

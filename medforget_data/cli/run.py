@@ -20,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", type=Path, default=None, help="dataset folder (default: the user cache)")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/SOURCE-SIZE-MODEL)")
     parser.add_argument(
-        "--model", default="small", help="model config (tiny, small, base) or a checkpoint folder"
+        "--model",
+        default="small",
+        help="model config (tiny, small, base), pretrained base (tiny-pretrained, …) or checkpoint folder",
     )
     parser.add_argument(
         "--lora-rank", type=int, default=None, help="with a checkpoint: LoRA rank (default 16; 0: full)"

@@ -63,9 +63,7 @@ class Oracle(Method):
         device = str(device_of(model))  # where the vanilla model is
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "oracle"
-            finetune(
-                splits.dataset, out, config.resolved(), oracle_level=splits.level, device=device
-            )
+            finetune(splits.dataset, out, config.resolved(), oracle_level=splits.level, device=device)
             # in the vanilla model's precision (a checkpoint's may be bf16)
             oracle, _, _ = load_model(out, dtype=next(model.parameters()).dtype)
         return oracle.to(device)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from medforget_data.constants import LEVELS, TRAIN_CONFIG, TRAIN_SPLIT
+from medforget_data.constants import HOLDOUT_SPLIT, LEVELS, REPHRASED_SPLITS, TRAIN_CONFIG, TRAIN_SPLIT
 from medforget_data.dataset.built import BuiltDataset
 from medforget_data.dataset.examples import Example
 from medforget_data.errors import MedForgetError, check_choice
@@ -34,10 +34,17 @@ from medforget_data.models.train import CHECKPOINT_DIR, LoopSetup, checkpoint_ex
 from medforget_data.models.vision_pretrain import freeze_vision, pretrain_vision
 
 
-def training_examples(dataset: BuiltDataset | Path, oracle_level: str | None = None) -> list[Example]:
-    """`train`, or for an oracle `train` minus the forget split of `oracle_level`."""
+def training_examples(
+    dataset: BuiltDataset | Path, oracle_level: str | None = None, pretraining: bool = False
+) -> list[Example]:
+    """`train`, or for an oracle `train` minus the forget split of `oracle_level`; for pretraining on a
+    corpus (dataset/corpus.py) everything it holds: train, holdout and every held-out wording."""
     dataset = BuiltDataset.of(dataset)
     examples = dataset.examples(TRAIN_CONFIG, TRAIN_SPLIT)
+    if pretraining:
+        # the level splits' rephrasings are the train items' own, asked in the evaluation wordings
+        rephrased = [e for split in REPHRASED_SPLITS for e in dataset.examples(LEVELS[0], split)]
+        return [*examples, *dataset.examples(TRAIN_CONFIG, HOLDOUT_SPLIT), *rephrased]
     if oracle_level is None:
         return examples
     check_choice("level", oracle_level, LEVELS)
@@ -81,6 +88,7 @@ def finetune(
     oracle_level: str | None = None,
     resume: bool = False,
     device: str = "cpu",
+    pretraining: bool = False,
 ) -> ModelRecord:
     """Train a model by `recipe` and save it to `out_dir` (epoch checkpoints under it while training).
 
@@ -96,14 +104,16 @@ def finetune(
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if recipe.lora:
         model = add_lora(model, recipe.lora)
-    examples = training_examples(dataset, oracle_level)
+    examples = training_examples(dataset, oracle_level, pretraining)
     encoder = Encoder(processor)
     began = time.perf_counter()
     vision_accuracy = None
     if recipe.checkpoint() is None and train_config.vision_pretrain_epochs > 0:
         vision_accuracy = pretrained_tower(model, encoder, examples, recipe, out_dir, resume, device)
         freeze_vision(model)
-    setup = LoopSetup(label="fine-tuning", checkpoint_root=out_dir, resume=resume)
+    setup = LoopSetup(
+        label="pretraining" if pretraining else "fine-tuning", checkpoint_root=out_dir, resume=resume
+    )
     # each epoch asks every item in one of its training wordings (drawn from the seed and epoch)
     history = train(model.to(device), WordingDraws(encoder, examples), encoder.pad_id, train_config, setup)
     if recipe.lora:
@@ -115,7 +125,7 @@ def finetune(
         dataset_hash=dataset.dataset_hash,
         parameters=sum(p.numel() for p in model.parameters()),
         recipe=Recipe(
-            mode="oracle" if oracle_level else "vanilla",
+            mode="pretraining" if pretraining else "oracle" if oracle_level else "vanilla",
             oracle_level=oracle_level,
             train_items=len(examples),
             finetune=recipe,

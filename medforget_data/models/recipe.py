@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medforget_data.constants import DEFAULT_SEED
 from medforget_data.errors import MedForgetError
-from medforget_data.models.configs import MODEL_NAMES, MODEL_SPECS, ModelSpec
+from medforget_data.models.configs import MODEL_NAMES, MODEL_SPECS, PRETRAINING_FILE, ModelSpec
 from medforget_data.models.lora import PUBLISHED_LORA, LoraSettings
 from medforget_data.models.train import Precision, TrainConfig
 
@@ -71,6 +71,23 @@ CHECKPOINT_DEFAULTS = {
 }
 
 
+# A project base (models/pretrain.py; a folder with PRETRAINING_FILE) already reads reports, frames and
+# images: only the facts are new. Its language model fine-tunes in full (LoRA measured against it on
+# memorisation and time: BENCHMARKS.md, issue 30), its tower and projector frozen like any checkpoint's.
+BASE_DEFAULTS = {
+    "epochs": 12,
+    "batch_size": 16,
+    "lr": 1e-3,
+    "warmup_fraction": 0.05,
+    "vision_pretrain_epochs": 0,
+}
+BASE_LORA: LoraSettings | None = None
+
+
+def is_project_base(folder: Path) -> bool:
+    return (Path(folder) / PRETRAINING_FILE).is_file()
+
+
 def resolve_recipe(
     model: str | Path, options: RecipeOptions, checkpoint_hash: str | None = None
 ) -> FinetuneRecipe:
@@ -93,9 +110,11 @@ def resolve_recipe(
         if set_numbers.get("vision_pretrain_epochs"):
             raise MedForgetError("vision pretraining is for the project's own models, not a checkpoint")
         spec = None
-        numbers = {**CHECKPOINT_DEFAULTS, **set_numbers}
-        rank = PUBLISHED_LORA.rank if options.lora_rank is None else options.lora_rank
-        alpha = PUBLISHED_LORA.alpha if options.lora_alpha is None else options.lora_alpha
+        base = is_project_base(Path(model))
+        numbers = {**(BASE_DEFAULTS if base else CHECKPOINT_DEFAULTS), **set_numbers}
+        default_lora = BASE_LORA if base else PUBLISHED_LORA
+        rank = (default_lora.rank if default_lora else 0) if options.lora_rank is None else options.lora_rank
+        alpha = options.lora_alpha or (default_lora.alpha if default_lora else PUBLISHED_LORA.alpha)
         lora = LoraSettings(rank=rank, alpha=alpha) if rank else None
     train = TrainConfig(seed=options.seed, precision=options.precision, **numbers)
     return FinetuneRecipe(

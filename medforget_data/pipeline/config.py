@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from medforget_data.constants import DEFAULT_SEED, LEVELS, REFERENCE_METHODS
 from medforget_data.errors import check_choice
 from medforget_data.methods import METHOD_NAMES
-from medforget_data.models.configs import MODEL_NAMES
+from medforget_data.models.configs import MODEL_NAMES, PRETRAINED_NAMES
 from medforget_data.models.device import check_device
 from medforget_data.models.families import family_of_folder
 from medforget_data.models.recipe import FinetuneRecipe, RecipeOptions
@@ -21,7 +21,9 @@ UNLEARNING_METHODS: tuple[str, ...] = tuple(m for m in METHOD_NAMES if m not in 
 class RunConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    model: str = "small"  # a project model config, or a checkpoint folder (Qwen2.5-VL, LLaVA)
+    # a project model config, a pretrained base ("small-pretrained": built on first use, then fine-tuned
+    # as a checkpoint), or a checkpoint folder (Qwen2.5-VL, LLaVA)
+    model: str = "small"
     lora_rank: int | None = Field(default=None, ge=0)  # checkpoints: None = the recipe's, 0 = full
     methods: tuple[str, ...] = UNLEARNING_METHODS
     levels: tuple[str, ...] = LEVELS
@@ -39,12 +41,12 @@ class RunConfig(BaseModel):
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
-        if value in MODEL_NAMES:
+        if value in MODEL_NAMES or value in PRETRAINED_NAMES:
             return value
         if Path(value).is_dir():
             family_of_folder(Path(value))  # an unsupported model_type is refused before anything runs
             return str(Path(value).resolve())
-        check_choice("model config", value, MODEL_NAMES)  # neither: names the configs
+        check_choice("model config", value, (*MODEL_NAMES, *PRETRAINED_NAMES))  # neither: names them
         return value
 
     @field_validator("device")
@@ -54,13 +56,17 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _rank_needs_a_checkpoint(self) -> RunConfig:
-        if self.lora_rank and self.checkpoint() is None:
-            raise ValueError("lora_rank needs a checkpoint folder as the model")
+        if self.lora_rank and self.checkpoint() is None and self.pretrained() is None:
+            raise ValueError("lora_rank needs a checkpoint folder or a pretrained base as the model")
         return self
 
     def checkpoint(self) -> Path | None:
-        """The checkpoint folder the run fine-tunes, or None for a project model config."""
-        return None if self.model in MODEL_NAMES else Path(self.model)
+        """The checkpoint folder the run fine-tunes, or None for a project model config or base."""
+        return None if self.model in (*MODEL_NAMES, *PRETRAINED_NAMES) else Path(self.model)
+
+    def pretrained(self) -> str | None:
+        """The pretrained base's name when the run fine-tunes one (its folder is resolved by the run)."""
+        return self.model if self.model in PRETRAINED_NAMES else None
 
     @field_validator("methods")
     @classmethod

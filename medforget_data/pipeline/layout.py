@@ -14,11 +14,12 @@ from pydantic import BaseModel, ConfigDict
 from medforget_data.constants import Level
 from medforget_data.scoring.results import results_path
 
-StageKind = Literal["model", "cell"]
+StageKind = Literal["base", "model", "cell"]
 
 
 class Stage(BaseModel):
-    """A model training (vanilla: no level; an oracle: its level) or one table cell (level × method)."""
+    """The pretrained base (cached per machine, outside the run folder), a model training (vanilla: no
+    level; an oracle: its level) or one table cell (level × method)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -29,6 +30,10 @@ class Stage(BaseModel):
     @classmethod
     def model(cls, oracle_level: Level | None) -> Stage:
         return cls(kind="model", level=oracle_level)
+
+    @classmethod
+    def base(cls) -> Stage:
+        return cls(kind="base")
 
     @classmethod
     def cell(cls, level: Level, method: str) -> Stage:
@@ -42,6 +47,8 @@ class Stage(BaseModel):
     @property
     def name(self) -> str:
         """The marker's file stem and the stage's label in `timings.json`."""
+        if self.kind == "base":
+            return "base"
         if self.kind == "model":
             return f"model-{self.model_name}"
         return f"cell-{self.level}-{self.method}"

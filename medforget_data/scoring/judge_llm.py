@@ -61,6 +61,7 @@ class LLMJudgeConfig(BaseModel):
         if value and (parsed.scheme not in ("http", "https") or not parsed.netloc):
             raise ValueError(f"{value!r} is not an http(s):// URL")
         return value
+
     model: str = Field(default_factory=lambda: os.environ.get(ENV_MODEL, ""))
     api_key: str = Field(default_factory=lambda: os.environ.get(ENV_API_KEY, ""), repr=False)
     cache_dir: Path | None = None  # default: <medforget cache>/judge
