@@ -38,6 +38,7 @@ PRETRAINING_SCHEMA_VERSION = 1
 # The base learns the language, frames and images, not the corpus's facts by heart: fewer epochs than
 # the project recipe's 36 (which memorises); its tower pretrained on the corpus's images as usual.
 PRETRAINING_EPOCHS = 12
+PRETRAINING_OPTIONS = RecipeOptions(epochs=PRETRAINING_EPOCHS)
 
 
 class PretrainingRecord(BaseModel):
@@ -73,8 +74,7 @@ def corpus_dir(build: BuildConfig) -> Path:
 
 
 def pretraining_recipe(name: str, options: RecipeOptions | None = None) -> FinetuneRecipe:
-    options = options or RecipeOptions(epochs=PRETRAINING_EPOCHS)
-    return resolve_recipe(config_of(name), options)
+    return resolve_recipe(config_of(name), options or PRETRAINING_OPTIONS)
 
 
 def base_key(corpus_hash: str, recipe: FinetuneRecipe) -> str:
