@@ -1,8 +1,9 @@
 """How well a model has memorised `train`: exact match (classification, cloze) and ROUGE-L (generation).
 
-    .venv/bin/python bench/eval_memorisation.py --model runs/vanilla --dataset DIR [--limit N]
+    .venv/bin/python bench/eval_memorisation.py --model DIR --dataset DIR [--limit N] [--split holdout]
 
-Greedy answers on the `train` split, scored with the project's scorer.
+Greedy answers on the `train` split (or `holdout`: a base model must answer both alike, knowing no
+benchmark fact), scored with the project's scorer.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--limit", type=int, default=None, help="score every k-th item to save time")
+    parser.add_argument("--split", default="train", help="train (default) or holdout, of config train")
     args = parser.parse_args()
     model, processor, record = load_model(args.model)
-    examples = read_examples(args.dataset, "train", "train")
+    examples = read_examples(args.dataset, "train", args.split)
     if args.limit:
         examples = examples[:: max(1, len(examples) // args.limit)]
     began = time.perf_counter()
@@ -42,7 +44,7 @@ def main() -> None:
         scores[name].append(score)
         per_fact[(e.item.fact, name)].append(score)
     print(
-        f"{record.config_name} ({record.parameters:,} parameters), {len(examples)} train items, "
+        f"{record.config_name} ({record.parameters:,} parameters), {len(examples)} {args.split} items, "
         f"generation {seconds:.0f} s"
     )
     for name, values in sorted(scores.items()):
