@@ -45,7 +45,9 @@ def few_train_items(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         finetune_module,
         "training_examples",
-        lambda dataset_dir, oracle_level=None: original(dataset_dir, oracle_level)[:TRAIN_ITEMS],
+        lambda dataset_dir, oracle_level=None, pretraining=False: original(
+            dataset_dir, oracle_level, pretraining
+        )[:TRAIN_ITEMS],
     )
 
 
