@@ -28,6 +28,7 @@ from medforget_data.dataset.materialise import (
     check_config,
     load_source,
     materialise_hierarchy,
+    render_images,
 )
 from medforget_data.dataset.schema import Hierarchy, SourceReport, Study
 from medforget_data.dataset.sources import Source
@@ -180,7 +181,7 @@ def materialise_corpus(config: BuildConfig) -> tuple[Materialised, CorpusRecord]
         ),
     )
     built = materialise_hierarchy(config, corpus_source, hierarchy, {})
-    benchmark_images = image_hashes(materialise_hierarchy(config, source, benchmark, {}).images)
+    benchmark_images = image_hashes(render_images(benchmark, config))  # the images alone, not its splits
     found = leakage(benchmark, hierarchy, benchmark_images, image_hashes(built.images))
     if not found.clean:
         leaked = ", ".join(f"{kind} {n}" for kind, n in found.shared.items() if n)
