@@ -19,11 +19,19 @@ SECTIONS: tuple[SectionName, ...] = get_args(SectionName)
 Variant = Literal["original", "rephrased"]
 VARIANTS: tuple[Variant, ...] = get_args(Variant)
 
-# Splits of each level config. The first three partition `train` by node (design §6).
+# Splits of each level config (design §6, §10). forget, retain, sibling and the unlearner's halves
+# partition `train` by node. The unlearner's halves (a seeded half of the retain nodes and of each
+# target's sibling nodes) are what a method may train and select on besides `forget`; `retain`,
+# `sibling`, their rephrasings and `holdout` are report-only.
 PARTITION_SPLITS: tuple[str, ...] = ("forget", "retain", "sibling")
 REPHRASED_SPLITS: tuple[str, ...] = tuple(f"{split}_rephrased" for split in PARTITION_SPLITS)
 HOLDOUT_SPLIT = "holdout"
-LEVEL_SPLITS: tuple[str, ...] = (*PARTITION_SPLITS, *REPHRASED_SPLITS, HOLDOUT_SPLIT)
+UNLEARNER_SPLITS: tuple[str, ...] = ("unlearn_retain", "unlearn_sibling")
+# What a method sees: forget and the unlearner's halves, nothing else (methods/base.py UnlearnSplits).
+UNLEARNER_VIEW: tuple[str, ...] = ("forget", *UNLEARNER_SPLITS)
+# What is generated, scored and reported per level.
+REPORTED_SPLITS: tuple[str, ...] = (*PARTITION_SPLITS, *REPHRASED_SPLITS, HOLDOUT_SPLIT)
+LEVEL_SPLITS: tuple[str, ...] = (*REPORTED_SPLITS, *UNLEARNER_SPLITS)
 
 TRAIN_CONFIG = "train"
 TRAIN_SPLIT = "train"

@@ -54,7 +54,7 @@ def attacked(model, processor, record, dataset: Path, method: str, oracle: Resul
 @pytest.fixture(scope="module")
 def models(synthetic_mini_dir: Path):
     splits = load_unlearn_splits(synthetic_mini_dir, "patient")
-    shared = splits.sibling + splits.retain[:40]
+    shared = splits.unlearn_sibling + splits.unlearn_retain[:40]
     vanilla = tiny_trained_on(synthetic_mini_dir, splits.forget + shared)
     oracle = tiny_trained_on(synthetic_mini_dir, shared)  # the same recipe without the forget split
     record = ModelRecord(

@@ -186,7 +186,7 @@ def test_institution_level_on_a_build_forms_one_direction_per_forgotten_patient(
 ) -> None:
     splits = load_unlearn_splits(synthetic_mini_dir, "institution")
     forget = [e.item for e in splits.forget]
-    pool = [e.item for e in splits.retain + splits.sibling]
+    pool = [e.item for e in splits.unlearn_retain + splits.unlearn_sibling]
     groups = direction_groups("institution", forget, pool, "per_child", "published", splits.health_system)
     patients = {(i.institution_id, i.patient_id) for i in forget}
     assert len(patients) > 1 and sorted(g.key for g in groups) == sorted(patients)

@@ -12,7 +12,7 @@ from medforget_data.cli.finetune import (
     dataset_dir,
     dataset_inputs,
 )
-from medforget_data.constants import DEFAULT_SEED, LEVEL_SPLITS
+from medforget_data.constants import DEFAULT_SEED, LEVEL_SPLITS, REPORTED_SPLITS
 
 if TYPE_CHECKING:  # the model stack is imported only once the arguments are checked
     from medforget_data.models.build import Recipe
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_dataset_options(parser)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--level", required=True)
-    parser.add_argument("--splits", nargs="+", default=list(LEVEL_SPLITS))
+    parser.add_argument("--splits", nargs="+", default=list(REPORTED_SPLITS))
     parser.add_argument("--out", type=Path, required=True, help="submission file to write")
     parser.add_argument(
         "--method", default=None, help="method recorded in the submission (default: the model folder's)"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from medforget_data.constants import LEVEL_SPLITS, LEVELS
+from medforget_data.constants import LEVELS, REPHRASED_SPLITS, REPORTED_SPLITS
 from medforget_data.dataset.examples import Example, read_examples
 from medforget_data.dataset.load import read_split_items
 from medforget_data.dataset.manifest import Manifest, read_manifest
@@ -54,9 +54,26 @@ class BuiltDataset:
         )
 
     def level_items(self, level: str) -> dict[str, list[QAItem]]:
-        """Every split of a level's config, by split name."""
+        """Every reported split of a level's config (what a submission answers), by split name."""
         check_choice("level", level, LEVELS)
-        return {split: self.items(level, split) for split in LEVEL_SPLITS}
+        return {split: self.items(level, split) for split in REPORTED_SPLITS}
+
+    def rephrased_items(self) -> list[QAItem]:
+        """Every rephrased item of any level, once each (first by level, then split order): the train
+        items asked in held-out wordings, as far as the levels report them (the tokenizer's corpus)."""
+        return self._rephrased(self.items, lambda item: item.id)
+
+    def rephrased_examples(self) -> list[Example]:
+        """`rephrased_items` with their images (a pretraining corpus trains on them)."""
+        return self._rephrased(self.examples, lambda example: example.item.id)
+
+    def _rephrased(self, read: Callable[[str, str], list[T]], item_id: Callable[[T], str]) -> list[T]:
+        found: dict[str, T] = {}
+        for level in LEVELS:
+            for split in REPHRASED_SPLITS:
+                for row in read(level, split):
+                    found.setdefault(item_id(row), row)
+        return list(found.values())
 
     def hierarchy(self) -> Hierarchy:
         return self._once(("hierarchy",), lambda: Hierarchy.read(self.folder))

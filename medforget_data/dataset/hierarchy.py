@@ -26,7 +26,8 @@ class HierarchyShape(BaseModel):
 SHAPES: dict[Size, HierarchyShape] = {
     # ~350 studies × ~11 items ≈ 3,840 trained instances, as in the published benchmark.
     "full": HierarchyShape(institutions_per_system=(3, 3, 2), patients=140, holdout_patients=24),
-    "mini": HierarchyShape(institutions_per_system=(2, 2), patients=16, holdout_patients=4),
+    # a system of three: the lone institution target keeps a sibling for each half (design §10)
+    "mini": HierarchyShape(institutions_per_system=(3, 2), patients=16, holdout_patients=4),
 }
 
 

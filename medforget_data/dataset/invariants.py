@@ -14,6 +14,7 @@ from medforget_data.constants import (
     TRAIN_CONFIG,
     TRAIN_SPLIT,
     TRAIN_SPLITS,
+    UNLEARNER_SPLITS,
 )
 from medforget_data.dataset.manifest import (
     MANIFEST_FILE,
@@ -22,11 +23,15 @@ from medforget_data.dataset.manifest import (
 )
 from medforget_data.dataset.schema import Hierarchy, QAItem
 from medforget_data.dataset.sources import get_source
-from medforget_data.dataset.splits import node_at, parent_key
+from medforget_data.dataset.splits import node_at, parent_key, unit_at
 from medforget_data.errors import MedForgetError
 from medforget_data.io import sha256_file
 
 Splits = dict[str, dict[str, list[QAItem]]]
+# The splits of a level that partition `train` by node: the reported three and the unlearner's halves.
+TRAIN_PARTITION: tuple[str, ...] = (*PARTITION_SPLITS, *UNLEARNER_SPLITS)
+SIBLING_SPLITS: tuple[str, ...] = ("sibling", "unlearn_sibling")
+RETAIN_SPLITS: tuple[str, ...] = ("retain", "unlearn_retain")
 # What a rephrased row has of its own; everything else (answer, options, task, node, …) is its original's.
 REPHRASED_OWN_FIELDS = frozenset({"id", "question", "variant", "train_questions"})
 
@@ -111,30 +116,30 @@ def check_level(
     for split in LEVEL_SPLITS:
         if not splits.get(split):
             problems.append(f"{level}/{split} is empty")
-    ids = {split: {item.id for item in splits.get(split, [])} for split in PARTITION_SPLITS}
+    ids = {split: {item.id for item in splits.get(split, [])} for split in TRAIN_PARTITION}
     union = set().union(*ids.values())
     if sum(len(v) for v in ids.values()) != len(union):
-        problems.append(f"{level}: forget, retain and sibling overlap")
+        problems.append(f"{level}: {', '.join(TRAIN_PARTITION)} overlap")
     if union != {item.id for item in train}:
-        problems.append(f"{level}: forget ∪ retain ∪ sibling differs from train")
+        problems.append(f"{level}: the union of {', '.join(TRAIN_PARTITION)} differs from train")
     health_system = hierarchy.health_systems()
     target_parents = {parent_key(node, level, health_system) for node in targets}
     split_of_node: dict[tuple[str, ...], set[str]] = defaultdict(set)
-    for split in PARTITION_SPLITS:
+    for split in TRAIN_PARTITION:
         for item in splits.get(split, []):
             node = node_at(item, level)
-            if node is not None:
-                split_of_node[node].add(split)
+            split_of_node[unit_at(item, level)].add(split)
             in_target = node is not None and node in targets
             if in_target != (split == "forget"):
                 problems.append(
                     f"{level}: item {item.id} (node {node}) is in {split} but "
                     f"{'is' if in_target else 'is not'} under a forget target"
                 )
-            if split == "sibling" and (
-                node is None or parent_key(node, level, health_system) not in target_parents
-            ):
-                problems.append(f"{level}: sibling item {item.id} shares no parent with a target")
+            shares_parent = node is not None and parent_key(node, level, health_system) in target_parents
+            if split in SIBLING_SPLITS and not shares_parent:
+                problems.append(f"{level}: {split} item {item.id} shares no parent with a target")
+            if split in RETAIN_SPLITS and shares_parent:
+                problems.append(f"{level}: {split} item {item.id} shares a parent with a target")
     for node, found in split_of_node.items():
         if len(found) > 1:
             problems.append(f"{level}: node {node} is split across {sorted(found)}")

@@ -12,8 +12,9 @@ from medforget_data.errors import MedForgetError
 
 MANIFEST_FILE = "manifest.json"
 HIERARCHY_FILE = "hierarchy.json"
-# The cache keys builds by it. 2: the train_questions column; 3: wordings from shared frames (issue 18)
-FORMAT_VERSION = 3
+# The cache keys builds by it. 2: the train_questions column; 3: wordings from shared frames (issue 18);
+# 4: the unlearner's halves, unlearn_retain and unlearn_sibling (issue 31)
+FORMAT_VERSION = 4
 
 
 def parquet_name(config: str, split: str) -> str:

@@ -13,7 +13,7 @@ from medforget_data.dataset.manifest import BuildConfig
 from medforget_data.dataset.rendering import encode_png, patient_anatomy, render_radiograph
 from medforget_data.dataset.schema import Hierarchy, QAItem, Study
 from medforget_data.dataset.sources import SOURCE_NAMES, Source, SourceLoad, SourceOptions, get_source
-from medforget_data.dataset.splits import LevelTargets, choose_targets, partition
+from medforget_data.dataset.splits import LevelTargets, choose_targets, choose_unlearner_nodes, partition
 from medforget_data.dataset.tasks import hierarchy_items
 from medforget_data.errors import MedForgetError, check_choice
 
@@ -97,7 +97,8 @@ def materialise_hierarchy(
     targets: dict[str, LevelTargets] = {}
     for level in LEVELS:
         try:
-            targets[level] = choose_targets(items, hierarchy, level, config.seed)
+            chosen = choose_targets(items, hierarchy, level, config.seed)
+            targets[level] = choose_unlearner_nodes(items, hierarchy, chosen, config.seed)
         except ValueError as error:
             raise MedForgetError(str(error)) from None
         splits[level] = {**partition(items, hierarchy, targets[level]), HOLDOUT_SPLIT: holdout}

@@ -1,8 +1,13 @@
-"""Targets and splits per level (design §6).
+"""Targets and splits per level (design §6, §10).
 
 An item's node path is (institution, patient, study, section-or-None); at level L its
 node is the prefix of that path down to L. A section-level node exists only for section
 facts: a study's own facts sit at study depth, so they are never siblings of a section.
+
+The unlearner's halves: a seeded half of the retain nodes (`unlearn_retain`) and of each target
+parent's sibling nodes (`unlearn_sibling`) are what a method may train and select on; the other
+halves stay `retain` and `sibling`, report-only. Rephrasings of the unlearner's nodes are in no
+level split: they would let a selection reach the reported wordings' facts.
 """
 
 from __future__ import annotations
@@ -13,7 +18,14 @@ from collections.abc import Callable, Hashable
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from medforget_data.constants import LEVELS, PARTITION_SPLITS, Level
+from medforget_data.constants import (
+    HOLDOUT_SPLIT,
+    LEVEL_SPLITS,
+    LEVELS,
+    PARTITION_SPLITS,
+    UNLEARNER_SPLITS,
+    Level,
+)
 from medforget_data.dataset.schema import Hierarchy, QAItem
 
 Node = tuple[str, ...]
@@ -21,12 +33,14 @@ TARGET_FRACTION = 0.05  # of patients, studies and sections; the institution lev
 
 
 class LevelTargets(BaseModel):
-    """The forget targets of one level, as node paths."""
+    """The forget targets of one level, and the nodes of the unlearner's halves, as node paths."""
 
     model_config = ConfigDict(frozen=True)
 
     level: Level
     targets: tuple[Node, ...]
+    unlearn_retain: tuple[Node, ...] = ()
+    unlearn_sibling: tuple[Node, ...] = ()
 
 
 def item_path(item: QAItem) -> Node:
@@ -42,6 +56,11 @@ def node_at(item: QAItem, level: Level) -> Node | None:
     return path[:depth]
 
 
+def unit_at(item: QAItem, level: Level) -> Node:
+    """The node an item is split by: its node at `level`, or its study for a study fact at section level."""
+    return node_at(item, level) or item_path(item)[: LEVELS.index(level)]
+
+
 def parent_key(node: Node, level: Level, health_system: dict[str, str]) -> Hashable:
     """The parent that defines siblings: the health system for institutions, else the path prefix."""
     if level == "institution":
@@ -54,7 +73,7 @@ def level_nodes(items: list[QAItem], level: Level) -> list[Node]:
 
 
 def choose_targets(items: list[QAItem], hierarchy: Hierarchy, level: Level, seed: int) -> LevelTargets:
-    """Seeded targets of `level`, each keeping at least one non-target sibling under its parent."""
+    """Seeded targets of `level`, each keeping a non-target sibling under its parent (a lone target two)."""
     health_system = hierarchy.health_systems()
     nodes = level_nodes(items, level)
     by_parent: dict[Hashable, list[Node]] = defaultdict(list)
@@ -63,25 +82,26 @@ def choose_targets(items: list[QAItem], hierarchy: Hierarchy, level: Level, seed
     wanted = 1 if level == "institution" else max(1, round(TARGET_FRACTION * len(nodes)))
     rng = np.random.default_rng([seed, 3, LEVELS.index(level)])
     remaining = {parent: len(children) for parent, children in by_parent.items()}
+    # A target leaves a sibling behind; a lone target two, so both sibling halves get one (design §10).
+    children_needed = 3 if wanted == 1 else 2
     targets: list[Node] = []
     for index in rng.permutation(len(nodes)):
         node = nodes[index]
         parent = parent_key(node, level, health_system)
-        if remaining[parent] >= 2:  # the target leaves at least one sibling behind
+        if remaining[parent] >= children_needed:
             targets.append(node)
             remaining[parent] -= 1
             if len(targets) == wanted:
                 break
     if not targets:
-        raise ValueError(f"no {level} node has a sibling; the hierarchy is too small")
+        raise ValueError(f"no {level} node has enough siblings; the hierarchy is too small")
     return LevelTargets(level=level, targets=tuple(sorted(targets)))
 
 
-def split_assigner(hierarchy: Hierarchy, targets: LevelTargets) -> Callable[[QAItem], str]:
-    """A function item -> 'forget' | 'sibling' | 'retain' for the level of `targets`."""
-    level = targets.level
+def report_assigner(hierarchy: Hierarchy, level: Level, targets: tuple[Node, ...]) -> Callable[[QAItem], str]:
+    """A function item -> 'forget' | 'sibling' | 'retain' by the targets alone (before any halving)."""
     health_system = hierarchy.health_systems()
-    target_nodes = set(targets.targets)
+    target_nodes = set(targets)
     target_parents = {parent_key(node, level, health_system) for node in target_nodes}
 
     def assign(item: QAItem) -> str:
@@ -97,12 +117,66 @@ def split_assigner(hierarchy: Hierarchy, targets: LevelTargets) -> Callable[[QAI
     return assign
 
 
+def _seeded_half(nodes: list[Node], rng: np.random.Generator) -> list[Node]:
+    """Half of `nodes` (an odd one out goes either way by a coin)."""
+    count = len(nodes) // 2 + (len(nodes) % 2) * int(rng.integers(2))
+    return [nodes[index] for index in sorted(rng.permutation(len(nodes))[:count])]
+
+
+def choose_unlearner_nodes(
+    items: list[QAItem], hierarchy: Hierarchy, targets: LevelTargets, seed: int
+) -> LevelTargets:
+    """`targets` with the unlearner's halves: a seeded half of the retain nodes and of each target
+    parent's sibling nodes. Each of the four halves is non-empty, or the hierarchy is too small."""
+    level = targets.level
+    assign = report_assigner(hierarchy, level, targets.targets)
+    health_system = hierarchy.health_systems()
+    retain = sorted({unit_at(item, level) for item in items if assign(item) == "retain"})
+    siblings: dict[Hashable, set[Node]] = defaultdict(set)
+    for item in items:
+        if assign(item) == "sibling":
+            node = unit_at(item, level)
+            siblings[parent_key(node, level, health_system)].add(node)
+    rng = np.random.default_rng([seed, 4, LEVELS.index(level)])
+    unlearn_retain = _seeded_half(retain, rng)
+    unlearn_sibling = [
+        node for parent in sorted(siblings) for node in _seeded_half(sorted(siblings[parent]), rng)
+    ]
+    sibling_count = sum(len(nodes) for nodes in siblings.values())
+    if not (0 < len(unlearn_retain) < len(retain) and 0 < len(unlearn_sibling) < sibling_count):
+        raise ValueError(
+            f"{level}: {len(retain)} retain and {sibling_count} sibling nodes cannot be halved between "
+            "the unlearner and the report; the hierarchy is too small"
+        )
+    return targets.model_copy(
+        update={
+            "unlearn_retain": tuple(sorted(unlearn_retain)),
+            "unlearn_sibling": tuple(sorted(unlearn_sibling)),
+        }
+    )
+
+
+def split_assigner(hierarchy: Hierarchy, targets: LevelTargets) -> Callable[[QAItem], str]:
+    """A function item -> its split at the level of `targets` (forget, retain, sibling, an unlearner half)."""
+    report = report_assigner(hierarchy, targets.level, targets.targets)
+    halves = {node: split for split in UNLEARNER_SPLITS for node in getattr(targets, split)}
+
+    def assign(item: QAItem) -> str:
+        split = report(item)
+        return split if split == "forget" else halves.get(unit_at(item, targets.level), split)
+
+    return assign
+
+
 def partition(items: list[QAItem], hierarchy: Hierarchy, targets: LevelTargets) -> dict[str, list[QAItem]]:
-    """Original items by split (forget, retain, sibling) and rephrased items by `<split>_rephrased`."""
+    """Original items by split (forget, retain, sibling, the unlearner's halves) and rephrased items of the
+    reported ones by `<split>_rephrased`; the unlearner's rephrasings are in no split."""
     assign = split_assigner(hierarchy, targets)
-    splits: dict[str, list[QAItem]] = {name: [] for name in PARTITION_SPLITS}
-    splits.update({f"{name}_rephrased": [] for name in PARTITION_SPLITS})
+    splits: dict[str, list[QAItem]] = {name: [] for name in LEVEL_SPLITS if name != HOLDOUT_SPLIT}
     for item in items:
         split = assign(item)
-        splits[split if item.variant == "original" else f"{split}_rephrased"].append(item)
+        if item.variant == "original":
+            splits[split].append(item)
+        elif split in PARTITION_SPLITS:
+            splits[f"{split}_rephrased"].append(item)
     return splits

@@ -17,7 +17,7 @@ from medforget_data.dataset.built import BuiltDataset
 from medforget_data.errors import MedForgetError
 from medforget_data.methods import get_method
 from medforget_data.methods.base import MethodConfig, load_unlearn_splits
-from medforget_data.methods.simple import OracleConfig, oracle_config_from_record
+from medforget_data.methods.simple import Oracle, OracleConfig, oracle_config_from_record
 from medforget_data.models.build import ModelRecord, UnlearnRecipe
 
 UNLEARN_RECORD_SCHEMA_VERSION = 1
@@ -60,9 +60,11 @@ def apply_method(
     dataset = BuiltDataset.of(dataset)
     if record.dataset_hash != dataset.dataset_hash:
         raise MedForgetError(f"the model was trained on another dataset than {dataset.folder}")
-    splits = load_unlearn_splits(dataset, level)
     began = time.perf_counter()
-    model = method.unlearn(model, processor, splits, config)
+    if isinstance(method, Oracle):  # a reference, not an unlearner: it retrains on train minus forget
+        model = method.retrain(model, dataset, level, config)
+    else:
+        model = method.unlearn(model, processor, load_unlearn_splits(dataset, level), config)
     wall = time.perf_counter() - began
     step = UnlearnRecipe(method=name, level=level)
     previous = record.recipe.unlearn

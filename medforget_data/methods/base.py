@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from medforget_data.constants import LEVELS
+from medforget_data.constants import LEVELS, UNLEARNER_VIEW
 from medforget_data.dataset.built import BuiltDataset
 from medforget_data.dataset.examples import Example
 from medforget_data.dataset.schema import QAItem
@@ -28,14 +28,15 @@ class MethodConfig(BaseModel):
 
 @dataclass(frozen=True)
 class UnlearnSplits:
-    """What a method may see: a level's forget, retain and sibling examples, and the hierarchy's systems."""
+    """What a method may see (design §10), and nothing else: a level's `forget` examples and the
+    unlearner's halves, `unlearn_retain` and `unlearn_sibling`, with the hierarchy's systems (sibling
+    parents). The report-only splits (`retain`, `sibling`, every rephrasing, `holdout`) never reach it."""
 
     level: str
     forget: list[Example]
-    retain: list[Example]
-    sibling: list[Example]
+    unlearn_retain: list[Example]
+    unlearn_sibling: list[Example]
     health_system: dict[str, str] = field(default_factory=dict)  # institution id → system (sibling parents)
-    dataset: BuiltDataset | None = None  # the oracle retrains from the dataset
 
     def node(self, item: QAItem) -> tuple[str, ...] | None:
         return node_at(item, self.level)
@@ -65,14 +66,14 @@ class Method:
 
 
 def load_unlearn_splits(dataset: BuiltDataset | Path, level: str) -> UnlearnSplits:
-    """A level's forget/retain/sibling examples (with images) from a built dataset."""
+    """A level's unlearner view (forget and the unlearner's halves, with images) from a built dataset."""
     check_choice("level", level, LEVELS)
     dataset = BuiltDataset.of(dataset)
+    forget, unlearn_retain, unlearn_sibling = (dataset.examples(level, split) for split in UNLEARNER_VIEW)
     return UnlearnSplits(
         level=level,
-        forget=dataset.examples(level, "forget"),
-        retain=dataset.examples(level, "retain"),
-        sibling=dataset.examples(level, "sibling"),
+        forget=forget,
+        unlearn_retain=unlearn_retain,
+        unlearn_sibling=unlearn_sibling,
         health_system=dataset.hierarchy().health_systems(),
-        dataset=dataset,
     )

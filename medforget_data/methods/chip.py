@@ -232,11 +232,12 @@ class CHIP(Method):
         torch.manual_seed(config.seed)
         modules = chip_modules(model, config.layer_fraction, config.include_merger, config.merger_layers)
         limit = config.max_reference_samples
-        retain_only = seeded_sample(splits.retain, limit, config.seed)
-        everything = seeded_sample(splits.retain + splits.sibling, limit, config.seed)  # all non-forget
-        sibling = seeded_sample(splits.sibling, limit, config.seed + 1)
+        retain_only = seeded_sample(splits.unlearn_retain, limit, config.seed)
+        # every non-forget item the unlearner may see
+        everything = seeded_sample(splits.unlearn_retain + splits.unlearn_sibling, limit, config.seed)
+        sibling = seeded_sample(splits.unlearn_sibling, limit, config.seed + 1)
         reference = everything if config.score_retain == "with_siblings" else retain_only
-        # The published institution sibling set is every retain patient; elsewhere the sibling split holds it.
+        # The published institution sibling set is every retain patient; elsewhere the sibling half holds it.
         published_institution = config.siblings == "published" and splits.level == LEVELS[0]
         pool = everything if published_institution else sibling
         # One forward pass per distinct item: the reference and the sibling pool may share items.

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from medforget_data.dataset.built import BuiltDataset
 from medforget_data.errors import MedForgetError
 from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
 from medforget_data.models.batches import device_of
@@ -53,17 +54,20 @@ class Vanilla(Method):
 class Oracle(Method):
     """Retrain on train minus the level's forget split: `finetune(oracle_level=…)`, the function
     `medforget run` trains its oracles with, with the vanilla model's recipe — from scratch for the
-    project's models, from the same checkpoint (its content hash checked) for a fine-tuned checkpoint."""
+    project's models, from the same checkpoint (its content hash checked) for a fine-tuned checkpoint.
+    A reference, not an unlearner: it reads `train` (report-only nodes included), so it takes the
+    dataset (`retrain`), never the unlearner's view."""
 
     config_class: ClassVar[type[MethodConfig]] = OracleConfig
 
     def unlearn(self, model, processor, splits: UnlearnSplits, config: OracleConfig):
-        if splits.dataset is None:
-            raise MedForgetError("the oracle retrains from the dataset: UnlearnSplits.dataset is required")
+        raise MedForgetError("the oracle retrains from the dataset, not the unlearner's view: call retrain")
+
+    def retrain(self, model, dataset: BuiltDataset, level: str, config: OracleConfig):
         device = str(device_of(model))  # where the vanilla model is
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "oracle"
-            finetune(splits.dataset, out, config.resolved(), oracle_level=splits.level, device=device)
+            finetune(dataset, out, config.resolved(), oracle_level=level, device=device)
             # in the vanilla model's precision (a checkpoint's may be bf16)
             oracle, _, _ = load_model(out, dtype=next(model.parameters()).dtype)
         return oracle.to(device)

@@ -122,8 +122,8 @@ class LossMethod(Method):
         return StepContext(reference=reference, noise=torch.Generator().manual_seed(config.seed))
 
     def retain_examples(self, splits: UnlearnSplits) -> list[Example]:
-        """The retain set is retain ∪ sibling (design §8)."""
-        return splits.retain + splits.sibling
+        """The retain set is retain ∪ sibling (design §8): the unlearner's halves of them (§10)."""
+        return splits.unlearn_retain + splits.unlearn_sibling
 
     def unlearn(self, model, processor, splits: UnlearnSplits, config: LossConfig):
         torch.manual_seed(config.seed)

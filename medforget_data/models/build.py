@@ -12,7 +12,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from transformers import Qwen2_5_VLForConditionalGeneration
 
-from medforget_data.constants import LEVEL_SPLITS, LEVELS, TRAIN_CONFIG, TRAIN_SPLITS, Level
+from medforget_data.constants import TRAIN_CONFIG, TRAIN_SPLITS, Level
 from medforget_data.dataset.built import BuiltDataset
 from medforget_data.errors import MedForgetError
 from medforget_data.io import os_errors_named, plain_file_mode, read_model, sha256_file, write_model
@@ -86,9 +86,7 @@ def corpus_texts(dataset: BuiltDataset | Path) -> list[str]:
             for item in dataset.items(TRAIN_CONFIG, split)
             for t in (item.question, *item.train_questions[1:], item.answer)
         ]
-    for split in LEVEL_SPLITS:
-        if split.endswith("_rephrased"):
-            texts += [item.question for item in dataset.items(LEVELS[0], split)]
+    texts += [item.question for item in dataset.rephrased_items()]
     return texts
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from medforget_data.constants import HOLDOUT_SPLIT, LEVELS, REPHRASED_SPLITS, TRAIN_CONFIG, TRAIN_SPLIT
+from medforget_data.constants import HOLDOUT_SPLIT, LEVELS, TRAIN_CONFIG, TRAIN_SPLIT
 from medforget_data.dataset.built import BuiltDataset
 from medforget_data.dataset.examples import Example
 from medforget_data.errors import MedForgetError, check_choice
@@ -43,7 +43,7 @@ def training_examples(
     examples = dataset.examples(TRAIN_CONFIG, TRAIN_SPLIT)
     if pretraining:
         # the level splits' rephrasings are the train items' own, asked in the evaluation wordings
-        rephrased = [e for split in REPHRASED_SPLITS for e in dataset.examples(LEVELS[0], split)]
+        rephrased = dataset.rephrased_examples()
         return [*examples, *dataset.examples(TRAIN_CONFIG, HOLDOUT_SPLIT), *rephrased]
     if oracle_level is None:
         return examples

@@ -15,7 +15,7 @@ import torch
 from transformers import GenerationConfig
 
 from medforget_data import progress
-from medforget_data.constants import LEVEL_SPLITS, LEVELS
+from medforget_data.constants import LEVEL_SPLITS, LEVELS, REPORTED_SPLITS
 from medforget_data.dataset.built import BuiltDataset
 from medforget_data.dataset.examples import Example
 from medforget_data.errors import check_choice
@@ -115,7 +115,7 @@ def level_answers(
     processor,
     dataset: BuiltDataset | Path,
     level: str,
-    splits: Sequence[str] = LEVEL_SPLITS,
+    splits: Sequence[str] = REPORTED_SPLITS,
     batch_size: int = 32,
     max_new_tokens: int | None = None,
 ) -> dict[str, str]:
@@ -138,7 +138,7 @@ def generate_submission(
     level: str,
     out: Path,
     metadata: SubmissionMetadata,
-    splits: Sequence[str] = LEVEL_SPLITS,
+    splits: Sequence[str] = REPORTED_SPLITS,
     batch_size: int = 32,
     max_new_tokens: int | None = None,
 ) -> int:
