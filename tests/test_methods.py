@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from medforget_data.dataset.built import BuiltDataset
 from medforget_data.errors import MedForgetError
 from medforget_data.methods import METHOD_NAMES, get_method, make_config
 from medforget_data.methods.base import load_unlearn_splits
@@ -58,7 +59,9 @@ def vanilla(synthetic_mini_dir: Path):
     model, processor = new_model("tiny", synthetic_mini_dir, seed=0)
     encoder = Encoder(processor)
     examples = (
-        short_answers(splits.forget) + short_answers(splits.sibling) + short_answers(splits.retain)[:40]
+        short_answers(splits.forget)
+        + short_answers(splits.unlearn_sibling)
+        + short_answers(splits.unlearn_retain)[:40]
     )
     train(
         model,
@@ -108,7 +111,7 @@ def manual_sequence_logprob(logits: torch.Tensor, labels: torch.Tensor) -> torch
 
 def test_each_loss_equals_its_formula(vanilla) -> None:
     model, processor, splits = vanilla
-    forget, retain = batch_of(processor, splits.forget[:3]), batch_of(processor, splits.retain[:3])
+    forget, retain = batch_of(processor, splits.forget[:3]), batch_of(processor, splits.unlearn_retain[:3])
     with torch.no_grad():
         lf, lr = (
             model(**{k: v for k, v in forget.items() if k != "labels"}).logits,
@@ -175,7 +178,7 @@ def test_each_loss_equals_its_formula(vanilla) -> None:
 
 def test_forget_mi_loss_equals_its_weighted_terms(vanilla) -> None:
     model, processor, splits = vanilla
-    forget, retain = batch_of(processor, splits.forget[:2]), batch_of(processor, splits.retain[:2])
+    forget, retain = batch_of(processor, splits.forget[:2]), batch_of(processor, splits.unlearn_retain[:2])
     method = get_method("forget_mi")
     config = make_config("forget_mi", {"noise_std": 0.5, "seed": 4})
     with torch.no_grad():
@@ -195,7 +198,7 @@ def test_forget_mi_loss_equals_its_weighted_terms(vanilla) -> None:
 def test_ga_and_kl_are_graddiff_with_another_retain_term(vanilla) -> None:
     model, processor, splits = vanilla
     assert [make_config(name).retain_loss for name in ("ga", "graddiff", "kl")] == ["none", "nll", "kl"]
-    forget, retain = batch_of(processor, splits.forget[:3]), batch_of(processor, splits.retain[:3])
+    forget, retain = batch_of(processor, splits.forget[:3]), batch_of(processor, splits.unlearn_retain[:3])
     graddiff, as_kl = get_method("graddiff"), make_config("graddiff", {"retain_loss": "kl"})
     context = graddiff.context(model, as_kl)  # a frozen reference only where the retain term needs one
     assert context.reference is not None
@@ -248,14 +251,19 @@ def test_chip_picks_layers_by_depth(vanilla) -> None:
 
 
 @pytest.mark.parametrize("name", [n for n in METHOD_NAMES if n != "vanilla"])
-def test_method_lowers_forget_exact_match_and_is_seeded(vanilla, name: str) -> None:
+def test_method_lowers_forget_exact_match_and_is_seeded(vanilla, synthetic_mini_dir: Path, name: str) -> None:
     model, processor, splits = vanilla
     before = forget_exact_match(model, processor, splits)
     assert before >= 0.3  # the tiny vanilla model does know much of the forget split
     config = make_config(name, METHOD_OVERRIDES.get(name, {}))
     method = get_method(name)
     attributes = dict(vars(method))
-    first = method.unlearn(copy.deepcopy(model), processor, splits, config)
+    if name == "oracle":  # a reference: it retrains from the dataset, never from the unlearner's view
+        with pytest.raises(MedForgetError, match="call retrain"):
+            method.unlearn(model, processor, splits, config)
+        first = method.retrain(copy.deepcopy(model), BuiltDataset(synthetic_mini_dir), "patient", config)
+    else:
+        first = method.unlearn(copy.deepcopy(model), processor, splits, config)
     assert vars(method) == attributes  # nothing kept between calls (reference, noise, timings, …)
     after = forget_exact_match(first, processor, splits)
     assert after < before, (name, before, after)
@@ -300,3 +308,25 @@ def test_unlearn_cli_saves_a_loadable_model_and_its_record(
     assert "chip config tau: Input should be a valid number" in capsys.readouterr().err
     assert unlearn("forgetful", "y") == 2
     assert "unknown method 'forgetful'" in capsys.readouterr().err
+
+
+def test_teacher_forced_exact_match_is_greedy_exact_match_item_by_item(vanilla) -> None:
+    """Issue 31: a sweep point's exact match from one forward pass equals greedy decoding's, per item."""
+    from medforget_data.models.teacher_forced import teacher_forced_exact_match, teacher_forced_margins
+
+    model, processor, splits = vanilla
+    examples = splits.forget + splits.unlearn_sibling + splits.unlearn_retain[:40]  # every task
+    margins = teacher_forced_margins(model, processor, examples, batch_size=16)
+    greedy = generate_answers(model, processor, examples)
+    exact = {e.item.id: greedy[e.item.id] == e.item.answer for e in examples}
+    assert 0 < sum(exact.values()) < len(exact)  # both outcomes occur: the comparison can fail
+    # The decode (left padding, a KV cache) computes the same logits with other shapes; a margin within
+    # the spread that padding alone causes could fall either way. That spread is measured: one item per batch.
+    alone = teacher_forced_margins(model, processor, examples, batch_size=1)
+    spread = max(abs(margins[key] - alone[key]) for key in margins)
+    decided = [key for key, margin in margins.items() if abs(margin) > 4 * spread]
+    assert len(decided) >= 0.9 * len(examples)
+    assert [exact[key] for key in decided] == [margins[key] > 0 for key in decided]
+    assert teacher_forced_exact_match(model, processor, examples) == {
+        key: m > 0 for key, m in margins.items()
+    }
