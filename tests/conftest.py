@@ -64,3 +64,11 @@ def browser():
     session = webdriver.Chrome(service=Service(driver), options=options)
     yield session
     session.quit()
+
+
+@pytest.fixture(scope="session")
+def tiny_vanilla(synthetic_mini_dir: Path):
+    """(model, processor, patient-level unlearner view): tests/tiny_vanilla.py. Tests deep-copy the model."""
+    from tests.tiny_vanilla import tiny_vanilla_on
+
+    return tiny_vanilla_on(synthetic_mini_dir)

@@ -13,21 +13,16 @@ import torch.nn.functional as F
 from medforget_data.dataset.built import BuiltDataset
 from medforget_data.errors import MedForgetError
 from medforget_data.methods import METHOD_NAMES, get_method, make_config
-from medforget_data.methods.base import load_unlearn_splits
 from medforget_data.methods.chip import chip_modules
 from medforget_data.methods.forget_mi import WEIGHTS, embeddings, noisy_copy
 from medforget_data.methods.trainer import StepContext
 from medforget_data.models.batches import Encoder, collate
-from medforget_data.models.build import new_model
 from medforget_data.models.generate import generate_answers
 from medforget_data.models.recipe import RecipeOptions, resolve_recipe
-from medforget_data.models.train import train
 from medforget_data.scoring.metrics import exact_match
 from tests.float32_bounds import answer_tokens_per_row, logprob_rounding
+from tests.tiny_vanilla import short_answers
 
-# 80 epochs: with wordings from shared frames the canonical questions of a study differ only in the
-# fact's name, and at 40 the tiny model answered 0.2 of the forget split (0.8 at 80)
-VANILLA_RECIPE = resolve_recipe("tiny", RecipeOptions(epochs=80, batch_size=8, lr=5e-3, seed=0)).train
 FAST = {"epochs": 4, "lr": 3e-3, "batch_size": 8}
 METHOD_OVERRIDES: dict[str, dict] = {
     "ga": FAST,
@@ -44,32 +39,9 @@ METHOD_OVERRIDES: dict[str, dict] = {
 }
 
 
-def short_answers(examples: list) -> list:
-    return [e for e in examples if e.item.task != "generation"]
-
-
 @pytest.fixture(scope="module")
-def vanilla(synthetic_mini_dir: Path):
-    """A tiny model that answers much of the patient-level forget split.
-
-    To stay within seconds it is fine-tuned on the short-answer items (classification, cloze) of
-    forget ∪ sibling and 40 retain items — the items the checks below read — not on all of `train`.
-    """
-    splits = load_unlearn_splits(synthetic_mini_dir, "patient")
-    model, processor = new_model("tiny", synthetic_mini_dir, seed=0)
-    encoder = Encoder(processor)
-    examples = (
-        short_answers(splits.forget)
-        + short_answers(splits.unlearn_sibling)
-        + short_answers(splits.unlearn_retain)[:40]
-    )
-    train(
-        model,
-        [encoder.encode(e) for e in examples],
-        processor.tokenizer.pad_token_id,
-        VANILLA_RECIPE,
-    )
-    return model, processor, splits
+def vanilla(tiny_vanilla):
+    return tiny_vanilla
 
 
 def forget_exact_match(model, processor, splits) -> float:

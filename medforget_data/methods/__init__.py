@@ -5,24 +5,34 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from medforget_data.errors import MedForgetError, check_choice
-from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
+from medforget_data.methods.base import Method, MethodConfig, StrengthGrid, UnlearnSplits
 from medforget_data.methods.chip import CHIP
 from medforget_data.methods.forget_mi import ForgetMI
 from medforget_data.methods.grad_diff import GradDiff
 from medforget_data.methods.npo import NPO
 from medforget_data.methods.simple import Oracle, Vanilla
 
+# Default strength grids (design §10). Loss methods: their trajectory (every epoch) at three learning
+# rates up to the single-point default (5e-4 wrecked utility at every level, BENCHMARKS.md), NPO also
+# over β, each point also half-way back to vanilla. CHIP: the share of neurons it edits, and its edit
+# scaled from half to three times (a projection scaled past 1 removes more of the directions).
+LOSS_GRID = StrengthGrid(fields={"lr": (5e-5, 2e-4, 5e-4)}, every_epoch=True, scales=(0.5, 1.0))
+NPO_GRID = StrengthGrid(
+    fields={**LOSS_GRID.fields, "beta": (0.05, 0.1, 0.5)}, every_epoch=True, scales=(0.5, 1.0)
+)
+CHIP_GRID = StrengthGrid(fields={"top_fraction": (0.05, 0.1, 0.2)}, scales=(0.5, 1.0, 1.5, 2.0, 3.0))
+
 METHODS: dict[str, Method] = {
     method.name: method
     for method in (
         Vanilla("vanilla"),
         Oracle("oracle"),
-        GradDiff("ga", retain_loss="none"),  # gradient ascent: GradDiff without its retain term
-        GradDiff("graddiff"),
-        GradDiff("kl", retain_loss="kl"),
-        NPO("npo"),
-        ForgetMI("forget_mi"),
-        CHIP("chip"),
+        GradDiff("ga", LOSS_GRID, retain_loss="none"),  # gradient ascent: GradDiff without its retain term
+        GradDiff("graddiff", LOSS_GRID),
+        GradDiff("kl", LOSS_GRID, retain_loss="kl"),
+        NPO("npo", NPO_GRID),
+        ForgetMI("forget_mi", LOSS_GRID),
+        CHIP("chip", CHIP_GRID),
     )
 }
 METHOD_NAMES: tuple[str, ...] = tuple(METHODS)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from itertools import product
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medforget_data.constants import LEVELS, UNLEARNER_VIEW
 from medforget_data.dataset.built import BuiltDataset
@@ -46,16 +47,53 @@ class UnlearnSplits:
         return None if node is None else parent_key(node, self.level, self.health_system)
 
 
+# (epoch, model) after each epoch of a loss method: a sweep reads the trajectory
+EpochHook = Callable[[int, Any], None]
+
+
+class StrengthGrid(BaseModel):
+    """A method's strength axis (design §10): config fields swept over (the product of their values),
+    whether a loss method is read after every epoch (its trajectory), and the scales s of
+    θ₀ + s·(θ − θ₀), the interpolation with vanilla (s > 1 extrapolates a training-free edit)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    fields: dict[str, tuple[float, ...]] = {}
+    every_epoch: bool = False
+    scales: tuple[float, ...] = (1.0,)
+
+    @field_validator("fields")
+    @classmethod
+    def _values_given(cls, fields: dict[str, tuple[float, ...]]) -> dict[str, tuple[float, ...]]:
+        empty = [name for name, values in fields.items() if not values]
+        if empty:
+            raise ValueError(f"no values to sweep for {', '.join(empty)}")
+        return fields
+
+    @field_validator("scales")
+    @classmethod
+    def _scales_positive(cls, scales: tuple[float, ...]) -> tuple[float, ...]:
+        if not scales or min(scales) <= 0:
+            raise ValueError("scales must be a non-empty list of positive numbers")
+        return scales
+
+    def settings(self) -> list[dict[str, float]]:
+        """Every combination of the swept field values, fields in name order."""
+        names = sorted(self.fields)
+        return [dict(zip(names, values, strict=True)) for values in product(*(self.fields[n] for n in names))]
+
+
 class Method:
-    """A registered method: a name, a config class with the defaults registered for that name, and
-    `unlearn`. It holds nothing between calls: what one call needs is built inside it, so one object
-    serves every level, seed and thread; the caller times the call (methods/apply.py).
+    """A registered method: a name, a config class with the defaults registered for that name, its
+    strength grid, and `unlearn`. It holds nothing between calls: what one call needs is built inside
+    it, so one object serves every level, seed and thread; the caller times the call (methods/apply.py).
     """
 
     config_class: ClassVar[type[MethodConfig]] = MethodConfig
 
-    def __init__(self, name: str, **defaults: object) -> None:
+    def __init__(self, name: str, grid: StrengthGrid | None = None, **defaults: object) -> None:
         self.name = name
+        self.grid = grid or StrengthGrid()
         self.defaults = defaults  # e.g. `kl` is GradDiff with retain_loss="kl"
 
     def config(self, **overrides: object) -> MethodConfig:

@@ -22,7 +22,7 @@ import torch
 from pydantic import Field, model_validator
 
 from medforget_data.dataset.examples import Example
-from medforget_data.methods.base import Method, MethodConfig, UnlearnSplits
+from medforget_data.methods.base import EpochHook, Method, MethodConfig, UnlearnSplits
 from medforget_data.models.batches import Encoder, collate, device_of, length_batches
 from medforget_data.models.families import family_of_model
 from medforget_data.models.lora import PUBLISHED_LORA, LoraSettings, add_lora
@@ -125,7 +125,11 @@ class LossMethod(Method):
         """The retain set is retain ∪ sibling (design §8): the unlearner's halves of them (§10)."""
         return splits.unlearn_retain + splits.unlearn_sibling
 
-    def unlearn(self, model, processor, splits: UnlearnSplits, config: LossConfig):
+    def unlearn(
+        self, model, processor, splits: UnlearnSplits, config: LossConfig, on_epoch: EpochHook | None = None
+    ):
+        """`on_epoch(epoch, model)` after each epoch (a sweep reads the trajectory; with LoRA the model
+        holds its adapters then)."""
         torch.manual_seed(config.seed)
         if config.lora_rank:
             model = add_lora(model, LoraSettings(rank=config.lora_rank, alpha=config.lora_alpha))
@@ -153,7 +157,8 @@ class LossMethod(Method):
             lambda m, pair: self.loss(m, *pair, config, context),
             math.ceil(len(forget) / config.batch_size),
         )
-        setup = LoopSetup(label=f"unlearning ({self.name})")
+        hook = (lambda epoch: on_epoch(epoch, model)) if on_epoch is not None else None
+        setup = LoopSetup(label=f"unlearning ({self.name})", on_epoch=hook)
         parameters = (
             [p for p in model.parameters() if p.requires_grad]  # the adapters
             if config.lora_rank

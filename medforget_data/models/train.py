@@ -78,6 +78,8 @@ class LoopSetup:
     resume: bool = False  # continue from that checkpoint when there is one
     # an `accelerate.Accelerator`: gradients averaged across processes (each takes its share of batches)
     accelerator: Any = None
+    # called with the epoch number after each epoch (the model in eval mode): a sweep reads the trajectory
+    on_epoch: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,10 @@ def fit(
             history.append({"epoch": epoch, "loss": mean, "seconds": time.perf_counter() - began})
             if checkpoint is not None and is_main:
                 save_checkpoint(checkpoint, unwrapped, optimizer, scheduler, epoch, history)
+            if setup.on_epoch is not None:
+                model.eval()
+                setup.on_epoch(epoch)
+                model.train()
     model.eval()
     return history
 

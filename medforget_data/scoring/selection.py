@@ -43,12 +43,23 @@ class Selection(BaseModel):
     chosen: int | None  # index into the sweep's points
 
 
+def floor_order(point: SweepPoint, index: int) -> tuple[float, int]:
+    """The floor rule's preference among eligible points: lower forget score, then the earlier point."""
+    return (point.forget, index)
+
+
+def mildest_order(point: SweepPoint, index: int) -> tuple[float, int]:
+    """Most utility first, then the earlier point: oracle-match's preference, and the point reported
+    (not ranked) for a method below the floor."""
+    return (-point.utility, index)
+
+
 def select_at_floor(points: Sequence[SweepPoint], vanilla_forget: float, floor: float) -> Selection:
     """The lowest forget score among points at or above the utility floor (ties: the earlier point)."""
     eligible = [i for i, point in enumerate(points) if point.utility >= floor]
     if not eligible:
         return Selection(rule="floor", floor=floor, status="below_floor", chosen=None)
-    chosen = min(eligible, key=lambda i: (points[i].forget, i))
+    chosen = min(eligible, key=lambda i: floor_order(points[i], i))
     # vanilla's forget score is not above the chosen point's interval: no forgetting the CI can tell
     inert = vanilla_forget <= points[chosen].forget_ci[1]
     return Selection(rule="floor", floor=floor, status="inert" if inert else "selected", chosen=chosen)
@@ -59,5 +70,5 @@ def select_oracle_match(points: Sequence[SweepPoint], oracle_forget: float) -> S
     reaching = [i for i, point in enumerate(points) if point.forget <= oracle_forget]
     if not reaching:
         return Selection(rule="oracle-match", floor=None, status="never_matches_oracle", chosen=None)
-    chosen = max(reaching, key=lambda i: (points[i].utility, -i))
+    chosen = min(reaching, key=lambda i: mildest_order(points[i], i))
     return Selection(rule="oracle-match", floor=None, status="selected", chosen=chosen)

@@ -1,0 +1,188 @@
+"""A method's sweep (design §10): every point of its strength grid scored on what the unlearner may see,
+the operating point chosen by a fixed, recorded rule.
+
+A point is (a setting of the grid's fields, an epoch of a loss method's trajectory, a scale s of
+θ₀ + s·(θ − θ₀)). Each is scored by teacher-forced exact match (models/teacher_forced.py): on `forget`,
+and for utility on a seeded sample of `unlearn_retain` ∪ `unlearn_sibling` relative to vanilla's.
+Points stream past: only the weights of the best point so far (and of the mildest, reported if none
+reaches the floor) are kept, so a sweep holds at most two copies of the model beside the one training.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from medforget_data import progress
+from medforget_data.dataset.examples import Example
+from medforget_data.errors import MedForgetError
+from medforget_data.methods import get_method, make_config
+from medforget_data.methods.base import StrengthGrid, UnlearnSplits
+from medforget_data.methods.trainer import LossMethod
+from medforget_data.models.teacher_forced import teacher_forced_exact_match
+from medforget_data.scoring.aggregate import mean_ci
+from medforget_data.scoring.selection import (
+    Selection,
+    SweepPoint,
+    floor_order,
+    mildest_order,
+    select_at_floor,
+    select_oracle_match,
+)
+
+# Utility items scored per point (a seeded sample of the unlearner's retain ∪ sibling; forget is never
+# capped): ±0.06 at 95% on an exact-match rate near 0.5, and a fraction of a generation pass per point.
+SELECTION_UTILITY_ITEMS = 256
+
+
+@dataclass(frozen=True)
+class SelectionSet:
+    forget: list[Example]
+    utility: list[Example]
+
+
+def selection_set(splits: UnlearnSplits, seed: int, cap: int = SELECTION_UTILITY_ITEMS) -> SelectionSet:
+    pool = splits.unlearn_retain + splits.unlearn_sibling
+    if len(pool) > cap:
+        keep = np.sort(np.random.default_rng([seed, 31]).choice(len(pool), cap, replace=False))
+        pool = [pool[i] for i in keep]
+    return SelectionSet(forget=list(splits.forget), utility=pool)
+
+
+@dataclass(frozen=True)
+class RawScores:
+    forget: list[float]  # per forget item, 1.0 / 0.0
+    utility: float  # exact-match rate on the utility sample
+
+
+def raw_scores(model, processor, selection: SelectionSet, batch_size: int) -> RawScores:
+    exact = teacher_forced_exact_match(model, processor, selection.forget + selection.utility, batch_size)
+    utility = [exact[e.item.id] for e in selection.utility]
+    return RawScores(
+        forget=[float(exact[e.item.id]) for e in selection.forget],
+        utility=sum(utility) / max(1, len(utility)),
+    )
+
+
+class SweepRecord(BaseModel):
+    """What a results file records of a sweep: the grid, every point, the rules and their choices."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    grid: StrengthGrid
+    base_config: dict  # the method's config before the grid's fields are set
+    utility_items: int
+    vanilla_forget: float
+    vanilla_utility: float  # vanilla's raw exact-match rate on the utility sample (utility 1.0)
+    oracle_forget: float | None
+    points: list[SweepPoint]
+    selections: list[Selection]  # the floor rule (ranked) first, then oracle-match when an oracle was given
+
+    @property
+    def ranked(self) -> Selection:
+        return self.selections[0]
+
+
+def interpolate_into(target: torch.nn.Module, start: dict, end: dict, scale: float) -> None:
+    """target ← start + scale·(end − start), parameter by parameter (non-float buffers from `end`)."""
+    with torch.no_grad():
+        state = {
+            name: start[name] + scale * (value - start[name]) if value.is_floating_point() else value
+            for name, value in end.items()
+        }
+        target.load_state_dict(state)
+
+
+def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: value.detach().to("cpu", copy=True) for name, value in model.state_dict().items()}
+
+
+def sweep(
+    method_name: str,
+    model,
+    processor,
+    splits: UnlearnSplits,
+    overrides: dict,
+    floor: float,
+    oracle_forget: float | None = None,
+    grid: StrengthGrid | None = None,
+    batch_size: int = 32,
+):
+    """(the model at the ranked choice — at the mildest point when none reaches the floor —, its record).
+
+    `model` is vanilla and is not changed; `overrides` are the run's (seed, LoRA rank) and the user's.
+    """
+    method = get_method(method_name)
+    grid = grid or method.grid
+    base = make_config(method_name, overrides)
+    if getattr(base, "lora_rank", None):  # the adapters' weights are named apart from vanilla's
+        raise MedForgetError("a sweep over LoRA adapters is not supported yet: run with --sweep none")
+    seed = base.seed
+    selection = selection_set(splits, seed)
+    vanilla_state = snapshot(model)
+    vanilla = raw_scores(model, processor, selection, batch_size)
+    if vanilla.utility == 0:
+        raise MedForgetError("vanilla answers no utility item exactly: utility relative to it is undefined")
+    vanilla_forget = float(np.mean(vanilla.forget)) if vanilla.forget else 0.0
+    scratch = copy.deepcopy(model)
+    points: list[SweepPoint] = []
+    kept: dict[str, tuple[int, dict] | None] = {"floor": None, "mildest": None}
+
+    def consider(trained: dict, setting: dict) -> None:
+        for scale in grid.scales:
+            interpolate_into(scratch, vanilla_state, trained, scale)
+            scores = raw_scores(scratch, processor, selection, batch_size)
+            mean, low, high = mean_ci(scores.forget, seed=seed) if scores.forget else (0.0, 0.0, 0.0)
+            point = SweepPoint(
+                setting={**setting, "scale": scale},
+                forget=mean,
+                forget_ci=(low, high),
+                utility=scores.utility / vanilla.utility,
+            )
+            index = len(points)
+            points.append(point)
+            for rule, order, eligible in (
+                ("floor", floor_order, point.utility >= floor),
+                ("mildest", mildest_order, True),
+            ):
+                best = kept[rule]
+                if eligible and (best is None or order(point, index) < order(points[best[0]], best[0])):
+                    kept[rule] = (index, snapshot(scratch))
+
+    settings = grid.settings()
+    for setting in progress.bar(settings, desc=f"sweeping {method_name}", unit="setting"):
+        config = make_config(method_name, {**overrides, **setting})
+        start = copy.deepcopy(model)
+        if grid.every_epoch and isinstance(method, LossMethod):
+
+            def after_epoch(epoch: int, trained, setting: dict = setting) -> None:
+                consider(snapshot(trained), {**setting, "epoch": epoch + 1})
+
+            method.unlearn(start, processor, splits, config, on_epoch=after_epoch)
+        else:
+            consider(snapshot(method.unlearn(start, processor, splits, config)), dict(setting))
+        del start
+    selections = [select_at_floor(points, vanilla_forget, floor)]
+    if oracle_forget is not None:
+        selections.append(select_oracle_match(points, oracle_forget))
+    ranked = selections[0]
+    chosen_rule = "mildest" if ranked.chosen is None else "floor"
+    index, state = kept[chosen_rule]  # type: ignore[misc]
+    if ranked.chosen not in (None, index):  # the streamed choice and the recorded rule must agree
+        raise MedForgetError(f"sweep of {method_name}: kept point {index}, the rule chose {ranked.chosen}")
+    scratch.load_state_dict(state)
+    record = SweepRecord(
+        grid=grid,
+        base_config=base.model_dump(mode="json"),
+        utility_items=len(selection.utility),
+        vanilla_forget=vanilla_forget,
+        vanilla_utility=vanilla.utility,
+        oracle_forget=oracle_forget,
+        points=points,
+        selections=selections,
+    )
+    return scratch, record
