@@ -348,7 +348,8 @@ def test_medforget_run_on_a_checkpoint_writes_a_leaderboard(
     out = tmp_path / "run"
     args = [
         "run", "--dataset", str(synthetic_mini_dir), "--model", str(checkpoint), "--lora-rank", "4",
-        "--levels", LEVEL, "--methods", "ga", "--epochs", "1", "--max-new-tokens", "2", "--out", str(out),
+        "--levels", LEVEL, "--methods", "ga", "--epochs", "1", "--max-new-tokens", "2", "--sweep", "none",
+        "--out", str(out),
     ]  # fmt: skip
     assert main(args) == 0
     board = (out / "leaderboard" / "leaderboard.md").read_text(encoding="utf-8")

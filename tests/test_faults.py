@@ -637,7 +637,7 @@ def test_ctrl_c_during_run_leaves_a_resumable_stage_and_a_free_lock(
 
     out = tmp_path / "run"
     args = ["run", "--dataset", str(synthetic_mini_dir), "--model", "tiny", "--epochs", "3", "--levels"]
-    args += ["patient", "--methods", "ga", "--max-new-tokens", "4", "--out", str(out)]
+    args += ["patient", "--methods", "ga", "--max-new-tokens", "4", "--sweep", "none", "--out", str(out)]
     vanilla = out / "models" / "vanilla"
     done = _interrupt_when(_popen(*args), lambda: bool(list((vanilla / "checkpoint").glob("epoch-*"))))
     _assert_interrupted(done)
@@ -650,7 +650,9 @@ def test_ctrl_c_during_run_leaves_a_resumable_stage_and_a_free_lock(
     with run_lock(out):  # released by the interrupted run
         pass
     # the rerun's first stage continues that training from its checkpoint
-    config = RunConfig(model="tiny", epochs=3, levels=("patient",), methods=("ga",), max_new_tokens=4)
+    config = RunConfig(
+        model="tiny", epochs=3, levels=("patient",), methods=("ga",), max_new_tokens=4, sweep="none"
+    )
     run = BenchmarkRun(config, synthetic_mini_dir, out)
     run.trained_model(None)
     card = json.loads((vanilla / "medforget_model.json").read_text(encoding="utf-8"))

@@ -19,7 +19,19 @@ from medforget_data.constants import LEVELS, MEMORISATION_TARGETS, TASKS
 from medforget_data.methods import METHOD_NAMES
 from medforget_data.scoring.results import read_results
 
-MINI_RUN = ["run", "--size", "mini", "--model", "tiny", "--epochs", "4", "--max-new-tokens", "12"]
+MINI_RUN = [
+    "run",
+    "--size",
+    "mini",
+    "--model",
+    "tiny",
+    "--epochs",
+    "4",
+    "--max-new-tokens",
+    "12",
+    "--sweep",
+    "none",
+]
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +207,68 @@ def test_a_run_folder_in_use_is_refused_and_a_stale_lock_is_taken(
     (folder / "run.lock").write_text(finished.stdout.decode().strip())  # its process has exited
     with run_lock(folder):
         assert (folder / "run.lock").read_text() == str(os.getpid())
+
+
+def test_a_swept_run_records_every_point_and_shows_the_chosen_one(
+    synthetic_mini_dir: Path, tmp_path: Path
+) -> None:
+    from medforget_data.scoring.selection import select_at_floor, select_oracle_match
+
+    settings = tmp_path / "methods.yaml"  # the user's own grids (YAML), small enough for a test
+    settings.write_text(
+        "graddiff:\n  epochs: 2\n  grid:\n    fields: {lr: [0.001, 0.01]}\n    every_epoch: true\n"
+        "    scales: [0.5, 1.0]\nchip:\n  layer_fraction: 0.5\n  grid:\n    fields: {top_fraction: [1.0]}\n"
+        "    scales: [1.0, 2.0]\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "run"
+    args = [
+        "run",
+        "--dataset",
+        str(synthetic_mini_dir),
+        "--model",
+        "tiny",
+        "--epochs",
+        "3",
+        "--levels",
+        "patient",
+    ]
+    args += ["--methods", "graddiff", "chip", "--max-new-tokens", "4", "--utility-floor", "0.5"]
+    assert main([*args, "--method-config", str(settings), "--out", str(out)]) == 0
+    board = (out / "leaderboard" / "leaderboard.md").read_text(encoding="utf-8")
+    for method, count, shown in (("graddiff", 8, "@ epoch="), ("chip", 2, "@ scale=")):
+        sweep = read_results(out / "results" / "patient" / f"{method}.json").sweep
+        assert sweep is not None and len(sweep.points) == count and shown in board
+        # the recorded choices re-derive from the recorded points: the floor rule ranks, oracle-match beside
+        assert sweep.selections == [
+            select_at_floor(sweep.points, sweep.vanilla_forget, 0.5),
+            select_oracle_match(sweep.points, sweep.oracle_forget),
+        ]
+    assert read_results(out / "results" / "patient" / "vanilla.json").sweep is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"npo": {"betta": 0.2}}', "npo config betta"),
+        ('{"nope": {}}', "unknown method 'nope'"),
+        ('{"chip": {"grid": {"fields": {"top_fraction": [2.0]}}}}', "chip config top_fraction"),
+        ("[1, 2]", "expected a mapping of method name"),
+        ("{not json", "not valid JSON or YAML"),
+    ],
+)
+def test_a_bad_method_config_is_one_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
+) -> None:
+    settings = tmp_path / "methods.json"
+    settings.write_text(text, encoding="utf-8")
+    out = tmp_path / "run"
+    assert (
+        main(
+            ["run", "--size", "mini", "--model", "tiny", "--method-config", str(settings), "--out", str(out)]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and expected in err, err
+    assert not out.exists()

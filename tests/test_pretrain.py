@@ -91,7 +91,7 @@ def test_the_benchmark_fine_tunes_a_base_as_a_checkpoint(tiny_base, openi_mini_d
 
 def test_a_run_on_a_base_pretrains_it_once_and_times_it(openi_mini_dir: Path, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(pretrain, "PRETRAINING_OPTIONS", QUICK)
-    config = RunConfig(model="tiny-pretrained", levels=("patient",), methods=("ga",), epochs=1)
+    config = RunConfig(model="tiny-pretrained", levels=("patient",), methods=("ga",), epochs=1, sweep="none")
     run = BenchmarkRun(config, openi_mini_dir, tmp_path / "run")
     assert run.base is not None and run.base.seconds > 0
     assert run.recipe.checkpoint_hash == checkpoint_hash(run.base.folder)

@@ -12,14 +12,13 @@ from medforget_data.errors import MedForgetError
 from medforget_data.methods import METHODS, make_config
 from medforget_data.methods.base import StrengthGrid
 from medforget_data.pipeline.sweep import (
-    SweepRecord,
     interpolate_into,
     raw_scores,
     selection_set,
     snapshot,
     sweep,
 )
-from medforget_data.scoring.selection import mildest_order, select_at_floor, select_oracle_match
+from medforget_data.scoring.selection import SweepRecord, mildest_order, select_at_floor, select_oracle_match
 
 
 def test_interpolation_is_vanilla_plus_scale_times_the_change(tiny_vanilla) -> None:
@@ -76,6 +75,7 @@ def test_a_loss_method_sweep_reads_its_trajectory_and_returns_the_chosen_point(t
     # the returned model is that point: scored again, independently of the sweep's bookkeeping
     again = raw_scores(chosen, processor, selection_set(splits, 0), batch_size=16)
     assert sum(again.forget) / len(again.forget) == pytest.approx(record.points[index].forget, abs=1e-12)
+    assert record.vanilla_utility > 0
     assert again.utility / record.vanilla_utility == pytest.approx(record.points[index].utility, abs=1e-12)
     # the record is plain JSON and reads back equal
     assert SweepRecord.model_validate(json.loads(record.model_dump_json())) == record

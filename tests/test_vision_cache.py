@@ -162,7 +162,7 @@ def _results(run_dir: Path) -> dict[str, dict]:
 def test_a_mini_run_scores_the_same_with_and_without_the_cache(
     synthetic_mini_dir: Path, tmp_path: Path
 ) -> None:
-    config = RunConfig(model="tiny", epochs=2, levels=("patient",), methods=("ga", "chip"))
+    config = RunConfig(model="tiny", epochs=2, levels=("patient",), methods=("ga", "chip"), sweep="none")
     with cache_module.disabled():
         BenchmarkRun(config, synthetic_mini_dir, tmp_path / "uncached").run()
     BenchmarkRun(config, synthetic_mini_dir, tmp_path / "cached").run()

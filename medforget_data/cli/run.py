@@ -41,7 +41,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="one generation cap (default: per task, from its answers)",
     )
+    parser.add_argument(
+        "--sweep",
+        default="default",
+        help="default: sweep each method's strength grid and report the point chosen at the utility floor; "
+        "none: each method once, at its config",
+    )
+    parser.add_argument(
+        "--utility-floor",
+        type=float,
+        default=None,
+        help="the chosen point keeps at least this share of vanilla's utility on the unlearner's data "
+        "(default 0.9)",
+    )
+    parser.add_argument(
+        "--method-config",
+        type=Path,
+        default=None,
+        help='JSON or YAML: per method, config overrides and its grid, e.g. {"npo": {"beta": 0.2, '
+        '"grid": {"fields": {"lr": [1e-4]}, "every_epoch": true, "scales": [1.0]}}}',
+    )
     parser.set_defaults(handler=run_benchmark)
+
+
+def read_method_config(path: Path) -> dict:
+    """`--method-config`: a mapping of method name → settings, each validated (one line per problem)."""
+    import json
+
+    import yaml
+
+    from medforget_data.pipeline.config import MethodSettings
+
+    if not path.is_file():
+        raise MedForgetError(f"--method-config: {path} is not a file")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, UnicodeDecodeError, yaml.YAMLError) as error:
+        first = (str(error).splitlines() or [type(error).__name__])[0]
+        raise MedForgetError(f"--method-config {path}: not valid JSON or YAML ({first})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise MedForgetError(f"--method-config {path}: expected a mapping of method name → settings")
+    return {method: MethodSettings.parse(method, value) for method, value in data.items()}
 
 
 def dataset_folder(args: argparse.Namespace) -> Path:
@@ -83,6 +124,10 @@ def run_benchmark(args: argparse.Namespace) -> int:
     for level in args.levels or ():
         check_choice("level", level, LEVELS)
     check_choice("size", args.size, SIZES)
+    from medforget_data.pipeline.config import SWEEP_MODES
+
+    check_choice("sweep", args.sweep, SWEEP_MODES)
+    method_settings = read_method_config(args.method_config) if args.method_config else {}
     out = args.out or Path("runs") / f"{args.source}-{args.size}-{Path(args.model).name}"
     model = Path(args.model) if Path(args.model).is_dir() else None  # else a model config's name
     mimic = Path(args.mimic_root) if args.mimic_root else None
@@ -106,6 +151,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
         **({"levels": tuple(args.levels)} if args.levels else {}),
         **({"epochs": args.epochs} if args.epochs is not None else {}),
         **({"max_new_tokens": args.max_new_tokens} if args.max_new_tokens is not None else {}),
+        **({"utility_floor": args.utility_floor} if args.utility_floor is not None else {}),
+        "sweep": args.sweep,
+        "method_settings": method_settings,
     }
     config = RunConfig(**options)  # validates names before anything is built
     folder = dataset_folder(args)

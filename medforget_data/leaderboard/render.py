@@ -32,6 +32,7 @@ from medforget_data.leaderboard.rows import (
     places,
     ranking,
     table_columns,
+    unranked_labels,
 )
 
 TITLE = "MedForget leaderboard"
@@ -109,7 +110,7 @@ def _markdown_row(row: LeaderboardRow, columns: tuple[Column, ...], marked: dict
         value, interval = _cell(row, column)
         value = f"**{markdown_text(value)}**" if row.label in marked[column.key] else markdown_text(value)
         cells.append(f"{value} {interval}".strip())  # the interval is our own numbers in brackets
-    name = markdown_text(row.label)
+    name = markdown_text(row.shown_name)
     return f"| {f'*{name}*' if row.is_reference else name} | " + " | ".join(cells) + " |"
 
 
@@ -142,7 +143,9 @@ def to_markdown(rows: list[LeaderboardRow]) -> str:
         lines += [f"## {RANKING_TITLE}", "", "| rank | method | gap | utility |", "|---|---|---|---|"]
         lines += [
             f"| {place} | {markdown_text(m)} | {format_value(g)} | {format_value(u)} |"
-            for place, (m, g, u) in zip(places(ranked, references), ranked, strict=True)
+            for place, (m, g, u) in zip(
+                places(ranked, references, unranked_labels(rows)), ranked, strict=True
+            )
         ]
     for level in LEVELS:
         level_rows = _level_rows(rows, level)
@@ -181,7 +184,7 @@ def _html_table(table_id: str, rows: list[LeaderboardRow], columns: tuple[Column
             ci = f"<span class='ci'>{html.escape(interval)}</span>" if interval else ""
             cells.append(f"<td{css}>{html.escape(value)}{ci}</td>")
         css = " class='reference'" if r.is_reference else ""
-        body.append(f"<tr{css}><td>{html.escape(r.label)}</td>{''.join(cells)}</tr>")
+        body.append(f"<tr{css}><td>{html.escape(r.shown_name)}</td>{''.join(cells)}</tr>")
     return f"<div class='scroll'><table id='{table_id}'>{head}{''.join(body)}</table></div>"
 
 
@@ -206,7 +209,9 @@ def html_body(rows: list[LeaderboardRow], images: list[str], csv_name: str | Non
         body = "".join(
             f"<tr{' class=reference' if place == 'ref' else ''}><td>{place}</td><td>{html.escape(m)}</td>"
             f"<td>{format_value(g)}</td><td>{format_value(u)}</td></tr>"
-            for place, (m, g, u) in zip(places(ranked, references), ranked, strict=True)
+            for place, (m, g, u) in zip(
+                places(ranked, references, unranked_labels(rows)), ranked, strict=True
+            )
         )
         parts.append(
             f"<h2>{html.escape(RANKING_TITLE)}</h2><table id='ranking'><tr><th>rank</th><th>method</th>"

@@ -30,10 +30,12 @@ from medforget_data.constants import (
 from medforget_data.errors import MedForgetError
 from medforget_data.scoring.aggregate import finite_mean
 from medforget_data.scoring.results import Estimate, Results
+from medforget_data.scoring.selection import mildest_order
 
 SPLIT_COLUMNS: tuple[str, ...] = (*PARTITION_SPLITS, HOLDOUT_SPLIT, *REPHRASED_SPLITS)
 
 Interval = tuple[float, float]  # 95% bootstrap interval (low, high)
+UNRANKED_STATUSES: tuple[str, ...] = ("below_floor", "inert")  # scoring/selection.py's, never ranked
 Better = Literal["higher", "lower", "nearest_half"]  # nearest_half: an attack AUC, 0.5 = chance
 
 
@@ -92,11 +94,21 @@ class LeaderboardRow(BaseModel):
     seconds: float | None = None  # the method's own wall time (unlearning; training for the oracle)
     judge: str = "offline"  # scores from different judges are never compared in one row
     entry: str = ""  # the ranked name: the method, disambiguated when two submissions share it
+    # a swept method (design §10): the floor rule's status and the point reported; None: run once
+    status: str | None = None
+    operating_point: str | None = None
 
     @property
     def label(self) -> str:
         name = self.entry or self.method
         return name if self.judge == "offline" else f"{name} [judge {self.judge}]"
+
+    @property
+    def shown_name(self) -> str:
+        """The label, with the status when the method is not ranked and the operating point reported."""
+        status = f" [{self.status}]" if self.status in UNRANKED_STATUSES else ""
+        point = f" @ {self.operating_point}" if self.operating_point else ""
+        return f"{self.label}{status}{point}"
 
     @property
     def is_reference(self) -> bool:
@@ -152,7 +164,26 @@ def row_of(results: Results) -> LeaderboardRow:
         recovery=recovery[list(recovery)[-1]] if recovery else None,
         seconds=results.timings.get("unlearn"),
         judge=str(results.judge.get("name", "?")),
+        **_operating_point(results),
     )
+
+
+def _operating_point(results: Results) -> dict[str, str]:
+    """status and operating_point of a swept method's row (the point it reports, chosen or mildest)."""
+    if results.sweep is None:
+        return {}
+    ranked = results.sweep.ranked
+    index = ranked.chosen
+    if index is None:
+        points = results.sweep.points
+        index = min(range(len(points)), key=lambda i: mildest_order(points[i], i))
+    setting = results.sweep.points[index].setting
+    return {
+        "status": ranked.status,
+        "operating_point": ", ".join(
+            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in setting.items()
+        ),
+    }
 
 
 def rows_of(loaded: Sequence[Results]) -> list[LeaderboardRow]:
@@ -193,16 +224,27 @@ def _printed(column: Column, value: float | None) -> float | None:
     return None if text == "–" else float(text)
 
 
-def places(ranked: list[tuple[str, float, float]], references: set[str]) -> list[str]:
+def unranked_labels(rows: list[LeaderboardRow]) -> set[str]:
+    """Entries below the utility floor or inert at some level: shown, never ranked by their damage."""
+    return {row.label for row in rows if row.status in UNRANKED_STATUSES}
+
+
+def places(
+    ranked: list[tuple[str, float, float]],
+    references: set[str],
+    unranked: frozenset[str] | set[str] = frozenset(),
+) -> list[str]:
     """Competition places for the ranking: ties (equal as printed) share one place, written "2=";
-    references (vanilla, oracle) and entries without a gap get "ref" and "–"."""
+    references (vanilla, oracle) get "ref"; entries without a gap, or unranked ones, "–"."""
     shown = [_printed(GAP_COLUMN, gap) for _, gap, _ in ranked]
-    competing = [s for (label, _, _), s in zip(ranked, shown, strict=True) if label not in references]
+    competing = [
+        s for (label, _, _), s in zip(ranked, shown, strict=True) if label not in references | set(unranked)
+    ]
     out = []
     for (label, _, _), value in zip(ranked, shown, strict=True):
         if label in references:
             out.append("ref")
-        elif value is None:
+        elif value is None or label in unranked:
             out.append("–")
         else:
             place = 1 + sum(1 for other in competing if other is not None and other > value)

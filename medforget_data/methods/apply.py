@@ -66,10 +66,17 @@ def apply_method(
     else:
         model = method.unlearn(model, processor, load_unlearn_splits(dataset, level), config)
     wall = time.perf_counter() - began
+    return Unlearned(
+        model=model, record=unlearned_record(record, dataset, name, level, model), wall_seconds=wall
+    )
+
+
+def unlearned_record(record: ModelRecord, dataset: BuiltDataset, name: str, level: str, model) -> ModelRecord:
+    """The record of `model`, made by method `name` at `level` from the model `record` describes."""
     step = UnlearnRecipe(method=name, level=level)
     previous = record.recipe.unlearn
     before = record.recipe.unlearn_chain or ((previous,) if previous else ())
-    unlearned = ModelRecord(
+    return ModelRecord(
         config_name=record.config_name,
         dataset_hash=dataset.dataset_hash,
         parameters=sum(p.numel() for p in model.parameters()),
@@ -78,4 +85,3 @@ def apply_method(
         recipe=record.recipe.model_copy(update={"unlearn": step, "unlearn_chain": (*before, step)}),
         history=record.history,
     )
-    return Unlearned(model=model, record=unlearned, wall_seconds=wall)

@@ -3,19 +3,49 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from medforget_data.constants import DEFAULT_SEED, LEVELS, REFERENCE_METHODS
 from medforget_data.errors import check_choice
-from medforget_data.methods import METHOD_NAMES
+from medforget_data.methods import METHOD_NAMES, get_method, make_config
+from medforget_data.methods.base import StrengthGrid
 from medforget_data.models.configs import MODEL_NAMES, PRETRAINED_NAMES
 from medforget_data.models.device import check_device
 from medforget_data.models.families import family_of_folder
 from medforget_data.models.recipe import FinetuneRecipe, RecipeOptions
 from medforget_data.models.train import Precision
+from medforget_data.scoring.selection import DEFAULT_UTILITY_FLOOR
 
 UNLEARNING_METHODS: tuple[str, ...] = tuple(m for m in METHOD_NAMES if m not in REFERENCE_METHODS)
+# default: each method's strength grid is swept and the floor rule's point reported (design §10);
+# none: each method once, at its config (the single-point table)
+SweepMode = Literal["default", "none"]
+SWEEP_MODES: tuple[SweepMode, ...] = get_args(SweepMode)
+
+
+class MethodSettings(BaseModel):
+    """A run's settings for one method (`--method-config`): config field overrides and its grid."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    config: dict[str, Any] = {}
+    grid: StrengthGrid | None = None  # None: the method's registered grid
+
+    @classmethod
+    def parse(cls, method: str, value: dict[str, Any]) -> MethodSettings:
+        """`{"beta": 0.2, "grid": {...}}`: every key but `grid` overrides the method's config."""
+        config = {key: item for key, item in value.items() if key != "grid"}
+        return cls(config=config, grid=value.get("grid")).checked(method)
+
+    def checked(self, method: str) -> MethodSettings:
+        """Itself, once every config it makes is valid for `method` (else one line naming the field)."""
+        check_choice("method", method, UNLEARNING_METHODS)
+        make_config(method, self.config)
+        for setting in (self.grid or get_method(method).grid).settings():
+            make_config(method, {**self.config, **setting})
+        return self
 
 
 class RunConfig(BaseModel):
@@ -37,6 +67,12 @@ class RunConfig(BaseModel):
     batch_size: int = Field(default=32, ge=1)  # generation
     # None: per task, its longest reference answer plus a margin (models/generate.py: answer_caps)
     max_new_tokens: int | None = Field(default=None, ge=1)
+    sweep: SweepMode = "default"
+    utility_floor: float = Field(default=DEFAULT_UTILITY_FLOOR, gt=0, le=1)
+    method_settings: dict[str, MethodSettings] = {}  # per method (`--method-config FILE`)
+
+    def settings_of(self, method: str) -> MethodSettings:
+        return self.method_settings.get(method) or MethodSettings()
 
     @field_validator("model")
     @classmethod
@@ -48,6 +84,11 @@ class RunConfig(BaseModel):
             return str(Path(value).resolve())
         check_choice("model config", value, (*MODEL_NAMES, *PRETRAINED_NAMES))  # neither: names them
         return value
+
+    @field_validator("method_settings")
+    @classmethod
+    def _valid_settings(cls, value: dict[str, MethodSettings]) -> dict[str, MethodSettings]:
+        return {method: settings.checked(method) for method, settings in value.items()}
 
     @field_validator("device")
     @classmethod

@@ -21,11 +21,13 @@ import torch
 
 from medforget_data import progress
 from medforget_data.attacks.model_attacks import attack
+from medforget_data.constants import REFERENCE_METHODS
 from medforget_data.dataset.built import BuiltDataset
 from medforget_data.io import write_model
 from medforget_data.leaderboard.table import write_leaderboard
 from medforget_data.methods import get_method, make_config
-from medforget_data.methods.apply import apply_method
+from medforget_data.methods.apply import Unlearned, apply_method, unlearned_record
+from medforget_data.methods.base import StrengthGrid, load_unlearn_splits
 from medforget_data.models.build import MODEL_CARD_FILE, ModelRecord, checkpoint_hash, load_model
 from medforget_data.models.finetune import finetune
 from medforget_data.models.generate import level_answers
@@ -35,15 +37,17 @@ from medforget_data.models.train import CHECKPOINT_DIR, precision_dtype
 from medforget_data.pipeline.config import RunConfig, RunRecord
 from medforget_data.pipeline.layout import RunLayout, Stage
 from medforget_data.pipeline.state import RunState, RunTimings, StageKey, run_lock, stage_key
+from medforget_data.pipeline.sweep import SELECTION_UTILITY_ITEMS, raw_scores, selection_set, sweep
 from medforget_data.scoring.judge_offline import OfflineJudge
 from medforget_data.scoring.results import Results, read_results, write_results
 from medforget_data.scoring.score import with_utility
 from medforget_data.scoring.score_file import score_submission
+from medforget_data.scoring.selection import SweepRecord
 from medforget_data.scoring.submission import Submission, SubmissionMetadata, write_submission
 
 # Bumped when what a key hashes changes meaning: every stage of an older run folder is then redone
 # (its markers say so in one line), instead of fields being dropped to keep old hashes.
-KEY_VERSION = 2
+KEY_VERSION = 3  # 3: dataset format 4, the sweep
 
 
 class BenchmarkRun:
@@ -143,8 +147,26 @@ class BenchmarkRun:
         adapters = lora is not None and "lora_rank" in get_method(method).config_class.model_fields
         return {"seed": self.config.seed, **({"lora_rank": lora.rank} if adapters else {})}
 
+    def method_config_overrides(self, method: str) -> dict:
+        """The run's overrides of `method`'s config, then the user's (`--method-config`)."""
+        return {**self.method_overrides(method), **self.config.settings_of(method).config}
+
+    def sweep_grid(self, method: str) -> StrengthGrid | None:
+        """The grid a method cell sweeps (None: the method runs once, at its config)."""
+        if method in REFERENCE_METHODS or self.config.sweep == "none":
+            return None
+        return self.config.settings_of(method).grid or get_method(method).grid
+
     def cell_key(self, level: str, method: str) -> StageKey:
-        config = make_config(method, self.method_overrides(method)) if method != "oracle" else None
+        config = make_config(method, self.method_config_overrides(method)) if method != "oracle" else None
+        grid = self.sweep_grid(method)
+        sweep = None
+        if grid is not None:
+            sweep = {
+                "grid": grid.model_dump(mode="json"),
+                "floor": self.config.utility_floor,
+                "utility_items": SELECTION_UTILITY_ITEMS,
+            }
         return stage_key(
             {
                 "version": KEY_VERSION,
@@ -153,6 +175,7 @@ class BenchmarkRun:
                 "oracle": self.model_keys[level].key,
                 "method": method,
                 "config": config.model_dump(mode="json") if config else None,
+                "sweep": sweep,
                 "generation": {
                     "batch_size": self.config.batch_size,
                     "max_new_tokens": self.config.max_new_tokens,
@@ -268,8 +291,14 @@ class BenchmarkRun:
         if self.state.is_done(stage, key) and self.layout.results(level, method).is_file():
             return
         model, processor, record = self.load(None)
-        config = make_config(method, self.method_overrides(method))
-        unlearned = apply_method(method, model, processor, record, self.dataset, level, config)
+        overrides = self.method_config_overrides(method)
+        grid = self.sweep_grid(method)
+        swept = None
+        if grid is None:
+            config = make_config(method, overrides)
+            unlearned = apply_method(method, model, processor, record, self.dataset, level, config)
+        else:
+            unlearned, swept = self.swept(level, method, model, processor, record, overrides, grid)
         results = self.cell(
             level,
             method,
@@ -280,7 +309,41 @@ class BenchmarkRun:
             read_results(self.layout.results(level, "vanilla")),
             read_results(self.layout.results(level, "oracle")),
         )
+        if swept is not None:
+            results = results.model_copy(update={"sweep": swept})
         self.finish(level, method, results, key)
+
+    def swept(
+        self,
+        level: str,
+        method: str,
+        model,
+        processor,
+        record: ModelRecord,
+        overrides: dict,
+        grid: StrengthGrid,
+    ) -> tuple[Unlearned, SweepRecord]:
+        """The method's sweep on the unlearner's view: the model at its chosen point, and the record.
+        The oracle's forget score (the same teacher-forced measure) is read for the oracle-match rule."""
+        splits = load_unlearn_splits(self.dataset, level)
+        oracle, oracle_processor, _ = self.load(level)
+        batch = self.config.batch_size
+        forget = raw_scores(oracle, oracle_processor, selection_set(splits, self.config.seed), batch).forget
+        del oracle
+        began = time.perf_counter()
+        chosen, swept = sweep(
+            method,
+            model,
+            processor,
+            splits,
+            overrides,
+            floor=self.config.utility_floor,
+            oracle_forget=sum(forget) / max(1, len(forget)),
+            grid=grid,
+            batch_size=batch,
+        )
+        wall = time.perf_counter() - began
+        return Unlearned(chosen, unlearned_record(record, self.dataset, method, level, chosen), wall), swept
 
     # ----- the whole run
     def stage_seconds(self) -> dict[str, float]:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict
 
 from medforget_data import progress
 from medforget_data.dataset.examples import Example
@@ -26,8 +25,8 @@ from medforget_data.methods.trainer import LossMethod
 from medforget_data.models.teacher_forced import teacher_forced_exact_match
 from medforget_data.scoring.aggregate import mean_ci
 from medforget_data.scoring.selection import (
-    Selection,
     SweepPoint,
+    SweepRecord,
     floor_order,
     mildest_order,
     select_at_floor,
@@ -68,25 +67,6 @@ def raw_scores(model, processor, selection: SelectionSet, batch_size: int) -> Ra
     )
 
 
-class SweepRecord(BaseModel):
-    """What a results file records of a sweep: the grid, every point, the rules and their choices."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    grid: StrengthGrid
-    base_config: dict  # the method's config before the grid's fields are set
-    utility_items: int
-    vanilla_forget: float
-    vanilla_utility: float  # vanilla's raw exact-match rate on the utility sample (utility 1.0)
-    oracle_forget: float | None
-    points: list[SweepPoint]
-    selections: list[Selection]  # the floor rule (ranked) first, then oracle-match when an oracle was given
-
-    @property
-    def ranked(self) -> Selection:
-        return self.selections[0]
-
-
 def interpolate_into(target: torch.nn.Module, start: dict, end: dict, scale: float) -> None:
     """target ← start + scale·(end − start), parameter by parameter (non-float buffers from `end`)."""
     with torch.no_grad():
@@ -125,8 +105,6 @@ def sweep(
     selection = selection_set(splits, seed)
     vanilla_state = snapshot(model)
     vanilla = raw_scores(model, processor, selection, batch_size)
-    if vanilla.utility == 0:
-        raise MedForgetError("vanilla answers no utility item exactly: utility relative to it is undefined")
     vanilla_forget = float(np.mean(vanilla.forget)) if vanilla.forget else 0.0
     scratch = copy.deepcopy(model)
     points: list[SweepPoint] = []
@@ -141,7 +119,8 @@ def sweep(
                 setting={**setting, "scale": scale},
                 forget=mean,
                 forget_ci=(low, high),
-                utility=scores.utility / vanilla.utility,
+                # a vanilla that answers no utility item exactly: every point keeps all of its (none)
+                utility=scores.utility / vanilla.utility if vanilla.utility > 0 else 1.0,
             )
             index = len(points)
             points.append(point)
@@ -176,7 +155,7 @@ def sweep(
         raise MedForgetError(f"sweep of {method_name}: kept point {index}, the rule chose {ranked.chosen}")
     scratch.load_state_dict(state)
     record = SweepRecord(
-        grid=grid,
+        grid=grid.model_dump(mode="json"),
         base_config=base.model_dump(mode="json"),
         utility_items=len(selection.utility),
         vanilla_forget=vanilla_forget,

@@ -14,6 +14,7 @@ from medforget_data.constants import TASKS
 from medforget_data.io import atomic_write_text, dump_json, read_model
 from medforget_data.scoring.aggregate import finite_mean, mean_ci, mean_gap_ci
 from medforget_data.scoring.metrics import DEFAULT_RULE, ScoringRule
+from medforget_data.scoring.selection import SweepRecord
 from medforget_data.scoring.submission import SubmissionMetadata
 
 # 2: `attacks` became typed sections (membership, reconstruction, forget_quality).
@@ -205,6 +206,7 @@ class Results(BaseModel):
     text_only: ModalityResults | None = None  # when the submission has text-only predictions
     attacks: Attacks | None = None  # by `medforget attack` or `medforget run`
     timings: dict[str, float] = {}  # seconds per stage when `medforget run` made it (unlearn, generate, …)
+    sweep: SweepRecord | None = None  # the method's sweep and its chosen point, when `medforget run` swept
     # What the leaderboard shows, set when scored; a file written before these fields existed gets
     # them from its items when read (the same functions, so the same numbers).
     mean_gaps: MeanGaps | None = None

@@ -72,3 +72,22 @@ def select_oracle_match(points: Sequence[SweepPoint], oracle_forget: float) -> S
         return Selection(rule="oracle-match", floor=None, status="never_matches_oracle", chosen=None)
     chosen = min(reaching, key=lambda i: mildest_order(points[i], i))
     return Selection(rule="oracle-match", floor=None, status="selected", chosen=chosen)
+
+
+class SweepRecord(BaseModel):
+    """What a results file records of a sweep: the grid, every point, the rules and their choices."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    grid: dict  # the method's StrengthGrid (methods/base.py)
+    base_config: dict  # the method's config before the grid's fields are set
+    utility_items: int
+    vanilla_forget: float
+    vanilla_utility: float  # vanilla's raw exact-match rate on the utility sample (utility 1.0)
+    oracle_forget: float | None
+    points: list[SweepPoint]
+    selections: list[Selection]  # the floor rule (ranked) first, then oracle-match when an oracle was given
+
+    @property
+    def ranked(self) -> Selection:
+        return self.selections[0]
