@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medforget_data.constants import LEVEL_SPLITS
+from medforget_data.constants import REPORTED_SPLITS
 from medforget_data.dataset.features import ITEM_COLUMNS, LIST_COLUMNS
 from medforget_data.dataset.load import split_path
 from medforget_data.dataset.manifest import MANIFEST_FILE, BuildConfig, Manifest
@@ -88,7 +88,7 @@ HAND_ITEMS: dict[str, list[tuple[dict[str, Any], str]]] = {
 
 def write_hand_dataset(folder: Path, items: dict[str, list[tuple[dict[str, Any], str]]] = HAND_ITEMS) -> Path:
     """The hand-made items as a dataset folder for level `patient`."""
-    for split in LEVEL_SPLITS:
+    for split in REPORTED_SPLITS:
         rows = [row for row, _ in items[split]]
         columns: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in ITEM_COLUMNS}
         columns["image"] = [None] * len(rows)  # the scorer never reads images
@@ -109,7 +109,7 @@ def write_hand_dataset(folder: Path, items: dict[str, list[tuple[dict[str, Any],
         build=BuildConfig(source="synthetic", size="mini"),
         licence="test",
         public_push_allowed=False,
-        counts={HAND_LEVEL: {split: len(items[split]) for split in LEVEL_SPLITS}},
+        counts={HAND_LEVEL: {split: len(items[split]) for split in REPORTED_SPLITS}},
         targets={},
         skipped_reports={},
         files={},

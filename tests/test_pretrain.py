@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import torch
 
 from medforget_data.cli import main
-from medforget_data.dataset.manifest import BuildConfig
+from medforget_data.constants import LEVELS, REPHRASED_SPLITS
+from medforget_data.dataset.manifest import BuildConfig, parquet_name
 from medforget_data.errors import MedForgetError
 from medforget_data.models import pretrain
 from medforget_data.models.build import checkpoint_hash, load_model
@@ -40,8 +42,16 @@ def test_a_base_records_its_corpus_recipe_and_leakage_and_is_trained_once(tiny_b
     assert record["corpus_hash"] == json.loads((corpus / "manifest.json").read_text())["dataset_hash"]
     # every corpus example of an epoch: train + holdout + the train items' held-out wordings
     counts = json.loads((corpus / "manifest.json").read_text())["counts"]
-    rephrased = sum(n for split, n in counts["institution"].items() if split.endswith("_rephrased"))
-    assert record["examples"] == counts["train"]["train"] + counts["train"]["holdout"] + rephrased
+    # every level's rephrasings, each item once (read from the split files, not through the library)
+    rephrased = {
+        item_id
+        for level in LEVELS
+        for split in REPHRASED_SPLITS
+        for item_id in pq.read_table(corpus / parquet_name(level, split), columns=["id"])
+        .column("id")
+        .to_pylist()
+    }
+    assert record["examples"] == counts["train"]["train"] + counts["train"]["holdout"] + len(rephrased)
     before = checkpoint_hash(tiny_base.folder)
     again = pretrain.pretrain_base("tiny-pretrained", BuildConfig(size="mini"), tiny_base.folder, QUICK)
     assert again.seconds == 0 and checkpoint_hash(again.folder) == before  # found, not retrained

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from medforget_data.cli import main
-from medforget_data.constants import LEVEL_SPLITS
+from medforget_data.constants import REPORTED_SPLITS
 from medforget_data.scoring.aggregate import mean_ci
 from medforget_data.scoring.judge_offline import OfflineJudge, finding_status
 from medforget_data.scoring.metrics import METRIC_FIELDS, UNSCORED
@@ -68,7 +68,7 @@ def test_hand_computed_scores_gaps_and_cis(
     assert by_id["h-gen"].score == 1.0 and by_id["h-cloze"].score == 0.0
 
     scores = results.scores
-    assert set(scores) == set(LEVEL_SPLITS)
+    assert set(scores) == set(REPORTED_SPLITS)
     assert scores["forget"]["generation"].mean == pytest.approx(F_GEN_TOTAL)
     assert scores["retain"]["generation"].mean == pytest.approx(R_GEN_TOTAL)
     assert scores["sibling"]["cloze"].mean == 0.5 and scores["sibling"]["cloze"].n == 2

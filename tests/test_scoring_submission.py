@@ -10,7 +10,7 @@ import pytest
 
 import medforget_data
 from medforget_data.cli import main
-from medforget_data.constants import LEVEL_SPLITS
+from medforget_data.constants import REPORTED_SPLITS
 from medforget_data.dataset.built import BuiltDataset
 from medforget_data.errors import MedForgetError
 from medforget_data.scoring.results import read_results
@@ -54,7 +54,7 @@ def test_perfect_and_empty_submissions(
     out = tmp_path / "perfect.json"
     assert score_cli(capsys, perfect, synthetic_mini_dir, "--out", str(out))[0] == 0
     results = read_results(out)
-    assert set(results.scores) == set(LEVEL_SPLITS)
+    assert set(results.scores) == set(REPORTED_SPLITS)
     assert all(s.mean == 1.0 for by_task in results.scores.values() for s in by_task.values())
     assert results.unscored == 0 and len(results.items) == len(gold)
     assert results.gaps["cloze"] == {"retain_minus_forget": 0.0, "sibling_minus_forget": 0.0}

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medforget_data.constants import LEVEL_SPLITS, TASKS
+from medforget_data.constants import REPORTED_SPLITS, TASKS
 from medforget_data.dataset.load import read_split_items
 from medforget_data.errors import MedForgetError
 from medforget_data.leaderboard.space import EMPTY_PAGE, UPLOADS_DIR, accept_submission, page
@@ -35,7 +35,7 @@ def submission(folder: Path, dataset: Path, method: str, forget_answer: str | No
     """Every item answered with its reference, except forget items when `forget_answer` is given."""
     predictions = {
         item.id: forget_answer if split == "forget" and forget_answer is not None else item.answer
-        for split in LEVEL_SPLITS
+        for split in REPORTED_SPLITS
         for item in read_split_items(dataset, LEVEL, split)
     }
     path = folder / f"{method}.jsonl"
@@ -132,7 +132,7 @@ def scored(method: str, level: str, forget: float, seed: int) -> Results:
             ),
             rouge_l=0.9 if forget > 0.8 else 0.1,
         )
-        for split in LEVEL_SPLITS
+        for split in REPORTED_SPLITS
         for task in TASKS
         for k in range(draw.randint(4, 9))
     ]

@@ -18,6 +18,7 @@ import torch
 
 from medforget_data.cli import main
 from medforget_data.constants import CLOZE_BLANK, LEVELS, OPTION_LETTERS, PARTITION_SPLITS, SECTIONS, TASKS
+from medforget_data.dataset.built import BuiltDataset
 from medforget_data.dataset.examples import read_examples
 from medforget_data.dataset.load import read_split_items, split_path
 from medforget_data.dataset.manifest import (
@@ -47,8 +48,9 @@ REPHRASED = tuple(f"{split}_rephrased" for split in PARTITION_SPLITS)
 
 
 def _rephrased(dataset_dir: Path) -> dict[str, list]:
-    """Every rephrased item of the build (the first level's partition holds each exactly once)."""
-    return {split: read_split_items(dataset_dir, LEVELS[0], split) for split in REPHRASED}
+    """The build's rephrased items, once each (any level's reported splits; the unlearner's halves
+    have none at their level), under one key."""
+    return {"rephrased": BuiltDataset(dataset_dir).rephrased_items()}
 
 
 def test_training_wordings_are_carried_and_disjoint_from_the_evaluation_ones(openi_mini_dir: Path) -> None:
@@ -205,11 +207,12 @@ def test_training_on_paraphrases_answers_a_held_out_wording_better(openi_mini_di
     memorise the facts (90 epochs: at 60 the paraphrase-trained one sat at the 0.5 edge on CI);
     asked in held-out wordings, the paraphrase-trained one is far surer."""
     examples = read_examples(openi_mini_dir, "train", "train")
-    studies = sorted({e.item.study_id for e in examples})[:2]
-    subset = [e for e in examples if e.item.study_id in studies and e.item.section is None]
     held_out = {
         item.group_id: item.question for items in _rephrased(openi_mini_dir).values() for item in items
     }
+    facts = [e for e in examples if e.item.section is None and e.item.group_id in held_out]
+    studies = sorted({e.item.study_id for e in facts})[:2]
+    subset = [e for e in facts if e.item.study_id in studies]
     config = resolve_recipe("tiny", RecipeOptions(epochs=90, batch_size=8, lr=1e-2, seed=0)).train
     model, processor = new_model("tiny", openi_mini_dir, seed=0)
     encoder = Encoder(processor)

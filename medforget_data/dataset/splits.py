@@ -73,28 +73,39 @@ def level_nodes(items: list[QAItem], level: Level) -> list[Node]:
 
 
 def choose_targets(items: list[QAItem], hierarchy: Hierarchy, level: Level, seed: int) -> LevelTargets:
-    """Seeded targets of `level`, each keeping a non-target sibling under its parent (a lone target two)."""
+    """Seeded targets of `level`, each keeping a non-target sibling under its parent. The targets'
+    siblings are then halved between the unlearner and the report (design §10), so they number at
+    least two: a lone target is drawn under a parent of three or more children when there is one, and
+    in a hierarchy without such a parent further targets are drawn until their siblings are two."""
     health_system = hierarchy.health_systems()
     nodes = level_nodes(items, level)
     by_parent: dict[Hashable, list[Node]] = defaultdict(list)
     for node in nodes:
         by_parent[parent_key(node, level, health_system)].append(node)
     wanted = 1 if level == "institution" else max(1, round(TARGET_FRACTION * len(nodes)))
-    rng = np.random.default_rng([seed, 3, LEVELS.index(level)])
-    remaining = {parent: len(children) for parent, children in by_parent.items()}
-    # A target leaves a sibling behind; a lone target two, so both sibling halves get one (design §10).
-    children_needed = 3 if wanted == 1 else 2
-    targets: list[Node] = []
-    for index in rng.permutation(len(nodes)):
-        node = nodes[index]
-        parent = parent_key(node, level, health_system)
-        if remaining[parent] >= children_needed:
-            targets.append(node)
-            remaining[parent] -= 1
-            if len(targets) == wanted:
-                break
+    order = np.random.default_rng([seed, 3, LEVELS.index(level)]).permutation(len(nodes))
+    parent_of = {node: parent_key(node, level, health_system) for node in nodes}
+
+    def draw(children_needed: int, enough: Callable[[list[Node], dict[Hashable, int]], bool]) -> list[Node]:
+        remaining = {parent: len(children) for parent, children in by_parent.items()}
+        targets: list[Node] = []
+        for index in order:
+            parent = parent_of[nodes[index]]
+            if remaining[parent] >= children_needed:
+                targets.append(nodes[index])
+                remaining[parent] -= 1
+                if enough(targets, remaining):
+                    break
+        return targets
+
+    def siblings_left(targets: list[Node], remaining: dict[Hashable, int]) -> int:
+        return sum(remaining[parent] for parent in {parent_of[node] for node in targets})
+
+    targets = draw(3 if wanted == 1 else 2, lambda chosen, _: len(chosen) == wanted)
+    if not targets:  # no parent of three: more targets until their siblings are two
+        targets = draw(2, lambda chosen, left: len(chosen) >= wanted and siblings_left(chosen, left) >= 2)
     if not targets:
-        raise ValueError(f"no {level} node has enough siblings; the hierarchy is too small")
+        raise ValueError(f"no {level} node has a sibling; the hierarchy is too small")
     return LevelTargets(level=level, targets=tuple(sorted(targets)))
 
 
@@ -142,7 +153,12 @@ def choose_unlearner_nodes(
     unlearn_sibling = [
         node for parent in sorted(siblings) for node in _seeded_half(sorted(siblings[parent]), rng)
     ]
-    sibling_count = sum(len(nodes) for nodes in siblings.values())
+    every_sibling = [node for parent in sorted(siblings) for node in sorted(siblings[parent])]
+    sibling_count = len(every_sibling)
+    # targets of one sibling each: their coins may send every sibling one way; move one, seeded
+    if sibling_count >= 2 and len(unlearn_sibling) in (0, sibling_count):
+        moved = every_sibling[int(rng.integers(sibling_count))]
+        unlearn_sibling = [moved] if not unlearn_sibling else [n for n in unlearn_sibling if n != moved]
     if not (0 < len(unlearn_retain) < len(retain) and 0 < len(unlearn_sibling) < sibling_count):
         raise ValueError(
             f"{level}: {len(retain)} retain and {sibling_count} sibling nodes cannot be halved between "

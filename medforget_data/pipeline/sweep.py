@@ -81,6 +81,58 @@ def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: value.detach().to("cpu", copy=True) for name, value in model.state_dict().items()}
 
 
+class PointStream:
+    """Scores the points as they come and keeps the weights of the best so far under the floor rule
+    and of the mildest (most utility), the only two a sweep may return."""
+
+    def __init__(
+        self, model, processor, selection: SelectionSet, scales, floor: float, seed: int, batch: int
+    ):
+        self.processor, self.selection, self.scales = processor, selection, scales
+        self.floor, self.seed, self.batch = floor, seed, batch
+        self.vanilla_state = snapshot(model)
+        self.vanilla = raw_scores(model, processor, selection, batch)
+        self.scratch = copy.deepcopy(model)
+        self.points: list[SweepPoint] = []
+        self.kept: dict[str, tuple[int, dict]] = {}
+
+    @property
+    def vanilla_forget(self) -> float:
+        return float(np.mean(self.vanilla.forget)) if self.vanilla.forget else 0.0
+
+    def consider(self, trained: dict, setting: dict) -> None:
+        """Every scale of one trained state (θ): θ₀ + s·(θ − θ₀) scored and recorded."""
+        for scale in self.scales:
+            interpolate_into(self.scratch, self.vanilla_state, trained, scale)
+            scores = raw_scores(self.scratch, self.processor, self.selection, self.batch)
+            mean, low, high = mean_ci(scores.forget, seed=self.seed) if scores.forget else (0.0, 0.0, 0.0)
+            vanilla = self.vanilla.utility
+            point = SweepPoint(
+                setting={**setting, "scale": scale},
+                forget=mean,
+                forget_ci=(low, high),
+                # a vanilla that answers no utility item exactly: every point keeps all of its (none)
+                utility=scores.utility / vanilla if vanilla > 0 else 1.0,
+            )
+            index = len(self.points)
+            self.points.append(point)
+            for rule, order, eligible in (
+                ("floor", floor_order, point.utility >= self.floor),
+                ("mildest", mildest_order, True),
+            ):
+                best = self.kept.get(rule)
+                if eligible and (best is None or order(point, index) < order(self.points[best[0]], best[0])):
+                    self.kept[rule] = (index, snapshot(self.scratch))
+
+    def model_at(self, chosen: int | None):
+        """The model at the floor rule's point, or at the mildest when it chose none."""
+        index, state = self.kept["mildest" if chosen is None else "floor"]
+        if chosen not in (None, index):  # the streamed choice and the recorded rule must agree
+            raise MedForgetError(f"sweep: kept point {index}, the rule chose {chosen}")
+        self.scratch.load_state_dict(state)
+        return self.scratch
+
+
 def sweep(
     method_name: str,
     model,
@@ -101,67 +153,31 @@ def sweep(
     base = make_config(method_name, overrides)
     if getattr(base, "lora_rank", None):  # the adapters' weights are named apart from vanilla's
         raise MedForgetError("a sweep over LoRA adapters is not supported yet: run with --sweep none")
-    seed = base.seed
-    selection = selection_set(splits, seed)
-    vanilla_state = snapshot(model)
-    vanilla = raw_scores(model, processor, selection, batch_size)
-    vanilla_forget = float(np.mean(vanilla.forget)) if vanilla.forget else 0.0
-    scratch = copy.deepcopy(model)
-    points: list[SweepPoint] = []
-    kept: dict[str, tuple[int, dict] | None] = {"floor": None, "mildest": None}
-
-    def consider(trained: dict, setting: dict) -> None:
-        for scale in grid.scales:
-            interpolate_into(scratch, vanilla_state, trained, scale)
-            scores = raw_scores(scratch, processor, selection, batch_size)
-            mean, low, high = mean_ci(scores.forget, seed=seed) if scores.forget else (0.0, 0.0, 0.0)
-            point = SweepPoint(
-                setting={**setting, "scale": scale},
-                forget=mean,
-                forget_ci=(low, high),
-                # a vanilla that answers no utility item exactly: every point keeps all of its (none)
-                utility=scores.utility / vanilla.utility if vanilla.utility > 0 else 1.0,
-            )
-            index = len(points)
-            points.append(point)
-            for rule, order, eligible in (
-                ("floor", floor_order, point.utility >= floor),
-                ("mildest", mildest_order, True),
-            ):
-                best = kept[rule]
-                if eligible and (best is None or order(point, index) < order(points[best[0]], best[0])):
-                    kept[rule] = (index, snapshot(scratch))
-
-    settings = grid.settings()
-    for setting in progress.bar(settings, desc=f"sweeping {method_name}", unit="setting"):
+    selection = selection_set(splits, base.seed)
+    stream = PointStream(model, processor, selection, grid.scales, floor, base.seed, batch_size)
+    for setting in progress.bar(grid.settings(), desc=f"sweeping {method_name}", unit="setting"):
         config = make_config(method_name, {**overrides, **setting})
         start = copy.deepcopy(model)
         if grid.every_epoch and isinstance(method, LossMethod):
 
             def after_epoch(epoch: int, trained, setting: dict = setting) -> None:
-                consider(snapshot(trained), {**setting, "epoch": epoch + 1})
+                stream.consider(snapshot(trained), {**setting, "epoch": epoch + 1})
 
             method.unlearn(start, processor, splits, config, on_epoch=after_epoch)
         else:
-            consider(snapshot(method.unlearn(start, processor, splits, config)), dict(setting))
+            stream.consider(snapshot(method.unlearn(start, processor, splits, config)), dict(setting))
         del start
-    selections = [select_at_floor(points, vanilla_forget, floor)]
+    selections = [select_at_floor(stream.points, stream.vanilla_forget, floor)]
     if oracle_forget is not None:
-        selections.append(select_oracle_match(points, oracle_forget))
-    ranked = selections[0]
-    chosen_rule = "mildest" if ranked.chosen is None else "floor"
-    index, state = kept[chosen_rule]  # type: ignore[misc]
-    if ranked.chosen not in (None, index):  # the streamed choice and the recorded rule must agree
-        raise MedForgetError(f"sweep of {method_name}: kept point {index}, the rule chose {ranked.chosen}")
-    scratch.load_state_dict(state)
+        selections.append(select_oracle_match(stream.points, oracle_forget))
     record = SweepRecord(
         grid=grid.model_dump(mode="json"),
         base_config=base.model_dump(mode="json"),
         utility_items=len(selection.utility),
-        vanilla_forget=vanilla_forget,
-        vanilla_utility=vanilla.utility,
+        vanilla_forget=stream.vanilla_forget,
+        vanilla_utility=stream.vanilla.utility,
         oracle_forget=oracle_forget,
-        points=points,
+        points=stream.points,
         selections=selections,
     )
-    return scratch, record
+    return stream.model_at(selections[0].chosen), record
