@@ -56,3 +56,11 @@ def test_a_point_with_an_impossible_score_is_refused() -> None:
         SweepPoint(setting={}, forget=1.5, forget_ci=(1.0, 1.0), utility=1.0)
     with pytest.raises(ValueError):
         SweepPoint(setting={}, forget=float("nan"), forget_ci=(0.0, 0.0), utility=1.0)
+
+
+def test_unranked_entries_take_no_place_and_free_theirs() -> None:
+    from medforget_data.leaderboard.rows import places
+
+    ranked = [("inert_one", 0.5, 1.0), ("oracle", 0.45, 1.0), ("b", 0.4, 1.0), ("c", 0.3, 1.0)]
+    assert places(ranked, {"oracle"}, {"inert_one"}) == ["–", "ref", "1", "2"]
+    assert places(ranked, {"oracle"}) == ["1", "ref", "2", "3"]

@@ -30,12 +30,11 @@ from medforget_data.constants import (
 from medforget_data.errors import MedForgetError
 from medforget_data.scoring.aggregate import finite_mean
 from medforget_data.scoring.results import Estimate, Results
-from medforget_data.scoring.selection import mildest_order
+from medforget_data.scoring.selection import UNRANKED_STATUSES, mildest_order
 
 SPLIT_COLUMNS: tuple[str, ...] = (*PARTITION_SPLITS, HOLDOUT_SPLIT, *REPHRASED_SPLITS)
 
 Interval = tuple[float, float]  # 95% bootstrap interval (low, high)
-UNRANKED_STATUSES: tuple[str, ...] = ("below_floor", "inert")  # scoring/selection.py's, never ranked
 Better = Literal["higher", "lower", "nearest_half"]  # nearest_half: an attack AUC, 0.5 = chance
 
 

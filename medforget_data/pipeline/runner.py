@@ -64,6 +64,7 @@ class BenchmarkRun:
             config.recipe_options(),
             checkpoint_hash=checkpoint_hash(checkpoint) if checkpoint is not None else None,
         )
+        self.oracle_forget: dict[str, float] = {}  # per level: the oracle's teacher-forced forget score
         # Every model's key at set-up: a cell's key names the models it starts from.
         self.model_keys: dict[str | None, StageKey] = {
             level: self.model_key(level) for level in (None, *config.levels)
@@ -326,10 +327,11 @@ class BenchmarkRun:
         """The method's sweep on the unlearner's view: the model at its chosen point, and the record.
         The oracle's forget score (the same teacher-forced measure) is read for the oracle-match rule."""
         splits = load_unlearn_splits(self.dataset, level)
-        oracle, oracle_processor, _ = self.load(level)
-        batch = self.config.batch_size
-        forget = raw_scores(oracle, oracle_processor, selection_set(splits, self.config.seed), batch).forget
-        del oracle
+        if level not in self.oracle_forget:  # once per level: every method's oracle-match reads it
+            oracle, oracle_processor, _ = self.load(level)
+            selection = selection_set(splits, self.config.seed)
+            forget = raw_scores(oracle, oracle_processor, selection, self.config.batch_size).forget
+            self.oracle_forget[level] = sum(forget) / max(1, len(forget))
         began = time.perf_counter()
         chosen, swept = sweep(
             method,
@@ -338,9 +340,9 @@ class BenchmarkRun:
             splits,
             overrides,
             floor=self.config.utility_floor,
-            oracle_forget=sum(forget) / max(1, len(forget)),
+            oracle_forget=self.oracle_forget[level],
             grid=grid,
-            batch_size=batch,
+            batch_size=self.config.batch_size,
         )
         wall = time.perf_counter() - began
         return Unlearned(chosen, unlearned_record(record, self.dataset, method, level, chosen), wall), swept

@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 SelectionRuleName = Literal["floor", "oracle-match"]
 SELECTION_RULES: tuple[SelectionRuleName, ...] = get_args(SelectionRuleName)
 SelectionStatus = Literal["selected", "below_floor", "inert", "never_matches_oracle"]
+# shown, never ranked: ranking them would rank by how much they damaged the model
+UNRANKED_STATUSES: tuple[SelectionStatus, ...] = ("below_floor", "inert")
 DEFAULT_UTILITY_FLOOR = 0.9
 
 
