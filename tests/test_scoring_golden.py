@@ -116,6 +116,10 @@ def test_utility_counts_only_image_answerable_holdout_items(dataset: Path, tmp_p
     assert utility["retain"].score == pytest.approx(27 / 28) and utility["retain"].relative == pytest.approx(
         27 / 28
     )
+    # retain ∪ sibling (the reported utility): the same three and s-cloze-1 (1), s-cloze-2 (0) → 109/140
+    reported = utility["retain_sibling"]
+    assert (reported.score, reported.reference) == pytest.approx((109 / 140, 1.0))
+    assert reported.relative == pytest.approx(109 / 140)
 
 
 def test_text_only_predictions_get_their_own_table(dataset: Path, tmp_path: Path) -> None:

@@ -198,15 +198,22 @@ def split_gaps(scores: dict[str, dict[str, SplitTaskScore]]) -> dict[str, dict[s
     return gaps
 
 
+# The reported utility (design §10): the report-only retain ∪ sibling, which no method or selection read.
+REPORTED_UTILITY = "retain_sibling"
+
+
 def utility_means(items: list[ItemScore]) -> dict[str, float]:
-    """Holdout: image-answerable items only (an unseen patient's identity is unknowable); retain: all."""
+    """Holdout: image-answerable items only (an unseen patient's identity is unknowable); retain: all;
+    retain_sibling (the reported utility): every item of the report-only retain and sibling splits."""
     holdout = [
         i.score for i in items if i.split == HOLDOUT_SPLIT and i.image_answerable and i.score is not None
     ]
     retain = [i.score for i in items if i.split == "retain" and i.score is not None]
+    reported = [i.score for i in items if i.split in ("retain", "sibling") and i.score is not None]
     return {
         HOLDOUT_SPLIT: sum(holdout) / len(holdout) if holdout else math.nan,
         "retain": sum(retain) / len(retain) if retain else math.nan,
+        REPORTED_UTILITY: sum(reported) / len(reported) if reported else math.nan,
     }
 
 
