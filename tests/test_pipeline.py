@@ -245,6 +245,10 @@ def test_a_swept_run_records_every_point_and_shows_the_chosen_one(
             select_oracle_match(sweep.points, sweep.oracle_forget),
         ]
     assert read_results(out / "results" / "patient" / "vanilla.json").sweep is None
+    curves = out / "leaderboard" / "curves_patient.png"  # the sweeps drawn: forget and sibling − forget
+    assert (
+        curves.stat().st_size > 0 and "curves_patient.png" in (out / "leaderboard" / "index.html").read_text()
+    )
 
 
 @pytest.mark.parametrize(

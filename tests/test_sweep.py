@@ -64,6 +64,8 @@ def test_a_loss_method_sweep_reads_its_trajectory_and_returns_the_chosen_point(t
         for scale in (0.5, 1.0)
     ]
     assert min(p.forget for p in record.points) < record.vanilla_forget  # some point did forget
+    # every point also scored on the sample's sibling items (the curves' sibling − forget)
+    assert record.vanilla_sibling is not None and all(p.sibling is not None for p in record.points)
     # the recorded choices are the rules' own, re-derived from the recorded points
     assert record.selections == [
         select_at_floor(record.points, record.vanilla_forget, 0.5),

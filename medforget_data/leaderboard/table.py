@@ -10,6 +10,7 @@ from medforget_data.attacks.plot import plot_leakage
 from medforget_data.constants import LEVELS
 from medforget_data.errors import MedForgetError
 from medforget_data.io import atomic_folder
+from medforget_data.leaderboard.curves import plot_sweep_curves
 from medforget_data.leaderboard.plot import plot_forget_vs_retain
 from medforget_data.leaderboard.render import to_csv, to_html, to_markdown
 from medforget_data.leaderboard.rows import rows_of
@@ -30,7 +31,8 @@ def load_results(results: Path | Sequence[Path]) -> list[Results]:
 
 
 def write_leaderboard(results: Path | Sequence[Path], out: Path, overwrite: bool = True) -> Path:
-    """leaderboard.md / .csv, forget_vs_retain.png, a leakage curve per attacked level, index.html."""
+    """leaderboard.md / .csv, forget_vs_retain.png, a leakage curve per attacked level, the sweep curves
+    per swept level (curves_<level>.png), index.html."""
     loaded = load_results(results)
     rows = rows_of(loaded)
     with atomic_folder(out, overwrite=overwrite) as staging:
@@ -41,5 +43,6 @@ def write_leaderboard(results: Path | Sequence[Path], out: Path, overwrite: bool
             attacked = {r.metadata.method: r for r in loaded if r.level == level and r.attacks is not None}
             if attacked:
                 images.append(plot_leakage(attacked, staging / f"leakage_{level}.png").name)
+        images += [path.name for path in plot_sweep_curves(loaded, staging)]
         (staging / "index.html").write_text(to_html(rows, images), encoding="utf-8")
     return out

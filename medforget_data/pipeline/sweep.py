@@ -41,7 +41,8 @@ SELECTION_UTILITY_ITEMS = 256
 @dataclass(frozen=True)
 class SelectionSet:
     forget: list[Example]
-    utility: list[Example]
+    utility: list[Example]  # a seeded sample of unlearn_retain ∪ unlearn_sibling
+    sibling_ids: frozenset[str]  # which of them are unlearn_sibling items (the curves' sibling score)
 
 
 def selection_set(splits: UnlearnSplits, seed: int, cap: int = SELECTION_UTILITY_ITEMS) -> SelectionSet:
@@ -49,21 +50,29 @@ def selection_set(splits: UnlearnSplits, seed: int, cap: int = SELECTION_UTILITY
     if len(pool) > cap:
         keep = np.sort(np.random.default_rng([seed, 31]).choice(len(pool), cap, replace=False))
         pool = [pool[i] for i in keep]
-    return SelectionSet(forget=list(splits.forget), utility=pool)
+    siblings = frozenset(e.item.id for e in splits.unlearn_sibling)
+    return SelectionSet(forget=list(splits.forget), utility=pool, sibling_ids=siblings)
 
 
 @dataclass(frozen=True)
 class RawScores:
     forget: list[float]  # per forget item, 1.0 / 0.0
     utility: float  # exact-match rate on the utility sample
+    sibling: float | None  # on its sibling items (None: the sample holds none)
+
+
+def _rate(values: list[bool]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def raw_scores(model, processor, selection: SelectionSet, batch_size: int) -> RawScores:
     exact = teacher_forced_exact_match(model, processor, selection.forget + selection.utility, batch_size)
     utility = [exact[e.item.id] for e in selection.utility]
+    sibling = [exact[e.item.id] for e in selection.utility if e.item.id in selection.sibling_ids]
     return RawScores(
         forget=[float(exact[e.item.id]) for e in selection.forget],
-        utility=sum(utility) / max(1, len(utility)),
+        utility=_rate(utility) or 0.0,
+        sibling=_rate(sibling),
     )
 
 
@@ -113,6 +122,7 @@ class PointStream:
                 forget_ci=(low, high),
                 # a vanilla that answers no utility item exactly: every point keeps all of its (none)
                 utility=scores.utility / vanilla if vanilla > 0 else 1.0,
+                sibling=scores.sibling,
             )
             index = len(self.points)
             self.points.append(point)
@@ -176,6 +186,7 @@ def sweep(
         utility_items=len(selection.utility),
         vanilla_forget=stream.vanilla_forget,
         vanilla_utility=stream.vanilla.utility,
+        vanilla_sibling=stream.vanilla.sibling,
         oracle_forget=oracle_forget,
         points=stream.points,
         selections=selections,

@@ -34,6 +34,7 @@ class SweepPoint(BaseModel):
     forget: float = Field(ge=0, le=1)  # on `forget`
     forget_ci: tuple[float, float]
     utility: float = Field(ge=0)  # on unlearn_retain ∪ unlearn_sibling, relative to vanilla's
+    sibling: float | None = Field(default=None, ge=0, le=1)  # on the sample's unlearn_sibling items
 
 
 class Selection(BaseModel):
@@ -86,6 +87,7 @@ class SweepRecord(BaseModel):
     utility_items: int
     vanilla_forget: float
     vanilla_utility: float  # vanilla's raw exact-match rate on the utility sample (utility 1.0)
+    vanilla_sibling: float | None = None  # vanilla's on the sample's sibling items
     oracle_forget: float | None
     points: list[SweepPoint]
     selections: list[Selection]  # the floor rule (ranked) first, then oracle-match when an oracle was given
