@@ -25,6 +25,8 @@ def curves_figure(loaded: list[Results], level: str):
         xlabel="utility (unlearner's retain ∪ sibling, ÷ vanilla)",
         ylabel="sibling − forget (higher is better)",
     )
+    left.set_ylim(-0.02, 1.02)  # exact-match rates: a flat sweep still reads as one
+    right.set_ylim(-1.02, 1.02)
     first = swept[0].sweep
     for axis in (left, right):
         axis.axvline(
