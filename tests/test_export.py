@@ -74,8 +74,9 @@ def handmade_dir(tmp_path: Path) -> Path:
     ]
     retain = [_item("r1", "study-b", "study", patient="p-2")]
     sibling = [_item("s1", "study-c", "study", patient="p-3")]
-    by_split = {"forget": forget, "retain": retain, "sibling": sibling}
-    images = {"study-a": _png(10), "study-b": _png(120), "study-c": _png(250)}
+    halves = [_item("u1", "study-d", "study", patient="p-4")]  # the unlearner's half: retain all the same
+    by_split = {"forget": forget, "retain": retain, "sibling": sibling, "unlearn_retain": halves}
+    images = {"study-a": _png(10), "study-b": _png(120), "study-c": _png(250), "study-d": _png(60)}
     schema = item_features().arrow_schema
     for config in CONFIGS:
         for split in LEVEL_SPLITS if config in LEVELS else TRAIN_SPLITS:
@@ -102,7 +103,7 @@ def test_handmade_rows_group_items_per_image_and_node(handmade_dir: Path, tmp_pa
     # f1 (institution fact) and f2 (patient fact) asked on the forgotten study's image share its node.
     assert {f: (c.rows, c.items) for f, c in counts["study"].items()} == {
         FORGET_FILE: (3, 5),
-        RETAIN_FILE: (2, 2),
+        RETAIN_FILE: (3, 3),
     }
     rows = pq.read_table(tmp_path / "out" / "study_level" / FORGET_FILE).to_pylist()
     by_node = {
@@ -146,7 +147,7 @@ def test_handmade_rows_group_items_per_image_and_node(handmade_dir: Path, tmp_pa
     ]
     retain = pq.read_table(tmp_path / "out" / "study_level" / RETAIN_FILE).to_pylist()
     splits = {json.loads(r["hierarchy_metadata"])["split"]: r["image"]["bytes"] for r in retain}
-    assert splits == {"retain": _png(120), "sibling": _png(250)}
+    assert splits == {"retain": _png(120), "sibling": _png(250), "unlearn_retain": _png(60)}
     assert sorted(read_published(tmp_path / "out", "study", FORGET_FILE), key=lambda i: i.id) == (
         read_split_items(handmade_dir, "study", "forget")
     )

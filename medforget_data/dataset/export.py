@@ -27,8 +27,9 @@ there, skips. They are always retain rows (a study fact is under no section targ
 `export.json` counts every file's rows per `hierarchy_level`. `fact_level` in each metadata entry
 keeps the fact's own level.
 
-The published code knows only forget and retain sets, so `retain_set_all` holds our `retain`
-and `sibling` splits, told apart by `hierarchy_metadata.split`. The published evaluation reads the
+The published code knows only forget and retain sets, so `retain_set_all` holds every other trained
+item — our `retain` and `sibling` splits and the unlearner's halves of them (`unlearn_retain`,
+`unlearn_sibling`) — told apart by `hierarchy_metadata.split`. The published evaluation reads the
 first `max_samples` items of a file, so rows are written in a seeded order in which every prefix
 holds each split in proportion to its size (a shuffle within each split, the splits interleaved).
 Rephrased and holdout splits have no published counterpart and are not exported.
@@ -45,7 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
-from medforget_data.constants import DEFAULT_SEED, LEVELS
+from medforget_data.constants import DEFAULT_SEED, LEVELS, UNLEARNER_SPLITS
 from medforget_data.dataset.load import read_parquet, read_split
 from medforget_data.dataset.manifest import read_manifest
 from medforget_data.dataset.schema import QAItem
@@ -54,7 +55,10 @@ from medforget_data.io import atomic_folder, write_json
 
 FORGET_FILE = "forget_set_all.parquet"
 RETAIN_FILE = "retain_set_all.parquet"
-PUBLISHED_FILES: dict[str, tuple[str, ...]] = {FORGET_FILE: ("forget",), RETAIN_FILE: ("retain", "sibling")}
+PUBLISHED_FILES: dict[str, tuple[str, ...]] = {
+    FORGET_FILE: ("forget",),
+    RETAIN_FILE: ("retain", "sibling", *UNLEARNER_SPLITS),
+}
 EXPORT_INFO_FILE = "export.json"
 HIERARCHY_KEYS: tuple[str, ...] = (
     "institution_id", "patient_id", "study_id", "section_name", "hierarchy_level", "ID",
@@ -197,7 +201,8 @@ def export_published(
                 "licence": manifest.licence,
                 "public_push_allowed": manifest.public_push_allowed,
                 "dataset_hash": manifest.dataset_hash,
-                "retain_set_all": "retain and sibling splits (hierarchy_metadata.split says which)",
+                "retain_set_all": "retain, sibling and the unlearner's halves of them "
+                "(hierarchy_metadata.split says which)",
                 "row_order": f"seed {seed}: each split shuffled, interleaved in proportion to its size",
                 "hierarchy_level": (
                     "the exported level, or the item's fact level when deeper; at the section level a "
