@@ -318,7 +318,8 @@ def test_results_store_the_gaps_and_an_old_file_gets_the_same_when_read(tmp_path
 
 
 def test_the_leaderboard_modules_import_in_one_direction() -> None:
-    """rows ← render, plot ← table ← space, counting imports inside functions: no cycle to hide."""
+    """rows ← render, plot ← table ← space (curves, from results alone ← table), counting imports inside
+    functions: no cycle to hide."""
     graph = import_graph(PACKAGE_ROOTS)
     package = "medforget_data.leaderboard"
     imports = {
@@ -333,6 +334,7 @@ def test_the_leaderboard_modules_import_in_one_direction() -> None:
         "rows": set(),
         "render": {"rows"},
         "plot": {"rows"},
-        "table": {"rows", "render", "plot"},
+        "curves": set(),
+        "table": {"rows", "render", "plot", "curves"},
         "space": {"rows", "render", "plot", "table"},
     }
