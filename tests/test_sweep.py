@@ -57,11 +57,12 @@ def test_a_loss_method_sweep_reads_its_trajectory_and_returns_the_chosen_point(t
         "graddiff", model, processor, splits, overrides, floor=0.5, oracle_forget=0.1, grid=grid
     )
     assert all(torch.equal(value, before[name]) for name, value in model.state_dict().items())  # vanilla kept
+    # the trajectory at s = 1, every scale after the last epoch only
     assert [p.setting for p in record.points] == [
         {"lr": lr, "epoch": epoch, "scale": scale}
         for lr in (1e-3, 1e-2)
-        for epoch in (1, 2)
-        for scale in (0.5, 1.0)
+        for epoch, scales in ((1, (1.0,)), (2, (0.5, 1.0)))
+        for scale in scales
     ]
     assert min(p.forget for p in record.points) < record.vanilla_forget  # some point did forget
     # every point also scored on the sample's sibling items (the curves' sibling − forget)
@@ -101,6 +102,26 @@ def test_every_default_grid_names_its_methods_config_fields() -> None:
     for name, method in METHODS.items():
         for setting in method.grid.settings():
             make_config(name, setting)  # an unknown field or a bad value is refused here
+
+
+def test_extra_settings_follow_the_product_once() -> None:
+    grid = StrengthGrid(
+        fields={"lr": (1.0, 2.0), "beta": (0.1,)},
+        extra=({"lr": 2.0, "beta": 0.5}, {"beta": 0.1, "lr": 1.0}),  # the second is in the product already
+    )
+    assert grid.settings() == [
+        {"beta": 0.1, "lr": 1.0},
+        {"beta": 0.1, "lr": 2.0},
+        {"beta": 0.5, "lr": 2.0},
+    ]
+    # NPO: three learning rates at the default β, then β 0.05 and 0.5 at the middle one
+    assert METHODS["npo"].grid.settings() == [
+        {"lr": 5e-5},
+        {"lr": 2e-4},
+        {"lr": 5e-4},
+        {"beta": 0.05, "lr": 2e-4},
+        {"beta": 0.5, "lr": 2e-4},
+    ]
 
 
 def test_a_grid_without_values_or_with_a_bad_scale_is_refused() -> None:

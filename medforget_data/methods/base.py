@@ -53,12 +53,16 @@ EpochHook = Callable[[int, Any], None]
 
 class StrengthGrid(BaseModel):
     """A method's strength axis (design §10): config fields swept over (the product of their values),
+    `extra` settings run beside that product (e.g. NPO's β at one learning rate, not at all three),
     whether a loss method is read after every epoch (its trajectory), and the scales s of
-    θ₀ + s·(θ − θ₀), the interpolation with vanilla (s > 1 extrapolates a training-free edit)."""
+    θ₀ + s·(θ − θ₀), the interpolation with vanilla (s > 1 extrapolates a training-free edit). A
+    trajectory is read at s = 1 after every epoch and at every scale after its last: a milder scale of
+    an earlier epoch repeats points the trajectory already has, and each point costs a scoring pass."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     fields: dict[str, tuple[float, ...]] = {}
+    extra: tuple[dict[str, float], ...] = ()
     every_epoch: bool = False
     scales: tuple[float, ...] = (1.0,)
 
@@ -78,9 +82,11 @@ class StrengthGrid(BaseModel):
         return scales
 
     def settings(self) -> list[dict[str, float]]:
-        """Every combination of the swept field values, fields in name order."""
+        """Every combination of the swept field values (fields in name order), then the extra ones."""
         names = sorted(self.fields)
-        return [dict(zip(names, values, strict=True)) for values in product(*(self.fields[n] for n in names))]
+        combined = [dict(zip(names, values, strict=True)) for values in product(*(self.fields[n] for n in names))]
+        extra = [dict(sorted(setting.items())) for setting in self.extra if setting not in combined]
+        return combined + extra
 
 
 class Method:

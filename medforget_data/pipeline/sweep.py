@@ -109,9 +109,10 @@ class PointStream:
     def vanilla_forget(self) -> float:
         return float(np.mean(self.vanilla.forget)) if self.vanilla.forget else 0.0
 
-    def consider(self, trained: dict, setting: dict) -> None:
-        """Every scale of one trained state (θ): θ₀ + s·(θ − θ₀) scored and recorded."""
-        for scale in self.scales:
+    def consider(self, trained: dict, setting: dict, scales: tuple[float, ...] | None = None) -> None:
+        """Every scale (the grid's, or `scales`) of one trained state (θ): θ₀ + s·(θ − θ₀) scored and
+        recorded."""
+        for scale in scales or self.scales:
             interpolate_into(self.scratch, self.vanilla_state, trained, scale)
             scores = raw_scores(self.scratch, self.processor, self.selection, self.batch)
             mean, low, high = mean_ci(scores.forget, seed=self.seed) if scores.forget else (0.0, 0.0, 0.0)
@@ -170,8 +171,10 @@ def sweep(
         start = copy.deepcopy(model)
         if grid.every_epoch and isinstance(method, LossMethod):
 
-            def after_epoch(epoch: int, trained, setting: dict = setting) -> None:
-                stream.consider(snapshot(trained), {**setting, "epoch": epoch + 1})
+            def after_epoch(epoch: int, trained, setting: dict = setting, last: int = config.epochs) -> None:
+                # the trajectory at s = 1; every scale only after the last epoch (StrengthGrid)
+                scales = None if epoch + 1 == last else (1.0,)
+                stream.consider(snapshot(trained), {**setting, "epoch": epoch + 1}, scales)
 
             method.unlearn(start, processor, splits, config, on_epoch=after_epoch)
         else:
