@@ -18,9 +18,7 @@ from medforget_data.methods.simple import Oracle, Vanilla
 # scaled from half to three times (a projection scaled past 1 removes more of the directions).
 LOSS_GRID = StrengthGrid(fields={"lr": (5e-5, 2e-4, 5e-4)}, every_epoch=True, scales=(0.5, 1.0))
 # NPO's β at the middle learning rate only: five trainings, not nine (BENCHMARKS.md, the protocol's cost)
-NPO_GRID = LOSS_GRID.model_copy(
-    update={"extra": ({"lr": 2e-4, "beta": 0.05}, {"lr": 2e-4, "beta": 0.5})}
-)
+NPO_GRID = LOSS_GRID.model_copy(update={"extra": ({"lr": 2e-4, "beta": 0.05}, {"lr": 2e-4, "beta": 0.5})})
 CHIP_GRID = StrengthGrid(fields={"top_fraction": (0.05, 0.1, 0.2)}, scales=(0.5, 1.0, 1.5, 2.0, 3.0))
 
 METHODS: dict[str, Method] = {

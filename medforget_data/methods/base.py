@@ -84,7 +84,9 @@ class StrengthGrid(BaseModel):
     def settings(self) -> list[dict[str, float]]:
         """Every combination of the swept field values (fields in name order), then the extra ones."""
         names = sorted(self.fields)
-        combined = [dict(zip(names, values, strict=True)) for values in product(*(self.fields[n] for n in names))]
+        combined = [
+            dict(zip(names, values, strict=True)) for values in product(*(self.fields[n] for n in names))
+        ]
         extra = [dict(sorted(setting.items())) for setting in self.extra if setting not in combined]
         return combined + extra
 
