@@ -3,11 +3,11 @@
 # later can pull a multi-GB CUDA build; torchxrayvision is installed without its
 # dependencies because we only read a data file from its wheel (never import it).
 #   bash scripts/install.sh          runtime + model stack
-#   bash scripts/install.sh --dev    plus test and lint tools
+#   bash scripts/install.sh --dev    plus test and lint tools, and Ray (its executor is tested)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="model"
-if [[ "${1:-}" == "--dev" ]]; then extras="model,dev"; fi
+if [[ "${1:-}" == "--dev" ]]; then extras="model,dev,ray"; fi
 python3 -m venv .venv
 py=.venv/bin/python
 "$py" -m pip install -q --upgrade pip

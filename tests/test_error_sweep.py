@@ -22,7 +22,9 @@ CLI = "import sys; from medforget_data.cli import main; sys.exit(main(sys.argv[1
 CASES: list[tuple[list[str], str]] = [
     (["nope"], "invalid choice"),
     (["run", "--epochs", "-1"], "--epochs must be at least 1"),
-    (["run", "--training-jobs", "0"], "--training-jobs must be at least 1"),
+    (["run", "--training-jobs", "2"], "--training-jobs is gone: --executor ray"),
+    (["run", "--executor", "dask"], "unknown executor 'dask'"),
+    (["run", "--ray-address", "auto"], "--ray-address and --ray-gpus need --executor ray"),
     (["run", "--device", "tpu"], "unknown device 'tpu'"),
     (["run", "--levels", "nope"], "unknown level 'nope'"),
     (["run", "--size", "huge"], "unknown size 'huge'"),

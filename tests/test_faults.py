@@ -418,7 +418,7 @@ def test_out_of_range_training_and_run_settings_are_refused(capsys: pytest.Captu
     for bad in ({"epochs": -1}, {"lr": float("nan")}, {"batch_size": 0}, {"warmup_fraction": 2}):
         with pytest.raises(ValidationError):
             TrainConfig(**{**valid, **bad})
-    for bad in ({"epochs": 0}, {"training_jobs": 0}, {"max_new_tokens": 0}):
+    for bad in ({"epochs": 0}, {"ray_gpus": 0}, {"max_new_tokens": 0}, {"executor": "dask"}):
         with pytest.raises(ValidationError):
             RunConfig(**bad)
     assert main(["unlearn", "--method", "ga", "--level", "patient", "--model", "m", "--out", "o",

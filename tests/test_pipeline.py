@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -161,25 +162,74 @@ def test_killed_run_resumes_without_redoing_finished_cells(tmp_path: Path, mini_
     assert comparable(leaderboard_rows(out)) == comparable(leaderboard_rows(mini_run))
 
 
-def test_concurrent_trainings_give_the_same_models_and_rows(tmp_path: Path, mini_run: Path) -> None:
-    out = tmp_path / "concurrent"
-    args = [*MINI_RUN, "--levels", "patient", "--methods", "ga", "--training-jobs", "2", "--out", str(out)]
-    assert main(args) == 0
-    for name in ("vanilla", "oracle-patient"):
-        concurrent = load_file(out / "models" / name / "model.safetensors")
-        sequential = load_file(mini_run / "models" / name / "model.safetensors")
-        assert concurrent.keys() == sequential.keys()
-        assert all(torch.equal(concurrent[k], sequential[k]) for k in concurrent), name
-        # trained in a worker process, which splits the cores between the jobs
-        card = json.loads((out / "models" / name / "medforget_model.json").read_text(encoding="utf-8"))
-        assert card["recipe"]["torch_threads"] == max(1, (os.cpu_count() or 1) // 2)
-    rows = {(r["level"], r["method"]): r for r in leaderboard_rows(out)}
-    reference = {(r["level"], r["method"]): r for r in leaderboard_rows(mini_run)}
-    assert rows.keys() == {("patient", m) for m in ("vanilla", "oracle", "ga")}
-    for cell, row in rows.items():
-        assert {k: v for k, v in row.items() if k != "seconds"} == {
-            k: v for k, v in reference[cell].items() if k != "seconds"
-        }
+RAY_CELLS = [
+    (level, method) for level in ("patient", "section") for method in ("vanilla", "oracle", "ga", "chip")
+]
+RAY_RUN = [*MINI_RUN, "--levels", "patient", "section", "--methods", "ga", "chip"]
+
+
+def results_without_timings(path: Path) -> str:
+    """A results file as JSON text, its wall times (the one part two executors may differ in) removed."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.pop("timings")
+    return json.dumps(data, sort_keys=True)
+
+
+def test_the_ray_executor_gives_the_in_process_results(tmp_path: Path, mini_run: Path) -> None:
+    """Every step a task on a local two-CPU Ray cluster, two at a time with a core each: the results
+    equal the in-process run's, byte for byte once the wall times are set aside."""
+    ray = pytest.importorskip("ray")
+    out = tmp_path / "ray"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        assert main([*RAY_RUN, "--executor", "ray", "--out", str(out)]) == 0
+    finally:
+        ray.shutdown()
+    for level, method in RAY_CELLS:
+        relative = Path("results") / level / f"{method}.json"
+        assert results_without_timings(out / relative) == results_without_timings(mini_run / relative)
+        assert (out / "submissions" / level / f"{method}.jsonl").read_bytes() == (
+            mini_run / "submissions" / level / f"{method}.jsonl"
+        ).read_bytes()
+    assert {(r["level"], r["method"]) for r in leaderboard_rows(out)} == set(RAY_CELLS)
+    for name in ("vanilla", "oracle-patient", "oracle-section"):
+        on_ray = load_file(out / "models" / name / "model.safetensors")
+        in_process = load_file(mini_run / "models" / name / "model.safetensors")
+        assert all(torch.equal(on_ray[k], in_process[k]) for k in in_process), name
+
+
+def test_a_killed_ray_run_is_finished_by_the_local_executor(tmp_path: Path, mini_run: Path) -> None:
+    pytest.importorskip("ray")
+    out = tmp_path / "run"
+    code = "import sys; from medforget_data.cli import main; sys.exit(main(sys.argv[1:]))"
+    # its own session: the kill takes the Ray cluster the run started with it
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, *RAY_RUN, "--executor", "ray", "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    marker = out / "state" / "cell-patient-vanilla.json"
+    deadline = time.monotonic() + 600
+    try:
+        while not (marker.is_file() and json.loads(marker.read_text())["done"]):
+            assert process.poll() is None, "the run ended before it could be interrupted"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    finished = _finished(out / "state")
+    assert {"model-vanilla.json", "model-oracle-patient.json", "cell-patient-vanilla.json"} <= set(finished)
+    assert len(finished) < 3 + len(RAY_CELLS)  # interrupted
+
+    assert main([*RAY_RUN, "--out", str(out)]) == 0  # the local executor, the same folder
+    after = _finished(out / "state")
+    assert all(after[name] == mtime for name, mtime in finished.items())  # nothing finished was redone
+    assert len(after) == 3 + len(RAY_CELLS)  # vanilla, two oracles and every cell (tiny has no base)
+    for level, method in RAY_CELLS:
+        relative = Path("results") / level / f"{method}.json"
+        assert results_without_timings(out / relative) == results_without_timings(mini_run / relative)
 
 
 def test_bad_run_options_fail_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

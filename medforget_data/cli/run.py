@@ -33,8 +33,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     add_precision_option(parser, "bf16 (GPU): bf16 weights for unlearning and generation, autocast training")
     parser.add_argument(
-        "--training-jobs", type=int, default=1, help="models trained at once, one process each (GPU)"
+        "--executor",
+        default="local",
+        help="local: every step in this process; ray: every step a Ray task (pip install 'medforget[ray]')",
     )
+    parser.add_argument(
+        "--ray-address", default=None, help="with --executor ray: a running cluster (auto: `ray start`'s)"
+    )
+    parser.add_argument(
+        "--ray-gpus",
+        type=float,
+        default=None,
+        help="with --executor ray on a GPU: the share of a GPU each training or generating step holds "
+        "(default 1; 0.2 runs five at once)",
+    )
+    # replaced by the executor; kept only to say so in one line
+    parser.add_argument("--training-jobs", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument(
         "--max-new-tokens",
         type=int,
@@ -117,7 +131,11 @@ def run_benchmark(args: argparse.Namespace) -> int:
     from medforget_data.models.device import check_device_name
 
     # what can be checked without torch first: a typo fails in a second, and leaves no folder
-    for option in ("epochs", "training_jobs", "max_new_tokens", "image_size"):
+    if args.training_jobs is not None:
+        raise MedForgetError(
+            "--training-jobs is gone: --executor ray runs the trainings (and every cell) as concurrent tasks"
+        )
+    for option in ("epochs", "max_new_tokens", "image_size"):
         check_at_least("--" + option.replace("_", "-"), getattr(args, option), 1)
     check_at_least("--lora-rank", args.lora_rank, 0)
     check_device_name(args.device)
@@ -127,6 +145,13 @@ def run_benchmark(args: argparse.Namespace) -> int:
     from medforget_data.pipeline.config import SWEEP_MODES
 
     check_choice("sweep", args.sweep, SWEEP_MODES)
+    from medforget_data.pipeline.executors import EXECUTORS, import_ray
+
+    check_choice("executor", args.executor, EXECUTORS)
+    if args.executor == "ray":
+        import_ray()  # a missing extra is one line before any work
+    elif args.ray_address or args.ray_gpus is not None:
+        raise MedForgetError("--ray-address and --ray-gpus need --executor ray")
     method_settings = read_method_config(args.method_config) if args.method_config else {}
     out = args.out or Path("runs") / f"{args.source}-{args.size}-{Path(args.model).name}"
     model = Path(args.model) if Path(args.model).is_dir() else None  # else a model config's name
@@ -146,7 +171,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "device": args.device,
         "precision": args.precision,
-        "training_jobs": args.training_jobs,
+        "executor": args.executor,
+        **({"ray_address": args.ray_address} if args.ray_address else {}),
+        **({"ray_gpus": args.ray_gpus} if args.ray_gpus is not None else {}),
         **({"methods": tuple(args.methods)} if args.methods else {}),
         **({"levels": tuple(args.levels)} if args.levels else {}),
         **({"epochs": args.epochs} if args.epochs is not None else {}),
@@ -158,8 +185,12 @@ def run_benchmark(args: argparse.Namespace) -> int:
     config = RunConfig(**options)  # validates names before anything is built
     folder = dataset_folder(args)
     print_summary(folder)
+    from medforget_data.pipeline.executors import make_executor
+
+    executor = make_executor(config)
+    executor.prepare_base(config, folder)
     run = BenchmarkRun(config, folder, out)
-    board = run.run()
+    board = run.run(executor)
     print((board / "leaderboard.md").read_text(encoding="utf-8"))
     print(run.timing_summary())
     print(f"leaderboard written to {board} (open index.html); results under {out / 'results'}")

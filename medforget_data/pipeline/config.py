@@ -16,6 +16,7 @@ from medforget_data.models.device import check_device
 from medforget_data.models.families import family_of_folder
 from medforget_data.models.recipe import FinetuneRecipe, RecipeOptions
 from medforget_data.models.train import Precision
+from medforget_data.pipeline.executors import ExecutorName
 from medforget_data.scoring.selection import DEFAULT_UTILITY_FLOOR
 
 UNLEARNING_METHODS: tuple[str, ...] = tuple(m for m in METHOD_NAMES if m not in REFERENCE_METHODS)
@@ -61,9 +62,12 @@ class RunConfig(BaseModel):
     seed: int = Field(default=DEFAULT_SEED, ge=0)
     device: str = "cpu"
     precision: Precision = "fp32"  # bf16: bf16 weights for unlearning/generation, autocast training
-    # Models (vanilla + one oracle per level) trained at once in separate processes: on a GPU one
-    # small training leaves it ~89% idle (launch-bound, BENCHMARKS.md). Does not change any weights.
-    training_jobs: int = Field(default=1, ge=1)
+    # where the steps run (pipeline/executors.py); not part of any stage key: a run resumes under either
+    executor: ExecutorName = "local"
+    ray_address: str | None = None  # None: a cluster on this machine; "auto": the one `ray start` began
+    # the share of a GPU each training or generating step holds on Ray: on a GPU one small training
+    # leaves it ~89% idle (launch-bound, BENCHMARKS.md), so e.g. 0.2 runs five at once
+    ray_gpus: float = Field(default=1.0, gt=0, le=1)
     batch_size: int = Field(default=32, ge=1)  # generation
     # None: per task, its longest reference answer plus a margin (models/generate.py: answer_caps)
     max_new_tokens: int | None = Field(default=None, ge=1)

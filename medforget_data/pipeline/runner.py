@@ -9,15 +9,9 @@ lasting output is its submission and its results JSON.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import shutil
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-
-import torch
 
 from medforget_data import progress
 from medforget_data.attacks.model_attacks import attack
@@ -35,7 +29,9 @@ from medforget_data.models.pretrain import pretrain_base
 from medforget_data.models.recipe import resolve_recipe
 from medforget_data.models.train import CHECKPOINT_DIR, precision_dtype
 from medforget_data.pipeline.config import RunConfig, RunRecord
+from medforget_data.pipeline.executors import LocalExecutor, RayExecutor
 from medforget_data.pipeline.layout import RunLayout, Stage
+from medforget_data.pipeline.plan import Step, plan_steps
 from medforget_data.pipeline.state import RunState, RunTimings, StageKey, run_lock, stage_key
 from medforget_data.pipeline.sweep import SELECTION_UTILITY_ITEMS, raw_scores, selection_set, sweep
 from medforget_data.scoring.judge_offline import OfflineJudge
@@ -123,23 +119,6 @@ class BenchmarkRun:
         shutil.rmtree(folder / CHECKPOINT_DIR, ignore_errors=True)  # optimizer state only served resume
         self.state.mark(stage, key, done=True, seconds={"train": record.recipe.wall_seconds or 0.0})
         return folder
-
-    def train_models_concurrently(self) -> None:
-        """Vanilla and every level's oracle, `training_jobs` at a time, each in its own process.
-
-        Each training is the same seeded recipe as in the sequential path and writes only its own
-        folder and done-marker, so the level loop afterwards finds them finished.
-        """
-        names: list[str | None] = [None, *self.config.levels]
-        threads = max(1, (os.cpu_count() or 1) // self.config.training_jobs)
-        context = multiprocessing.get_context("spawn")  # no fork after torch (and CUDA) are loaded
-        with ProcessPoolExecutor(self.config.training_jobs, mp_context=context) as pool:
-            jobs = [
-                pool.submit(_train_in_process, self.config, self.dataset.folder, self.run_dir, name, threads)
-                for name in names
-            ]
-            for job in progress.bar(jobs, desc="training (concurrent)", unit="model"):
-                job.result()
 
     # ----- cells: a cell is a function from its models and reference results to a `Results` value
     def method_overrides(self, method: str) -> dict:
@@ -258,14 +237,12 @@ class BenchmarkRun:
         write_results(self.layout.results(level, method), results)
         self.state.mark(Stage.cell(level, method), key, done=True, seconds=results.timings)
 
-    def reference_cells(self, level: str, advance: Callable[[str], None]) -> None:
+    def reference_cells(self, level: str) -> None:
         """Vanilla's scores (every utility's reference), then the oracle's cell, then vanilla's attacks."""
         vanilla_key, oracle_key = self.cell_key(level, "vanilla"), self.cell_key(level, "oracle")
         vanilla_done = self.state.is_done(Stage.cell(level, "vanilla"), vanilla_key)
         oracle_done = self.state.is_done(Stage.cell(level, "oracle"), oracle_key)
         if vanilla_done and oracle_done:
-            advance("vanilla")
-            advance("oracle")
             return
         vanilla, processor, vanilla_record = self.load(None)
         scored, seconds = self.answer_and_score(level, "vanilla", vanilla, processor, vanilla_record, None)
@@ -279,12 +256,10 @@ class BenchmarkRun:
                 level, "oracle", oracle, oracle_processor, oracle_record, train_seconds, scored, None
             )
             self.finish(level, "oracle", oracle_results, oracle_key)
-        advance("oracle")
         vanilla_results = self.with_attacks(
             level, scored, {"unlearn": 0.0, **seconds}, vanilla, processor, vanilla_record, oracle_results
         )
         self.finish(level, "vanilla", vanilla_results, vanilla_key)
-        advance("vanilla")
 
     def method_cell(self, level: str, method: str) -> None:
         key = self.cell_key(level, method)
@@ -364,58 +339,49 @@ class BenchmarkRun:
         parts = [f"{kind} {seconds / 60:.1f} min" for kind, seconds in totals.items()]
         return f"stage times (compute, summed): {', '.join(parts)}; total {sum(totals.values()) / 60:.1f} min"
 
-    def run(self) -> Path:
-        with run_lock(self.run_dir):
-            return self._run()
+    def run_step(self, step: Step) -> None:
+        """One step of the plan; whichever executor calls it, it writes only through the layout."""
+        if step.kind == "base":
+            self.record_base()
+        elif step.kind == "model":
+            self.trained_model(step.level)
+        elif step.kind == "reference":
+            self.reference_cells(step.level)
+        elif step.kind == "cell":
+            self.method_cell(step.level, step.method)
+        else:  # the leaderboard over every level up to this one, in the run's order
+            levels = self.config.levels[: self.config.levels.index(step.level) + 1]
+            cells = [(level, method) for level in levels for method in self.config.cell_methods()]
+            write_leaderboard(
+                [self.layout.results(level, method) for level, method in cells], self.layout.leaderboard
+            )
 
-    def _run(self) -> Path:
-        config = self.config
+    def steps(self) -> list[Step]:
+        return plan_steps(self.config.levels, self.config.methods)
+
+    def run(self, executor: LocalExecutor | RayExecutor | None = None) -> Path:
+        with run_lock(self.run_dir):
+            return self._run(executor or LocalExecutor())
+
+    def _run(self, executor: LocalExecutor | RayExecutor) -> Path:
         record = RunRecord(
-            config=config,
+            config=self.config,
             recipe=self.recipe,
             dataset_dir=str(self.dataset.folder),
             dataset_hash=self.dataset.dataset_hash,
         )
         write_model(self.layout.run_record, record)
-        self.record_base()
-        cells = [(level, method) for level in config.levels for method in config.cell_methods()]
-        with progress.bar(
-            total=1 + len(config.levels) + len(cells) + 1, desc="benchmark", unit="stage"
-        ) as overall:
-            overall.set_postfix_str("vanilla model")
-            if config.training_jobs > 1:
-                self.train_models_concurrently()
-            self.trained_model(None)
-            overall.update()
-            # Level by level (its oracle, then its cells), with the leaderboard rewritten after each:
-            # a long run that is stopped early still shows every level it finished.
-            for done, level in enumerate(config.levels, start=1):
-                overall.set_postfix_str(f"oracle model ({level})")
-                self.trained_model(level)
+        steps = self.steps()
+        with progress.bar(total=len(steps), desc="benchmark", unit="step") as overall:
+
+            def done(step: Step) -> None:
+                overall.set_postfix_str(step.name)
                 overall.update()
-                overall.set_postfix_str(f"{level}: vanilla + oracle")
-                self.reference_cells(level, lambda method: overall.update())
-                for method in config.methods:
-                    overall.set_postfix_str(f"{level}: {method}")
-                    self.method_cell(level, method)
-                    overall.update()
-                finished = [(lv, method) for lv, method in cells if lv in config.levels[:done]]
-                board = write_leaderboard(
-                    [self.layout.results(lv, method) for lv, method in finished], self.layout.leaderboard
-                )
-            overall.set_postfix_str("leaderboard")
-            overall.update()
+
+            executor.run(self, steps, done)
         timings = RunTimings(
             stages={record.stage.name: record.seconds for record in self.state.finished()},
             totals=self.stage_seconds(),
         )
         write_model(self.layout.timings, timings)
-        return board
-
-
-def _train_in_process(
-    config: RunConfig, dataset_dir: Path, run_dir: Path, oracle_level: str | None, threads: int
-) -> None:
-    torch.set_num_threads(threads)
-    with progress.quiet():  # the parent's bar counts finished models
-        BenchmarkRun(config, dataset_dir, run_dir).trained_model(oracle_level)
+        return self.layout.leaderboard

@@ -1,0 +1,127 @@
+"""Where a run's steps execute: in this process, in plan order (`local`), or as Ray tasks (`ray`).
+
+Both run the same steps (pipeline/plan.py) through the same `BenchmarkRun.run_step`, which writes
+through the run folder's layout and done-markers: a run resumes from whatever finished, whichever
+executor ran it. On Ray a step's dependencies are its task's arguments (object refs), so Ray starts it
+when they have finished and fails it when one failed; the run folder, the dataset folder and the user
+cache (the pretrained base) must be on storage every node sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from medforget_data import progress
+from medforget_data.errors import MedForgetError
+from medforget_data.pipeline.plan import Step
+
+if TYPE_CHECKING:
+    from medforget_data.pipeline.config import RunConfig
+    from medforget_data.pipeline.runner import BenchmarkRun
+
+ExecutorName = Literal["local", "ray"]
+EXECUTORS: tuple[ExecutorName, ...] = get_args(ExecutorName)
+RAY_EXTRA = "pip install 'medforget[ray]'"
+
+
+def import_ray():
+    """Ray, or one line naming the extra that installs it."""
+    try:
+        import ray
+    except ImportError:
+        raise MedForgetError(f"--executor ray needs Ray: {RAY_EXTRA}") from None
+    return ray
+
+
+def step_resources(step: Step, config: RunConfig) -> dict[str, float]:
+    """What one step holds while it runs: a core, and on a GPU run `ray_gpus` of a GPU for the steps that
+    train or generate (a fraction lets small models share one card)."""
+    on_gpu = config.device.startswith("cuda") and step.kind in ("base", "model", "reference", "cell")
+    return {"num_cpus": 1, "num_gpus": config.ray_gpus if on_gpu else 0}
+
+
+class LocalExecutor:
+    """Every step in this process, one after the other, in plan order."""
+
+    def prepare_base(self, config: RunConfig, dataset_dir: Path) -> None:
+        """Nothing: the run builds its base when it is made."""
+
+    def run(self, run: BenchmarkRun, steps: list[Step], done: Callable[[Step], None]) -> None:
+        for step in steps:
+            run.run_step(step)
+            done(step)
+
+
+class RayExecutor:
+    """Every step a Ray task, started when the steps it needs have finished (design §2)."""
+
+    def __init__(self, address: str | None) -> None:
+        self.ray = import_ray()
+        if not self.ray.is_initialized():  # a caller (a notebook, a test) may have started one
+            # no dashboard: a run needs none, and it is the slowest part of starting a local cluster
+            self.ray.init(address=address, include_dashboard=False, log_to_driver=False)
+
+    def prepare_base(self, config: RunConfig, dataset_dir: Path) -> None:
+        """The pretrained base, trained (first use) as a task of its own before any step reads it."""
+        if config.pretrained() is None:
+            return
+        task = self.ray.remote(_pretrain_in_worker).options(**step_resources(Step(kind="base"), config))
+        self.ray.get(task.remote(config, dataset_dir))
+
+    def run(self, run: BenchmarkRun, steps: list[Step], done: Callable[[Step], None]) -> None:
+        remote = self.ray.remote(_run_step_in_worker)
+        by_ref: dict[Any, Step] = {}
+        refs: dict[str, Any] = {}
+        for step in steps:
+            needs = [refs[name] for name in step.after]
+            options = {**step_resources(step, run.config), "max_retries": 0}
+            refs[step.name] = ref = remote.options(**options).remote(
+                run.config, run.dataset.folder, run.run_dir, step, *needs
+            )
+            by_ref[ref] = step
+        pending = list(refs.values())
+        try:
+            while pending:
+                finished, pending = self.ray.wait(pending, num_returns=1)
+                self.ray.get(finished[0])
+                done(by_ref[finished[0]])
+        except self.ray.exceptions.RayTaskError as error:
+            for ref in pending:
+                self.ray.cancel(ref)
+            cause = error.cause if isinstance(error.cause, Exception) else None
+            if isinstance(cause, MedForgetError):
+                raise cause from None  # the step's own one-line error
+            raise
+
+
+def make_executor(config: RunConfig) -> LocalExecutor | RayExecutor:
+    return RayExecutor(config.ray_address) if config.executor == "ray" else LocalExecutor()
+
+
+# ----- in a Ray worker: the run is rebuilt from its config (cached per worker process, which Ray reuses)
+_runs: dict[tuple[str, str, str], BenchmarkRun] = {}
+
+
+def _worker_run(config: RunConfig, dataset_dir: Path, run_dir: Path) -> BenchmarkRun:
+    from medforget_data.pipeline.runner import BenchmarkRun
+
+    key = (config.model_dump_json(), str(dataset_dir), str(run_dir))
+    if key not in _runs:
+        _runs[key] = BenchmarkRun(config, dataset_dir, run_dir)
+    return _runs[key]
+
+
+def _run_step_in_worker(config: RunConfig, dataset_dir: Path, run_dir: Path, step: Step, *after: str) -> str:
+    with progress.quiet():  # the driver's bar counts finished steps
+        _worker_run(config, dataset_dir, run_dir).run_step(step)
+    return step.name
+
+
+def _pretrain_in_worker(config: RunConfig, dataset_dir: Path) -> None:
+    from medforget_data.dataset.built import BuiltDataset
+    from medforget_data.models.pretrain import pretrain_base
+
+    with progress.quiet():
+        pretrain_base(config.pretrained(), BuiltDataset.of(dataset_dir).manifest.build, device=config.device)
