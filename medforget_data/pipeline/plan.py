@@ -95,4 +95,4 @@ def critical_path(steps: list[Step], seconds: dict[str, float]) -> tuple[float, 
     for step in steps:  # plan order is topological
         before = max((finish[name] for name in step.after), default=(0.0, []), key=lambda f: f[0])
         finish[step.name] = (before[0] + seconds.get(step.name, 0.0), [*before[1], step.name])
-    return max(finish.values(), key=lambda f: f[0])
+    return max(reversed(finish.values()), key=lambda f: f[0])  # a tie: the chain that ends last
