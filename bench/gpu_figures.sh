@@ -11,9 +11,9 @@
 #            then the CLI path: `medforget finetune --precision bf16` (3 epochs) and `medforget generate`
 #   methods  bench_methods.py at the `patient` level on `base` (bf16-trained, fp32 weights) and on a
 #            `small` model fine-tuned 2 epochs (base: the model part's, else 1 epoch here) on the GPU: wall time per method, CHIP / GA
-#   run      the default benchmark (`openi` / `full` / `small`, every method × level), --device cuda
-#            with the five trainings at once (--training-jobs 5),
-#            stopped at the budget; timings.json says how far it got
+#   run      the default benchmark (`openi` / `full` / `small`, every method × level), --device cuda,
+#            in-process (Ray's 79 MB wheel exceeds the device tool's 64 MiB carry, so not
+#            `--executor ray --ray-gpus 0.2`), stopped at the budget; timings.json says how far it got
 set -euo pipefail
 deadline=$(( $(date +%s) + ${GPU_BUDGET_S:-86400} ))  # the device tool stops a command at 600 s
 out=${1:?usage: gpu_figures.sh OUT_DIR [PARTS...]}
@@ -61,7 +61,7 @@ fi
 
 if [[ " $parts " == *" run "* ]]; then
   began=$(date +%s)
-  timeout $(( deadline - began )) $medforget run --dataset "$data" --device cuda --training-jobs 5 --out /tmp/run-gpu \
+  timeout $(( deadline - began )) $medforget run --dataset "$data" --device cuda --out /tmp/run-gpu \
     > "$out/run.log" 2>&1 || echo "run stopped (exit $?)"
   echo "medforget run --device cuda: $(( $(date +%s) - began )) s wall"
   cp /tmp/run-gpu/timings.json /tmp/run-gpu/state.json "$out/" 2>/dev/null || true
