@@ -24,6 +24,7 @@ CASES: list[tuple[list[str], str]] = [
     (["run", "--epochs", "-1"], "--epochs must be at least 1"),
     (["run", "--training-jobs", "2"], "--training-jobs is gone: --executor ray"),
     (["run", "--executor", "dask"], "unknown executor 'dask'"),
+    (["run", "--training-processes", "0"], "--training-processes must be at least 1"),
     (["run", "--ray-address", "auto"], "--ray-address and --ray-gpus need --executor ray"),
     (["run", "--device", "tpu"], "unknown device 'tpu'"),
     (["run", "--levels", "nope"], "unknown level 'nope'"),

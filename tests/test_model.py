@@ -301,25 +301,26 @@ def test_cli_finetune_oracle_and_generate_a_valid_submission(
     )
 
 
-def test_two_cpu_processes_train_with_accelerate(synthetic_mini_dir: Path, tmp_path: Path) -> None:
-    import subprocess
-    import sys
+def test_a_run_trains_its_models_in_two_cpu_processes_with_accelerate(
+    synthetic_mini_dir: Path, tmp_path: Path
+) -> None:
+    """`training_processes=2`: vanilla is one step of the run, trained by two gloo processes under
+    torchrun (each on its share of every epoch's batches); the main process saves it, in the run's
+    layout, and the models' key says so (a one-process model is not taken for it)."""
+    from medforget_data.pipeline.config import RunConfig
+    from medforget_data.pipeline.runner import BenchmarkRun
 
-    root = Path(__file__).resolve().parents[1]
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        str(root / "scripts" / "accelerate_finetune.py"),
-        str(synthetic_mini_dir),
-        str(tmp_path / "m"),
-        "--epochs",
-        "1",
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "2 processes" in done.stdout
-    _, _, record = load_model(tmp_path / "m")
+    config = RunConfig(model="tiny", levels=("patient",), methods=("ga",), epochs=1, training_processes=2)
+    run = BenchmarkRun(config, synthetic_mini_dir, tmp_path / "run")
+    folder = run.trained_model(None)
+    _, _, record = load_model(folder)
     assert record.recipe.processes == 2 and len(record.history) == 1
+    assert record.recipe.mode == "vanilla" and not (folder / "checkpoint").exists()
+    one_process = BenchmarkRun(
+        config.model_copy(update={"training_processes": 1}), synthetic_mini_dir, tmp_path / "r1"
+    )
+    assert (
+        run.model_key(None).payload["processes"] == 2
+        and "processes" not in one_process.model_key(None).payload
+    )
+    assert run.model_key(None).key != one_process.model_key(None).key

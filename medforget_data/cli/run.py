@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     add_precision_option(parser, "bf16 (GPU): bf16 weights for unlearning and generation, autocast training")
     parser.add_argument(
+        "--training-processes",
+        type=int,
+        default=1,
+        help="processes per training of vanilla and each oracle, one per GPU (accelerate; default 1)",
+    )
+    parser.add_argument(
         "--executor",
         default="local",
         help="local: every step in this process; ray: every step a Ray task (pip install 'medforget[ray]')",
@@ -135,7 +141,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         raise MedForgetError(
             "--training-jobs is gone: --executor ray runs the trainings (and every cell) as concurrent tasks"
         )
-    for option in ("epochs", "max_new_tokens", "image_size"):
+    for option in ("epochs", "max_new_tokens", "image_size", "training_processes"):
         check_at_least("--" + option.replace("_", "-"), getattr(args, option), 1)
     check_at_least("--lora-rank", args.lora_rank, 0)
     check_device_name(args.device)
@@ -171,6 +177,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "device": args.device,
         "precision": args.precision,
+        "training_processes": args.training_processes,
         "executor": args.executor,
         **({"ray_address": args.ray_address} if args.ray_address else {}),
         **({"ray_gpus": args.ray_gpus} if args.ray_gpus is not None else {}),

@@ -60,7 +60,7 @@ class Recipe(BaseModel):
     vision_pretrain_study_accuracy: float | None = None
     wall_seconds: float | None = None  # of fine-tuning (vision pretraining included)
     torch_threads: int | None = None
-    processes: int | None = None  # data-parallel processes (scripts/accelerate_finetune.py)
+    processes: int | None = None  # data-parallel processes (models/distributed.py)
     unlearn: UnlearnRecipe | None = None  # set on a model an unlearning method produced
     unlearn_chain: tuple[UnlearnRecipe, ...] = ()  # every unlearning step, in order (the last is `unlearn`)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -89,11 +90,14 @@ def finetune(
     resume: bool = False,
     device: str = "cpu",
     pretraining: bool = False,
+    accelerator: Any = None,
 ) -> ModelRecord:
     """Train a model by `recipe` and save it to `out_dir` (epoch checkpoints under it while training).
 
     From a checkpoint: LoRA when the recipe has adapters (merged back at the end), else the language
-    model in full; a project model trains from random weights, its vision tower pretrained first.
+    model in full; a project model trains from random weights, its vision tower pretrained first. Under
+    an `accelerate.Accelerator` (models/distributed.py) this is one of several processes: each trains on
+    its share of every epoch's batches and the main process saves.
     """
     dataset = BuiltDataset.of(dataset)
     if out_dir.exists() and not resume and any(p.name != "checkpoint" for p in out_dir.iterdir()):
@@ -112,7 +116,10 @@ def finetune(
         vision_accuracy = pretrained_tower(model, encoder, examples, recipe, out_dir, resume, device)
         freeze_vision(model)
     setup = LoopSetup(
-        label="pretraining" if pretraining else "fine-tuning", checkpoint_root=out_dir, resume=resume
+        label="pretraining" if pretraining else "fine-tuning",
+        checkpoint_root=out_dir,
+        resume=resume,
+        accelerator=accelerator,
     )
     # each epoch asks every item in one of its training wordings (drawn from the seed and epoch)
     history = train(model.to(device), WordingDraws(encoder, examples), encoder.pad_id, train_config, setup)
@@ -133,9 +140,14 @@ def finetune(
             vision_pretrain_study_accuracy=vision_accuracy,
             wall_seconds=time.perf_counter() - began,
             torch_threads=torch.get_num_threads(),
+            processes=accelerator.num_processes if accelerator is not None else None,
         ),
         history=history,
     )
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
+        if not accelerator.is_main_process:
+            return record
     save_model(model.cpu(), processor, out_dir, record)
     return record
 

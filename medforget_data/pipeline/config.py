@@ -62,6 +62,9 @@ class RunConfig(BaseModel):
     seed: int = Field(default=DEFAULT_SEED, ge=0)
     device: str = "cpu"
     precision: Precision = "fp32"  # bf16: bf16 weights for unlearning/generation, autocast training
+    # processes per training of vanilla and each oracle (models/distributed.py): > 1 spans GPUs (or CPU
+    # processes) with accelerate inside one step; it changes the batches' split, so the models' key
+    training_processes: int = Field(default=1, ge=1)
     # where the steps run (pipeline/executors.py); not part of any stage key: a run resumes under either
     executor: ExecutorName = "local"
     ray_address: str | None = None  # None: a cluster on this machine; "auto": the one `ray start` began

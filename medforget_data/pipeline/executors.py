@@ -37,8 +37,12 @@ def import_ray():
 
 def step_resources(step: Step, config: RunConfig) -> dict[str, float]:
     """What one step holds while it runs: a core, and on a GPU run `ray_gpus` of a GPU for the steps that
-    train or generate (a fraction lets small models share one card)."""
+    train or generate (a fraction lets small models share one card). A model training in several
+    processes (`training_processes`) holds a core and, on a GPU run, a whole GPU per process."""
     on_gpu = config.device.startswith("cuda") and step.kind in ("base", "model", "reference", "cell")
+    if step.kind == "model" and config.training_processes > 1:
+        processes = config.training_processes
+        return {"num_cpus": processes, "num_gpus": processes if on_gpu else 0}
     return {"num_cpus": 1, "num_gpus": config.ray_gpus if on_gpu else 0}
 
 

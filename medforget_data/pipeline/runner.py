@@ -23,6 +23,7 @@ from medforget_data.methods import get_method, make_config
 from medforget_data.methods.apply import Unlearned, apply_method, unlearned_record
 from medforget_data.methods.base import StrengthGrid, load_unlearn_splits
 from medforget_data.models.build import MODEL_CARD_FILE, ModelRecord, checkpoint_hash, load_model
+from medforget_data.models.distributed import finetune_in_processes
 from medforget_data.models.finetune import finetune
 from medforget_data.models.generate import level_answers
 from medforget_data.models.pretrain import pretrain_base
@@ -86,12 +87,15 @@ class BenchmarkRun:
         return load_model(folder, device=self.config.device, dtype=self.dtype)
 
     def model_key(self, oracle_level: str | None) -> StageKey:
+        processes = self.config.training_processes
         return stage_key(
             {
                 "version": KEY_VERSION,
                 "dataset": self.dataset.dataset_hash,
                 "recipe": self.recipe.identity(),
                 "oracle_level": oracle_level,
+                # one process keeps the payload (and every existing run's key) as it was
+                **({"processes": processes} if processes > 1 else {}),
             }
         )
 
@@ -108,14 +112,15 @@ class BenchmarkRun:
         if folder.exists() and not resume:
             shutil.rmtree(folder)  # another recipe's leftovers
         self.state.mark(stage, key, done=False)
-        record = finetune(
-            self.dataset,
-            folder,
-            self.recipe,
-            oracle_level=oracle_level,
-            resume=resume,
-            device=self.config.device,
-        )
+        processes = self.config.training_processes
+        if processes > 1:  # one step still: the processes are this training's (models/distributed.py)
+            record = finetune_in_processes(
+                self.dataset, folder, self.recipe, processes, oracle_level, resume, self.config.device
+            )
+        else:
+            record = finetune(
+                self.dataset, folder, self.recipe, oracle_level, resume=resume, device=self.config.device
+            )
         shutil.rmtree(folder / CHECKPOINT_DIR, ignore_errors=True)  # optimizer state only served resume
         self.state.mark(stage, key, done=True, seconds={"train": record.recipe.wall_seconds or 0.0})
         return folder
