@@ -48,6 +48,10 @@ OPTION_LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 # The reference rows of every table: the model before unlearning and the retrain-without-forget oracle.
 REFERENCE_METHODS: tuple[str, ...] = ("vanilla", "oracle")
 
+# A model folder's parts that commands check before loading torch (a cheap refusal comes first)
+CHECKPOINT_DIR = "checkpoint"  # the epoch checkpoint while a training runs (resume)
+PRETRAINING_FILE = "pretraining.json"  # in a base's folder: its corpus, recipe and leakage counts
+
 # What the vanilla model must reach on the forget split before any gap means something (issue 4, 18):
 # exact match for classification and cloze, ROUGE-L for generation.
 MEMORISATION_TARGETS: dict[Task, float] = {"generation": 0.7, "classification": 0.9, "cloze": 0.9}

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from medforget_data.cli import main
-from medforget_data.constants import LEVELS, REPHRASED_SPLITS
+from medforget_data.constants import LEVELS, PRETRAINING_FILE, REPHRASED_SPLITS
 from medforget_data.dataset.manifest import BuildConfig, parquet_name
 from medforget_data.errors import MedForgetError
 from medforget_data.models import pretrain
 from medforget_data.models.build import checkpoint_hash, load_model
-from medforget_data.models.configs import PRETRAINED_NAMES, PRETRAINING_FILE
+from medforget_data.models.configs import PRETRAINED_NAMES
 from medforget_data.models.families import family_of_model
 from medforget_data.models.finetune import finetune
 from medforget_data.models.recipe import BASE_DEFAULTS, RecipeOptions, resolve_recipe

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_pretrain(args: argparse.Namespace) -> int:
     from medforget_data.cli.checks import check_at_least
-    from medforget_data.constants import SIZES
+    from medforget_data.constants import CHECKPOINT_DIR, PRETRAINING_FILE, SIZES
     from medforget_data.dataset.sources import SOURCE_NAMES
     from medforget_data.errors import MedForgetError, check_choice
     from medforget_data.models.configs import MODEL_NAMES, PRETRAINED_SUFFIX
@@ -36,8 +36,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
     check_choice("source", args.source, SOURCE_NAMES)
     check_at_least("--epochs", args.epochs, 1)
     check_device_name(args.device)
-    if args.out is not None and args.out.exists() and not (args.out / "checkpoint").is_dir():
-        if any(args.out.iterdir()) and not (args.out / "pretraining.json").is_file():
+    out = args.out
+    if out is not None and out.exists() and not (out / CHECKPOINT_DIR).is_dir() and any(out.iterdir()):
+        if not (out / PRETRAINING_FILE).is_file():
             raise MedForgetError(f"output folder {args.out} already holds other files; choose another --out")
     from medforget_data.dataset.manifest import BuildConfig
     from medforget_data.models.device import check_device

@@ -12,7 +12,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from transformers import Qwen2_5_VLForConditionalGeneration
 
-from medforget_data.constants import TRAIN_CONFIG, TRAIN_SPLITS, Level
+from medforget_data.constants import CHECKPOINT_DIR, TRAIN_CONFIG, TRAIN_SPLITS, Level
 from medforget_data.dataset.built import BuiltDataset
 from medforget_data.errors import MedForgetError
 from medforget_data.io import os_errors_named, plain_file_mode, read_model, sha256_file, write_model
@@ -21,7 +21,6 @@ from medforget_data.models.families import family_of_folder, family_of_model
 from medforget_data.models.processor import ImageQwen2_5_VLProcessor, make_processor
 from medforget_data.models.recipe import FinetuneRecipe
 from medforget_data.models.tokenizer import train_tokenizer
-from medforget_data.models.train import CHECKPOINT_DIR
 
 MODEL_CARD_FILE = "medforget_model.json"
 MODEL_RECORD_SCHEMA_VERSION = 1

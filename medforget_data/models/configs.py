@@ -78,7 +78,6 @@ MODEL_NAMES: tuple[str, ...] = tuple(MODEL_SPECS)
 # benchmark's facts are fine-tuned into, through the checkpoint path (`base` is a size, hence the suffix).
 PRETRAINED_SUFFIX = "-pretrained"
 PRETRAINED_NAMES: tuple[str, ...] = tuple(f"{name}{PRETRAINED_SUFFIX}" for name in MODEL_NAMES)
-PRETRAINING_FILE = "pretraining.json"  # in a base's folder: its corpus, recipe and leakage counts
 
 IMAGE_SIDE = 112  # pixels the processor resizes to: 8×8 patches of 14 → 16 visual tokens after 2×2 merging
 

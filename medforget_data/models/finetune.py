@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from medforget_data.constants import HOLDOUT_SPLIT, LEVELS, TRAIN_CONFIG, TRAIN_SPLIT
+from medforget_data.constants import CHECKPOINT_DIR, HOLDOUT_SPLIT, LEVELS, TRAIN_CONFIG, TRAIN_SPLIT
 from medforget_data.dataset.built import BuiltDataset
 from medforget_data.dataset.examples import Example
 from medforget_data.errors import MedForgetError, check_choice
@@ -31,7 +31,7 @@ from medforget_data.models.build import (
 from medforget_data.models.families import family_of_model
 from medforget_data.models.lora import add_lora
 from medforget_data.models.recipe import FinetuneRecipe
-from medforget_data.models.train import CHECKPOINT_DIR, LoopSetup, checkpoint_exists, train
+from medforget_data.models.train import LoopSetup, checkpoint_exists, train
 from medforget_data.models.vision_pretrain import freeze_vision, pretrain_vision
 
 

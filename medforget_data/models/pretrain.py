@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from medforget_data import progress
+from medforget_data.constants import CHECKPOINT_DIR, PRETRAINING_FILE
 from medforget_data.dataset.corpus import (
     CORPUS_VERSION,
     CorpusRecord,
@@ -29,10 +30,9 @@ from medforget_data.dataset.manifest import FORMAT_VERSION, BuildConfig
 from medforget_data.errors import MedForgetError, check_choice
 from medforget_data.io import folder_lock, lock_file_beside, read_model, write_model
 from medforget_data.models.build import MODEL_CARD_FILE
-from medforget_data.models.configs import PRETRAINED_NAMES, PRETRAINED_SUFFIX, PRETRAINING_FILE
+from medforget_data.models.configs import PRETRAINED_NAMES, PRETRAINED_SUFFIX
 from medforget_data.models.finetune import finetune
 from medforget_data.models.recipe import FinetuneRecipe, RecipeOptions, resolve_recipe
-from medforget_data.models.train import CHECKPOINT_DIR
 
 PRETRAINING_SCHEMA_VERSION = 1
 # The base learns the language, frames and images, not the corpus's facts by heart: fewer epochs than

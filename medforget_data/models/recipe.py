@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from medforget_data.constants import DEFAULT_SEED
+from medforget_data.constants import DEFAULT_SEED, PRETRAINING_FILE
 from medforget_data.errors import MedForgetError
-from medforget_data.models.configs import MODEL_NAMES, MODEL_SPECS, PRETRAINING_FILE, ModelSpec
+from medforget_data.models.configs import MODEL_NAMES, MODEL_SPECS, ModelSpec
 from medforget_data.models.lora import PUBLISHED_LORA, LoraSettings
 from medforget_data.models.train import Precision, TrainConfig
 

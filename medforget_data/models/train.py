@@ -19,6 +19,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from medforget_data import progress
+from medforget_data.constants import CHECKPOINT_DIR
 from medforget_data.errors import MedForgetError
 from medforget_data.models.batches import (
     Encoded,
@@ -31,7 +32,6 @@ from medforget_data.models.checkpoint import has_checkpoint, load_checkpoint, sa
 from medforget_data.models.losses import answer_loss
 from medforget_data.models.vision_cache import vision_cache
 
-CHECKPOINT_DIR = "checkpoint"
 Precision = Literal["fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 Batch = TypeVar("Batch")

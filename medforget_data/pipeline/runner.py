@@ -15,7 +15,7 @@ from pathlib import Path
 
 from medforget_data import progress
 from medforget_data.attacks.model_attacks import attack
-from medforget_data.constants import REFERENCE_METHODS
+from medforget_data.constants import CHECKPOINT_DIR, REFERENCE_METHODS
 from medforget_data.dataset.built import BuiltDataset
 from medforget_data.io import write_model
 from medforget_data.leaderboard.table import write_leaderboard
@@ -28,7 +28,7 @@ from medforget_data.models.finetune import finetune
 from medforget_data.models.generate import level_answers
 from medforget_data.models.pretrain import pretrain_base
 from medforget_data.models.recipe import resolve_recipe
-from medforget_data.models.train import CHECKPOINT_DIR, precision_dtype
+from medforget_data.models.train import precision_dtype
 from medforget_data.pipeline.config import RunConfig, RunRecord
 from medforget_data.pipeline.executors import LocalExecutor, RayExecutor
 from medforget_data.pipeline.layout import RunLayout, Stage
