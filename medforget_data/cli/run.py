@@ -151,7 +151,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
     from medforget_data.pipeline.config import SWEEP_MODES
 
     check_choice("sweep", args.sweep, SWEEP_MODES)
-    from medforget_data.pipeline.executors import EXECUTORS, import_ray
+    from medforget_data.pipeline.config import EXECUTORS
+    from medforget_data.pipeline.executors import import_ray
 
     check_choice("executor", args.executor, EXECUTORS)
     if args.executor == "ray":

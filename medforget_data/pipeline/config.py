@@ -16,7 +16,6 @@ from medforget_data.models.device import check_device
 from medforget_data.models.families import family_of_folder
 from medforget_data.models.recipe import FinetuneRecipe, RecipeOptions
 from medforget_data.models.train import Precision
-from medforget_data.pipeline.executors import ExecutorName
 from medforget_data.scoring.selection import DEFAULT_UTILITY_FLOOR
 
 UNLEARNING_METHODS: tuple[str, ...] = tuple(m for m in METHOD_NAMES if m not in REFERENCE_METHODS)
@@ -24,6 +23,9 @@ UNLEARNING_METHODS: tuple[str, ...] = tuple(m for m in METHOD_NAMES if m not in 
 # none: each method once, at its config (the single-point table)
 SweepMode = Literal["default", "none"]
 SWEEP_MODES: tuple[SweepMode, ...] = get_args(SweepMode)
+# local: every step in this process; ray: every step a Ray task (pipeline/executors.py)
+ExecutorName = Literal["local", "ray"]
+EXECUTORS: tuple[ExecutorName, ...] = get_args(ExecutorName)
 
 
 class MethodSettings(BaseModel):

@@ -11,18 +11,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Protocol
 
 from medforget_data import progress
 from medforget_data.errors import MedForgetError
 from medforget_data.pipeline.plan import Step
 
 if TYPE_CHECKING:
+    from medforget_data.dataset.built import BuiltDataset
     from medforget_data.pipeline.config import RunConfig
-    from medforget_data.pipeline.runner import BenchmarkRun
 
-ExecutorName = Literal["local", "ray"]
-EXECUTORS: tuple[ExecutorName, ...] = get_args(ExecutorName)
+
+class StepRunner(Protocol):
+    """What an executor needs of a run (pipeline/runner.py `BenchmarkRun`)."""
+
+    config: RunConfig
+    dataset: BuiltDataset
+
+    @property
+    def run_dir(self) -> Path: ...
+
+    def run_step(self, step: Step) -> None: ...
+
+
 RAY_EXTRA = "pip install 'medforget[ray]'"
 
 
@@ -52,7 +63,7 @@ class LocalExecutor:
     def prepare_base(self, config: RunConfig, dataset_dir: Path) -> None:
         """Nothing: the run builds its base when it is made."""
 
-    def run(self, run: BenchmarkRun, steps: list[Step], done: Callable[[Step], None]) -> None:
+    def run(self, run: StepRunner, steps: list[Step], done: Callable[[Step], None], worker: Callable) -> None:
         for step in steps:
             run.run_step(step)
             done(step)
@@ -74,8 +85,9 @@ class RayExecutor:
         task = self.ray.remote(_pretrain_in_worker).options(**step_resources(Step(kind="base"), config))
         self.ray.get(task.remote(config, dataset_dir))
 
-    def run(self, run: BenchmarkRun, steps: list[Step], done: Callable[[Step], None]) -> None:
-        remote = self.ray.remote(_run_step_in_worker)
+    def run(self, run: StepRunner, steps: list[Step], done: Callable[[Step], None], worker: Callable) -> None:
+        """`worker(config, dataset_dir, run_dir, step, *needs)` runs one step in a Ray worker process."""
+        remote = self.ray.remote(worker)
         by_ref: dict[Any, Step] = {}
         refs: dict[str, Any] = {}
         for step in steps:
@@ -102,25 +114,6 @@ class RayExecutor:
 
 def make_executor(config: RunConfig) -> LocalExecutor | RayExecutor:
     return RayExecutor(config.ray_address) if config.executor == "ray" else LocalExecutor()
-
-
-# ----- in a Ray worker: the run is rebuilt from its config (cached per worker process, which Ray reuses)
-_runs: dict[tuple[str, str, str], BenchmarkRun] = {}
-
-
-def _worker_run(config: RunConfig, dataset_dir: Path, run_dir: Path) -> BenchmarkRun:
-    from medforget_data.pipeline.runner import BenchmarkRun
-
-    key = (config.model_dump_json(), str(dataset_dir), str(run_dir))
-    if key not in _runs:
-        _runs[key] = BenchmarkRun(config, dataset_dir, run_dir)
-    return _runs[key]
-
-
-def _run_step_in_worker(config: RunConfig, dataset_dir: Path, run_dir: Path, step: Step, *after: str) -> str:
-    with progress.quiet():  # the driver's bar counts finished steps
-        _worker_run(config, dataset_dir, run_dir).run_step(step)
-    return step.name
 
 
 def _pretrain_in_worker(config: RunConfig, dataset_dir: Path) -> None:

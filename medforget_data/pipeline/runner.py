@@ -383,10 +383,24 @@ class BenchmarkRun:
                 overall.set_postfix_str(step.name)
                 overall.update()
 
-            executor.run(self, steps, done)
+            executor.run(self, steps, done, run_step_in_worker)
         timings = RunTimings(
             stages={record.stage.name: record.seconds for record in self.state.finished()},
             totals=self.stage_seconds(),
         )
         write_model(self.layout.timings, timings)
         return self.layout.leaderboard
+
+
+# ----- in a Ray worker: the run is rebuilt from its config (cached per worker process, which Ray reuses)
+_worker_runs: dict[tuple[str, str, str], BenchmarkRun] = {}
+
+
+def run_step_in_worker(config: RunConfig, dataset_dir: Path, run_dir: Path, step: Step, *needs: str) -> str:
+    """One step in a worker process; `needs` are the finished steps' names (Ray passes them once done)."""
+    key = (config.model_dump_json(), str(dataset_dir), str(run_dir))
+    with progress.quiet():  # the driver's bar counts finished steps
+        if key not in _worker_runs:
+            _worker_runs[key] = BenchmarkRun(config, dataset_dir, run_dir)
+        _worker_runs[key].run_step(step)
+    return step.name
