@@ -77,3 +77,32 @@ def test_the_ray_executor_without_ray_is_one_line(
     assert main(["run", "--size", "mini", "--model", "tiny", "--executor", "ray", "--out", str(out)]) == 2
     assert capsys.readouterr().err.strip() == "error: --executor ray needs Ray: pip install 'medforget[ray]'"
     assert not out.exists()
+
+
+def test_a_failing_step_on_ray_is_its_own_one_line_error(tmp_path) -> None:
+    """The step's `MedForgetError` comes back as itself (not Ray's traceback), after the steps it did
+    not need have finished and before any step that needed it ran."""
+    ray = pytest.importorskip("ray")
+    from types import SimpleNamespace
+
+    from medforget_data.errors import MedForgetError
+    from medforget_data.pipeline.config import RunConfig
+    from medforget_data.pipeline.executors import RayExecutor
+
+    def worker(config, dataset_dir, run_dir, step, *needs):  # pickled by value into the workers
+        if step.kind == "cell":
+            raise MedForgetError(f"{step.name}: the method diverged")
+        return step.name
+
+    run = SimpleNamespace(config=RunConfig(), dataset=SimpleNamespace(folder=tmp_path), run_dir=tmp_path)
+    finished: list[str] = []
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        with pytest.raises(MedForgetError) as raised:
+            RayExecutor(None).run(
+                run, plan_steps(("patient",), ("ga",)), lambda step: finished.append(step.name), worker
+            )
+    finally:
+        ray.shutdown()
+    assert str(raised.value) == "cell-patient-ga: the method diverged"
+    assert finished == ["base", "model-vanilla", "model-oracle-patient", "reference-patient"]

@@ -9,6 +9,7 @@ cache (the pretrained base) must be on storage every node sees.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -70,31 +71,35 @@ class LocalExecutor:
 
 
 class RayExecutor:
-    """Every step a Ray task, started when the steps it needs have finished (design §2)."""
+    """Every step a Ray task, started when the steps it needs have finished."""
 
     def __init__(self, address: str | None) -> None:
         self.ray = import_ray()
         if not self.ray.is_initialized():  # a caller (a notebook, a test) may have started one
             # no dashboard: a run needs none, and it is the slowest part of starting a local cluster
-            self.ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            self.ray.init(
+                address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING
+            )
 
     def prepare_base(self, config: RunConfig, dataset_dir: Path) -> None:
         """The pretrained base, trained (first use) as a task of its own before any step reads it."""
         if config.pretrained() is None:
             return
         task = self.ray.remote(_pretrain_in_worker).options(**step_resources(Step(kind="base"), config))
-        self.ray.get(task.remote(config, dataset_dir))
+        self.ray.get(task.remote(config, Path(dataset_dir).resolve()))
 
     def run(self, run: StepRunner, steps: list[Step], done: Callable[[Step], None], worker: Callable) -> None:
         """`worker(config, dataset_dir, run_dir, step, *needs)` runs one step in a Ray worker process."""
         remote = self.ray.remote(worker)
+        # absolute: a worker's working directory is not the driver's (`--out runs/…` is relative)
+        dataset_dir, run_dir = Path(run.dataset.folder).resolve(), Path(run.run_dir).resolve()
         by_ref: dict[Any, Step] = {}
         refs: dict[str, Any] = {}
         for step in steps:
             needs = [refs[name] for name in step.after]
             options = {**step_resources(step, run.config), "max_retries": 0}
             refs[step.name] = ref = remote.options(**options).remote(
-                run.config, run.dataset.folder, run.run_dir, step, *needs
+                run.config, dataset_dir, run_dir, step, *needs
             )
             by_ref[ref] = step
         pending = list(refs.values())
