@@ -287,7 +287,8 @@ def test_a_swept_run_records_every_point_and_shows_the_chosen_one(
     args += ["--methods", "graddiff", "chip", "--max-new-tokens", "4", "--utility-floor", "0.5"]
     assert main([*args, "--method-config", str(settings), "--out", str(out)]) == 0
     board = (out / "leaderboard" / "leaderboard.md").read_text(encoding="utf-8")
-    for method, count, shown in (("graddiff", 8, "@ epoch="), ("chip", 2, "@ scale=")):
+    # graddiff: 2 learning rates × (epoch 1 at s = 1, epoch 2 at both scales); chip: its 2 scales
+    for method, count, shown in (("graddiff", 6, "@ epoch="), ("chip", 2, "@ scale=")):
         sweep = read_results(out / "results" / "patient" / f"{method}.json").sweep
         assert sweep is not None and len(sweep.points) == count and shown in board
         # the recorded choices re-derive from the recorded points: the floor rule ranks, oracle-match beside

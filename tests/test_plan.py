@@ -75,7 +75,8 @@ def test_the_ray_executor_without_ray_is_one_line(
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray → ImportError
     out = tmp_path / "run"
     assert main(["run", "--size", "mini", "--model", "tiny", "--executor", "ray", "--out", str(out)]) == 2
-    assert capsys.readouterr().err.strip() == "error: --executor ray needs Ray: pip install 'medforget[ray]'"
+    expected = "error: --executor ray needs Ray (medforget's ray extra: pip install 'ray>=2.9')"
+    assert capsys.readouterr().err.strip() == expected
     assert not out.exists()
 
 

@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--executor",
         default="local",
-        help="local: every step in this process; ray: every step a Ray task (pip install 'medforget[ray]')",
+        help="local: every step in this process; ray: every step a Ray task (the ray extra)",
     )
     parser.add_argument(
         "--ray-address", default=None, help="with --executor ray: a running cluster (auto: `ray start`'s)"

@@ -35,7 +35,7 @@ class StepRunner(Protocol):
     def run_step(self, step: Step) -> None: ...
 
 
-RAY_EXTRA = "pip install 'medforget[ray]'"
+RAY_EXTRA = "medforget's ray extra: pip install 'ray>=2.9'"
 
 
 def import_ray():
@@ -43,7 +43,7 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        raise MedForgetError(f"--executor ray needs Ray: {RAY_EXTRA}") from None
+        raise MedForgetError(f"--executor ray needs Ray ({RAY_EXTRA})") from None
     return ray
 
 

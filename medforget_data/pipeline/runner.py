@@ -119,7 +119,12 @@ class BenchmarkRun:
             )
         else:
             record = finetune(
-                self.dataset, folder, self.recipe, oracle_level, resume=resume, device=self.config.device
+                self.dataset,
+                folder,
+                self.recipe,
+                oracle_level=oracle_level,
+                resume=resume,
+                device=self.config.device,
             )
         shutil.rmtree(folder / CHECKPOINT_DIR, ignore_errors=True)  # optimizer state only served resume
         self.state.mark(stage, key, done=True, seconds={"train": record.recipe.wall_seconds or 0.0})
