@@ -169,6 +169,11 @@ def check_processor(folder: Path, processor) -> None:
         )
 
 
+def read_model_record(folder: Path) -> ModelRecord:
+    """A project model folder's record alone (its weights are not read)."""
+    return read_model(Path(folder) / MODEL_CARD_FILE, ModelRecord, "MedForget model record")
+
+
 def load_model(folder: Path, device: str = "cpu", dtype: torch.dtype = torch.float32):
     """(model, processor, record) from any folder `from_pretrained` reads for a supported family
     (safetensors only, never remote code), in `dtype` (bf16-stored weights are upcast for fp32).
@@ -177,8 +182,7 @@ def load_model(folder: Path, device: str = "cpu", dtype: torch.dtype = torch.flo
     """
     folder = Path(folder)
     family = family_of_folder(folder)  # an unsupported type: one line naming the supported ones
-    card = folder / MODEL_CARD_FILE
-    record = read_model(card, ModelRecord, "MedForget model record") if card.is_file() else None
+    record = read_model_record(folder) if (folder / MODEL_CARD_FILE).is_file() else None
     try:
         with library_quiet():
             model, info = family.model_class().from_pretrained(

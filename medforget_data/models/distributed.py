@@ -22,7 +22,7 @@ from medforget_data import progress
 from medforget_data.dataset.built import BuiltDataset
 from medforget_data.errors import MedForgetError
 from medforget_data.io import atomic_write_text
-from medforget_data.models.build import ModelRecord, load_model
+from medforget_data.models.build import ModelRecord, read_model_record
 from medforget_data.models.recipe import FinetuneRecipe
 
 
@@ -68,7 +68,7 @@ def finetune_in_processes(
             f"the training in {processes} processes failed (exit code {done.returncode})"
             + (f": {last[0].strip()}" if last else "")
         )
-    return load_model(out_dir)[2]
+    return read_model_record(out_dir)  # the main process saved it; its weights need not be loaded here
 
 
 def main(argv: list[str] | None = None) -> None:
